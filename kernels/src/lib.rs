@@ -1,0 +1,1 @@
+//! Raw-slice CPU kernels for tensorgrad (skeleton; see the kernels issue).
