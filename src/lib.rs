@@ -41,6 +41,7 @@ mod macros;
 
 mod autograd;
 pub(crate) mod error;
+pub mod nn;
 mod ops;
 pub mod profile;
 mod tensor;
