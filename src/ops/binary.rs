@@ -109,9 +109,11 @@ impl Backward for BinaryBackward {
                 let da = needs[0].then(|| dy * b * &a.pow(&(b - 1.0)));
                 let db = needs[1].then(|| {
                     // d(a^b)/db = a^b ln a, defined as 0 where a == 0 and b >= 0 (PyTorch's convention).
+                    // `ln a` must stay a function of `a` (built with `where_`, not a graph-less map), or second
+                    // derivatives d(db)/da lose the 1/a term under create_graph.
                     let zero_base = zip_float("pow", a, b, |p, q| if p == 0.0 && q >= 0.0 { 0.0 } else { 1.0 });
-                    let safe_log = map_float(a, "pow", |p| if p == 0.0 { 1.0 } else { p });
-                    dy * &a.pow(b) * &safe_log.log() * &zero_base
+                    let safe_log = Tensor::where_(&a.detach().eq_scalar(0.0), &a.ones_like(), a).log();
+                    dy * &a.pow(b) * &safe_log * &zero_base
                 });
                 (da, db)
             }
