@@ -6,7 +6,7 @@
 //! | sub | a - b | dy, -dy |
 //! | mul | a * b | dy * b, dy * a |
 //! | div | a / b | dy / b, -dy * a / b^2 |
-//! | pow | a^b | dy * b * a^(b-1), dy * a^b * ln a (0 where a = 0 and b >= 0) |
+//! | pow | a^b | dy * b * a^(b-1) (0 where b = 0), dy * a^b * ln a (0 where a = 0 and b >= 0) |
 //! | maximum | max(a, b) | dy where a > b (half on ties), dy where b > a (half on ties) |
 //! | minimum | min(a, b) | dy where a < b (half on ties), dy where b < a (half on ties) |
 //!
@@ -106,7 +106,12 @@ impl Backward for BinaryBackward {
             }
             BinaryOp::Pow => {
                 let (a, b) = (a.unwrap(), b.unwrap());
-                let da = needs[0].then(|| dy * b * &a.pow(&(b - 1.0)));
+                // PyTorch's convention: 0 where b == 0 (else 0 * 0^-1 = NaN at a = 0).
+                let da = needs[0].then(|| {
+                    let g = dy * b * &a.pow(&(b - 1.0));
+                    let zero_exp = b.detach().eq_scalar(0.0);
+                    Tensor::where_(&zero_exp, &Tensor::zeros_dtype(&[], g.dtype()), &g)
+                });
                 let db = needs[1].then(|| {
                     // d(a^b)/db = a^b ln a, defined as 0 where a == 0 and b >= 0 (PyTorch's convention).
                     // `ln a` must stay a function of `a` (built with `where_`, not a graph-less map), or second
