@@ -53,8 +53,9 @@ impl Tensor {
         if a.dtype() != b.dtype() {
             crate::error::panic_msg(format!("matmul: dtype mismatch: lhs {} vs rhs {}", a.dtype(), b.dtype()));
         }
-        let batch = broadcast_shapes(&a.shape()[..ra - 2], &b.shape()[..rb - 2])
-            .unwrap_or_else(|| shape_mismatch("matmul", "batch dimensions cannot be broadcast", a.shape(), b.shape()));
+        let Some(batch) = broadcast_shapes(&a.shape()[..ra - 2], &b.shape()[..rb - 2]) else {
+            shape_mismatch("matmul", "batch dimensions cannot be broadcast", a.shape(), b.shape())
+        };
         let value = crate::dispatch_float!(a.dtype(), "matmul", T => batched_product::<T>(a, b, &batch, (m, k, n)));
         Tensor::from_op(value, &[a, b], || MatmulBackward { a: a.clone(), b: b.clone() })
     }

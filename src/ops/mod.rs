@@ -46,7 +46,11 @@ pub(crate) fn normalize_dim(op: &str, dim: isize, rank: usize) -> usize {
 /// Resolves a list of dims (deduplicated, sorted).
 #[track_caller]
 pub(crate) fn normalize_dims(op: &str, dims: &[isize], rank: usize) -> Vec<usize> {
-    let mut out: Vec<usize> = dims.iter().map(|&d| normalize_dim(op, d, rank)).collect();
+    // A plain loop, not a closure: `#[track_caller]` does not reach through closures.
+    let mut out: Vec<usize> = Vec::with_capacity(dims.len());
+    for &d in dims {
+        out.push(normalize_dim(op, d, rank));
+    }
     out.sort_unstable();
     out.dedup();
     out
@@ -70,8 +74,9 @@ pub(crate) fn zip_map<T: Element, U: Element>(op: &str, a: &Tensor, b: &Tensor, 
             b.shape()
         ));
     }
-    let shape = broadcast_shapes(a.shape(), b.shape())
-        .unwrap_or_else(|| shape_mismatch(op, "shapes cannot be broadcast together", a.shape(), b.shape()));
+    let Some(shape) = broadcast_shapes(a.shape(), b.shape()) else {
+        shape_mismatch(op, "shapes cannot be broadcast together", a.shape(), b.shape())
+    };
     let out: Vec<U> = if a.shape() == b.shape() && a.is_contiguous() && b.is_contiguous() {
         a.with_slice(|x: &[T]| b.with_slice(|y: &[T]| x.iter().zip(y).map(|(&p, &q)| f(p, q)).collect()))
     } else {

@@ -288,10 +288,9 @@ impl Tensor {
         if self.shape() == shape {
             return self.clone();
         }
-        let lead = self
-            .rank()
-            .checked_sub(shape.len())
-            .unwrap_or_else(|| shape_mismatch("sum_to_shape", "cannot reduce", self.shape(), shape));
+        let Some(lead) = self.rank().checked_sub(shape.len()) else {
+            shape_mismatch("sum_to_shape", "cannot reduce", self.shape(), shape)
+        };
         let mut dims: Vec<isize> = (0..lead as isize).collect();
         for (k, &s) in shape.iter().enumerate() {
             let d = self.shape()[lead + k];
