@@ -22,11 +22,17 @@ impl Tensor {
         let Some(first) = tensors.first() else { panic_msg("cat: expected a non-empty list of tensors".into()) };
         let d = normalize_dim("cat", dim, first.rank());
         for t in tensors {
+            if t.dtype() != first.dtype() {
+                panic_msg(format!(
+                    "cat: dtype mismatch: lhs {} {:?} vs rhs {} {:?}",
+                    first.dtype(),
+                    first.shape(),
+                    t.dtype(),
+                    t.shape()
+                ));
+            }
             let same_rank = t.rank() == first.rank();
-            if !same_rank
-                || t.dtype() != first.dtype()
-                || t.shape().iter().zip(first.shape()).enumerate().any(|(k, (a, b))| k != d && a != b)
-            {
+            if !same_rank || t.shape().iter().zip(first.shape()).enumerate().any(|(k, (a, b))| k != d && a != b) {
                 crate::error::shape_mismatch(
                     "cat",
                     &format!("sizes must match except along dim {dim}"),
