@@ -303,7 +303,13 @@ fn every_op_passes_gradcheck() {
             Err(panic) => failures.push(format!("{}: panicked: {}", row.name, panic_text(&panic))),
         }
     }
-    assert!(failures.is_empty(), "{} of {} gradcheck rows failed:\n{}", failures.len(), rows.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} gradcheck rows failed:\n{}",
+        failures.len(),
+        rows.len(),
+        failures.join("\n")
+    );
     assert!(rows.len() > 150, "the table shrank to {} rows", rows.len());
 }
 
@@ -383,13 +389,18 @@ fn tanh_mlp_hessian_vector_product_matches_finite_differences() {
     };
     let gradient = |ps: &[Tensor], create_graph: bool| -> Vec<Tensor> {
         let l = loss(ps);
-        tensorgrad::grad(&[&l], &ps.iter().collect::<Vec<_>>(), None, create_graph).into_iter().map(Option::unwrap).collect()
+        tensorgrad::grad(&[&l], &ps.iter().collect::<Vec<_>>(), None, create_graph)
+            .into_iter()
+            .map(Option::unwrap)
+            .collect()
     };
     // Analytic: d/dw (g(w) . v).
     let g = gradient(&params, true);
     let gv = g.iter().zip(&v).map(|(gi, vi)| (gi * vi).sum()).reduce(|a, b| a + b).unwrap();
-    let hv: Vec<Tensor> =
-        tensorgrad::grad(&[&gv], &params.iter().collect::<Vec<_>>(), None, false).into_iter().map(Option::unwrap).collect();
+    let hv: Vec<Tensor> = tensorgrad::grad(&[&gv], &params.iter().collect::<Vec<_>>(), None, false)
+        .into_iter()
+        .map(Option::unwrap)
+        .collect();
     // Numeric: central differences of the gradient along v.
     let eps = 1e-5;
     let shifted = |sign: f64| -> Vec<Tensor> {

@@ -160,8 +160,7 @@ const RTOL: f64 = F64_RTOL;
 fn check_case(case: &serde_json::Value) -> Result<(), String> {
     let name = case["name"].as_str().unwrap();
     let f = op(name).ok_or_else(|| format!("no closure for fixture case `{name}`"))?;
-    let inputs: Vec<Tensor> =
-        case["inputs"].as_array().unwrap().iter().map(|v| tensor(v).requires_grad_()).collect();
+    let inputs: Vec<Tensor> = case["inputs"].as_array().unwrap().iter().map(|v| tensor(v).requires_grad_()).collect();
     let run = std::panic::AssertUnwindSafe(|| {
         let out = f(&inputs);
         let expected = tensor(&case["output"]);
@@ -192,6 +191,12 @@ fn every_op_matches_pytorch_values_and_gradients() {
     let fixture = load_fixture("ops/ops.json");
     let cases = fixture["cases"].as_array().unwrap();
     let failures: Vec<String> = cases.iter().filter_map(|c| check_case(c).err()).collect();
-    assert!(failures.is_empty(), "{} of {} cases differ from PyTorch:\n{}", failures.len(), cases.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases differ from PyTorch:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
     assert!(cases.len() >= 137, "fixture lost cases: {}", cases.len());
 }
