@@ -417,3 +417,23 @@ fn f32_gradients_stay_f32() {
     assert_eq!(x.grad().unwrap().to_vec::<f32>(), vec![0.5, 0.25]);
     assert_eq!(w.grad().unwrap().dtype(), DType::F64);
 }
+
+#[test]
+fn leaf_grads_own_their_buffers() {
+    // `add` hands the same upstream gradient to both inputs, and identity ops hand the seed through: the
+    // stored .grad tensors must still be independent, or an in-place update of one (grad clipping,
+    // zero_()) silently changes the others or the caller's output gradient.
+    let a = leaf(&[1.0, 2.0], &[2]);
+    let b = leaf(&[3.0, 4.0], &[2]);
+    (&a + &b).backward_with(Some(&t64(&[1.0, 1.0], &[2])), BackwardOptions::default());
+    let (ga, gb) = (a.grad().unwrap(), b.grad().unwrap());
+    assert!(!ga.shares_storage(&gb), "two leaves' .grad share one buffer");
+    ga.fill_(0.0);
+    assert_eq!(b.grad().unwrap().to_vec::<f64>(), vec![1.0, 1.0]);
+
+    let x = leaf(&[1.0, 2.0], &[2]);
+    let g = t64(&[3.0, 4.0], &[2]);
+    x.reshape([2, 1]).reshape([2]).backward_with(Some(&g), BackwardOptions::default());
+    x.grad().unwrap().zero_();
+    assert_eq!(g.to_vec::<f64>(), vec![3.0, 4.0], "zeroing x.grad changed the caller's output gradient");
+}
