@@ -95,7 +95,10 @@ fn size_one_dims_do_not_break_contiguity() {
 #[test]
 fn display_matches_pytorch() {
     let cases: Vec<(Tensor, &str)> = vec![
-        (Tensor::from_vec(vec![1.0f32, -2.5, 3.0, 4.0], &[2, 2]), "tensor([[ 1.0000, -2.5000],\n        [ 3.0000,  4.0000]])"),
+        (
+            Tensor::from_vec(vec![1.0f32, -2.5, 3.0, 4.0], &[2, 2]),
+            "tensor([[ 1.0000, -2.5000],\n        [ 3.0000,  4.0000]])",
+        ),
         (Tensor::from_vec(vec![1e-5f32, 1.0, 123.0], &[3]), "tensor([1.0000e-05, 1.0000e+00, 1.2300e+02])"),
         (Tensor::from_vec(vec![1e9f32, 1.0], &[2]), "tensor([1.0000e+09, 1.0000e+00])"),
         (Tensor::from_vec(vec![1i64, -20, 3], &[3]), "tensor([  1, -20,   3])"),
@@ -104,7 +107,10 @@ fn display_matches_pytorch() {
         (Tensor::from_vec(vec![f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 1.0], &[4]), "tensor([nan, inf, -inf, 1.])"),
         (Tensor::from_vec(vec![f32::NAN, 1.5], &[2]), "tensor([   nan, 1.5000])"),
         (Tensor::from_vec(vec![1.0f32, 2.0], &[2]).requires_grad_(), "tensor([1., 2.], requires_grad=True)"),
-        (Tensor::arange(0.0, 8.0, 1.0).reshape([2, 2, 2]), "tensor([[[0., 1.],\n         [2., 3.]],\n\n        [[4., 5.],\n         [6., 7.]]])"),
+        (
+            Tensor::arange(0.0, 8.0, 1.0).reshape([2, 2, 2]),
+            "tensor([[[0., 1.],\n         [2., 3.]],\n\n        [[4., 5.],\n         [6., 7.]]])",
+        ),
         (Tensor::zeros(&[0]), "tensor([])"),
         (Tensor::zeros(&[2, 0]), "tensor([], size=(2, 0))"),
         (Tensor::from_vec(vec![1.0f64, 2.0], &[2]), "tensor([1., 2.], dtype=float64)"),
@@ -130,4 +136,25 @@ fn display_abbreviates_large_tensors_like_pytorch() {
     );
     // Small tensors are never abbreviated.
     assert!(!format!("{}", Tensor::zeros(&[10, 100])).contains("..."));
+}
+
+#[test]
+fn empty_slices_and_splits_follow_python() {
+    let x = base();
+    assert_eq!(x.slice(2, 3, 1, 1).shape(), &[2, 3, 0], "start > end is an empty slice, like x[..., 3:1]");
+    assert_eq!(x.slice(2, 1, 100, 2).shape(), &[2, 3, 2], "end is clamped");
+    let empty = x.narrow(0, 0, 0);
+    let pieces = empty.split(2, 0);
+    assert_eq!(pieces.len(), 1, "splitting an empty dim gives one empty piece, as torch.split");
+    assert_eq!(pieces[0].shape(), &[0, 3, 4]);
+}
+
+#[test]
+fn zero_dim_tensors_accept_dim_0_and_minus_1() {
+    let s = Tensor::scalar(2.0f64);
+    assert_eq!(s.sum_dim(-1, true).shape(), &[] as &[usize]);
+    assert_eq!(s.softmax(0).item(), 1.0);
+    let (v, i) = s.max_dim(0, true);
+    assert_eq!((v.item(), i.to_vec::<i64>()), (2.0, vec![0]));
+    assert_eq!(s.argmax(Some(-1), false).shape(), &[] as &[usize]);
 }
