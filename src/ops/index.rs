@@ -110,6 +110,9 @@ impl Tensor {
     #[track_caller]
     pub fn gather(&self, dim: isize, index: &Tensor) -> Tensor {
         let d = self.normalize_dim("gather", dim);
+        if self.rank() == 0 && index.rank() == 0 {
+            return self.reshape([1usize]).gather(0, &index.reshape([1usize])).reshape([0usize; 0]);
+        }
         check_scatter_shapes("gather", self.shape(), index.shape(), d);
         let idx = check_index("gather", index, self.shape(), d);
         let xs = contiguous_strides(self.shape());

@@ -20,6 +20,9 @@ impl Tensor {
     #[track_caller]
     pub fn cat(tensors: &[&Tensor], dim: isize) -> Tensor {
         let Some(first) = tensors.first() else { panic_msg("cat: expected a non-empty list of tensors".into()) };
+        if let Some(k) = tensors.iter().position(|t| t.rank() == 0) {
+            panic_msg(format!("cat: zero-dimensional tensor (at position {k}) cannot be concatenated; use stack"));
+        }
         let d = normalize_dim("cat", dim, first.rank());
         for t in tensors {
             if t.dtype() != first.dtype() {
@@ -86,6 +89,10 @@ impl Tensor {
             panic_msg("split: split_size must be positive".into());
         }
         let size = self.size(dim);
+        if size == 0 {
+            // As PyTorch: one empty piece, not none.
+            return vec![self.narrow(dim, 0, 0)];
+        }
         (0..size).step_by(split_size).map(|s| self.narrow(dim, s, split_size.min(size - s))).collect()
     }
 

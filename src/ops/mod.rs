@@ -33,17 +33,19 @@ impl Tensor {
 }
 
 /// Resolves a possibly negative `dim` against `rank`, panicking with the op's name when out of range.
+/// A 0-D tensor accepts dim 0 and -1, as in PyTorch.
 #[track_caller]
 pub(crate) fn normalize_dim(op: &str, dim: isize, rank: usize) -> usize {
     let r = rank as isize;
-    let d = if dim < 0 { dim + r } else { dim };
+    let d = if dim < 0 { dim + r.max(1) } else { dim };
     if d < 0 || d >= r.max(1) {
         panic_msg(format!("{op}: dimension {dim} is out of range for a tensor of rank {rank}"));
     }
     d as usize
 }
 
-/// Resolves a list of dims (deduplicated, sorted).
+/// Resolves a list of dims (deduplicated, sorted). Reducing a 0-D tensor over its dim 0 / -1 reduces
+/// nothing, so for rank 0 the list comes back empty (after checking it).
 #[track_caller]
 pub(crate) fn normalize_dims(op: &str, dims: &[isize], rank: usize) -> Vec<usize> {
     // A plain loop, not a closure: `#[track_caller]` does not reach through closures.
@@ -53,6 +55,9 @@ pub(crate) fn normalize_dims(op: &str, dims: &[isize], rank: usize) -> Vec<usize
     }
     out.sort_unstable();
     out.dedup();
+    if rank == 0 {
+        out.clear();
+    }
     out
 }
 
