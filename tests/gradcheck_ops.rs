@@ -80,7 +80,10 @@ macro_rules! row {
 }
 
 /// Unary ops and activations: (name, domain, f). Shared by the gradcheck table and gradgradcheck.
-fn unary_rows() -> Vec<(&'static str, Dom, fn(&Tensor) -> Tensor)> {
+/// (name, input domain, op).
+type UnaryRow = (&'static str, Dom, fn(&Tensor) -> Tensor);
+
+fn unary_rows() -> Vec<UnaryRow> {
     vec![
         ("neg", Dom::N, |x| x.neg()),
         ("exp", Dom::N, |x| x.exp()),
