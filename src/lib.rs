@@ -35,6 +35,7 @@
 //! - `tensorgrad-kernels` (a separate crate): the SIMD and multithreaded kernels, and all the `unsafe`.
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 #[macro_use]
 mod macros;
