@@ -1,1 +1,3 @@
 //! tensorgrad (skeleton).
+
+pub mod data;
