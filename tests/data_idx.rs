@@ -267,3 +267,50 @@ fn writer_round_trips_raw_and_gzip() {
         "{names:?}"
     );
 }
+
+#[test]
+fn splices_give_errors_or_consistent_parses() {
+    let mut rng = StdRng::seed_from_u64(8);
+    let (_, _, raw) = sample(&mut rng);
+    let gz = gzip(&raw);
+    for case in 0..2000 {
+        let mut bytes = if case % 2 == 0 {
+            raw.clone()
+        } else {
+            gz.clone()
+        };
+        let at = rng.random_range(0..=bytes.len());
+        if rng.random_bool(0.5) {
+            let end = rng.random_range(at..=bytes.len());
+            bytes.drain(at..end);
+        } else {
+            let len = rng.random_range(1..16);
+            let insert = random_bytes(&mut rng, len);
+            bytes.splice(at..at, insert);
+        }
+        if let Ok(array) = decode_idx(&bytes, "spliced") {
+            assert_consistent(&array);
+        }
+    }
+}
+
+#[test]
+fn bit_flips_in_the_shipped_labels_file_are_caught_or_harmless() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("data/fashion-mnist/t10k-labels-idx1-ubyte.gz");
+    let original = std::fs::read(&path).unwrap();
+    let good = decode_idx(&original, &path).unwrap();
+    assert_eq!(good.dims, [2_000]);
+    let mut rng = StdRng::seed_from_u64(9);
+    for _ in 0..1000 {
+        let mut bytes = original.clone();
+        let i = rng.random_range(0..bytes.len());
+        bytes[i] ^= 1 << rng.random_range(0..8);
+        if let Ok(array) = decode_idx(&bytes, &path) {
+            assert_eq!(
+                array, good,
+                "flip at byte {i} changed the contents undetected"
+            );
+        }
+    }
+}

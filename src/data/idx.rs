@@ -255,7 +255,7 @@ fn decode_stream<R: Read>(
 
     let mut magic = [0u8; 4];
     let got = read_full(r, &mut magic).map_err(&stream_err)?;
-    if got >= 2 && (magic[0] != 0 || magic[1] != 0) || got == 1 && magic[0] != 0 {
+    if magic[..got.min(2)].iter().any(|&b| b != 0) {
         return Err(idx_err(IdxProblem::BadMagic {
             found: magic[..got].to_vec(),
         }));
