@@ -1,0 +1,287 @@
+//! The backward pass: the only code that walks the graph.
+//!
+//! 1. Topological order of every tensor that requires grad and is reachable from the roots, by an iterative
+//!    depth-first search (no recursion: a million-op chain is fine).
+//! 2. Seed the roots' gradients.
+//! 3. Sweep in reverse order: a tensor's gradient is complete when its turn comes (everything that uses it
+//!    came later in the order). Run its hooks, keep it if asked, then either accumulate it into a leaf's
+//!    `.grad()` or call the node's `backward` and add the results into its inputs' slots.
+//!
+//! Gradient accumulation moves the first contribution in and adds later ones in place when nothing else
+//! holds the buffer, so fan-out is correct by construction and costs no zero-fill.
+
+use super::{is_grad_enabled, set_grad_enabled, NodeState};
+use crate::error::panic_msg;
+use crate::tensor::Tensor;
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+/// Options for [`Tensor::backward_with`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BackwardOptions {
+    /// Keep the saved tensors so the graph can be walked again (default: free them).
+    pub retain_graph: bool,
+    /// Record the backward computation itself, for higher-order gradients (implies `retain_graph`).
+    pub create_graph: bool,
+}
+
+impl Tensor {
+    /// Computes the gradient of this one-element tensor with respect to every leaf that requires grad, and
+    /// accumulates it into their [`grad`](Tensor::grad). Frees the graph's saved tensors.
+    ///
+    /// # Panics
+    /// If the tensor has more than one element (use [`backward_with`](Self::backward_with)), does not require
+    /// grad, or its graph was already freed by an earlier backward.
+    #[track_caller]
+    pub fn backward(&self) {
+        if self.numel() != 1 {
+            panic_msg(format!(
+                "backward: grad can be implicitly created only for one-element outputs, got shape {:?}; \
+                 pass an explicit output gradient with backward_with",
+                self.shape()
+            ));
+        }
+        self.backward_with(None, BackwardOptions::default());
+    }
+
+    /// Backward with an explicit output gradient (`None` means ones, for a one-element output) and options.
+    ///
+    /// # Panics
+    /// If `grad_output`'s shape differs from this tensor's, if this tensor does not require grad, or if the
+    /// graph was freed by an earlier backward without `retain_graph`.
+    #[track_caller]
+    pub fn backward_with(&self, grad_output: Option<&Tensor>, options: BackwardOptions) {
+        if !self.requires_grad() {
+            panic_msg(
+                "backward: this tensor does not require grad and has no graph (did you forget requires_grad_() on a \
+                 leaf, or compute it under no_grad?)"
+                    .to_string(),
+            );
+        }
+        let seed = seed_gradient(self, grad_output);
+        let retain = options.retain_graph || options.create_graph;
+        run(&[(self.clone(), seed)], retain, options.create_graph, None);
+    }
+}
+
+/// dL/d(inputs) for the given outputs, without touching any `.grad()`: PyTorch's `torch.autograd.grad`.
+///
+/// `grad_outputs` defaults to ones for one-element outputs. With `create_graph` the returned gradients carry
+/// a graph of their own and can be differentiated again. An input the outputs do not depend on gets `None`.
+///
+/// # Panics
+/// If an output does not require grad, or a `grad_outputs` shape differs from its output's.
+#[track_caller]
+pub fn grad(
+    outputs: &[&Tensor],
+    inputs: &[&Tensor],
+    grad_outputs: Option<&[&Tensor]>,
+    create_graph: bool,
+) -> Vec<Option<Tensor>> {
+    grad_impl(outputs, inputs, grad_outputs, create_graph, create_graph)
+}
+
+/// [`grad`] with an explicit `retain_graph` (gradcheck walks one graph once per output element).
+#[track_caller]
+pub(crate) fn grad_impl(
+    outputs: &[&Tensor],
+    inputs: &[&Tensor],
+    grad_outputs: Option<&[&Tensor]>,
+    retain_graph: bool,
+    create_graph: bool,
+) -> Vec<Option<Tensor>> {
+    let mut roots = Vec::with_capacity(outputs.len());
+    for (k, out) in outputs.iter().enumerate() {
+        if !out.requires_grad() {
+            panic_msg(format!("grad: output {k} (shape {:?}) does not require grad", out.shape()));
+        }
+        roots.push(((*out).clone(), seed_gradient(out, grad_outputs.map(|g| g[k]))));
+    }
+    let targets: Vec<Tensor> = inputs.iter().map(|&t| t.clone()).collect();
+    run(&roots, retain_graph || create_graph, create_graph, Some(&targets)).unwrap_or_default()
+}
+
+#[track_caller]
+fn seed_gradient(output: &Tensor, grad_output: Option<&Tensor>) -> Tensor {
+    match grad_output {
+        Some(g) => {
+            if g.shape() != output.shape() {
+                crate::error::shape_mismatch(
+                    "backward",
+                    "output gradient shape differs from output",
+                    g.shape(),
+                    output.shape(),
+                );
+            }
+            g.to_dtype(output.dtype())
+        }
+        None if output.numel() == 1 => output.ones_like(),
+        None => panic_msg(format!(
+            "backward: grad can be implicitly created only for one-element outputs, got shape {:?}",
+            output.shape()
+        )),
+    }
+}
+
+fn key(t: &Tensor) -> usize {
+    Arc::as_ptr(&t.0) as usize
+}
+
+/// Tensors reachable from `roots` that require grad, inputs before the ops that use them.
+#[track_caller]
+fn topological_order(roots: &[(Tensor, Tensor)]) -> (Vec<Tensor>, HashMap<usize, usize>) {
+    const VISITING: usize = usize::MAX;
+    let mut position: HashMap<usize, usize> = HashMap::new();
+    let mut order = Vec::new();
+    let mut stack: Vec<(Tensor, bool)> = roots.iter().map(|(t, _)| (t.clone(), false)).collect();
+    while let Some((t, expanded)) = stack.pop() {
+        if expanded {
+            position.insert(key(&t), order.len());
+            order.push(t);
+            continue;
+        }
+        if position.contains_key(&key(&t)) {
+            continue;
+        }
+        position.insert(key(&t), VISITING);
+        // The marker goes below the inputs, so it pops (and `t` is placed) after all of them are placed.
+        stack.push((t.clone(), true));
+        if let Some(node) = &t.0.node {
+            let state = node.state.lock().unwrap_or_else(|e| e.into_inner());
+            let Some(state) = state.as_ref() else { freed_graph_panic(node.name) };
+            for input in &state.inputs {
+                if input.requires_grad() && !position.contains_key(&key(input)) {
+                    stack.push((input.clone(), false));
+                }
+            }
+        }
+    }
+    (order, position)
+}
+
+#[cold]
+#[track_caller]
+fn freed_graph_panic(op: &str) -> ! {
+    panic_msg(format!(
+        "backward: trying to backward through the graph a second time (the saved tensors of `{op}` were freed by \
+         an earlier backward). Pass retain_graph: true (BackwardOptions) to the first backward if you need to \
+         backward twice, or recompute the forward."
+    ))
+}
+
+/// Adds `g` into `slot`: moves it in if empty; in place when the slot's buffer is ours alone and nothing is
+/// being recorded; otherwise out of place (which, under `create_graph`, records the addition).
+pub(crate) fn accumulate(slot: &mut Option<Tensor>, g: Tensor) {
+    match slot.take() {
+        None => *slot = Some(g),
+        Some(existing) => {
+            let exclusive = Arc::strong_count(&existing.0) == 1
+                && Arc::strong_count(&existing.0.storage) == 1
+                && existing.is_contiguous()
+                && existing.shape() == g.shape()
+                && existing.dtype() == g.dtype();
+            if exclusive && !is_grad_enabled() && !existing.requires_grad() {
+                existing.add_assign_unrecorded(&g);
+                *slot = Some(existing);
+            } else {
+                *slot = Some(&existing + &g);
+            }
+        }
+    }
+}
+
+/// Runs the hooks registered on `t` over the gradient `g`.
+fn apply_hooks(t: &Tensor, mut g: Tensor) -> Tensor {
+    let hooks: Vec<_> = t.0.hooks.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|(_, h)| h.clone()).collect();
+    for hook in hooks {
+        if let Some(replacement) = hook(&g) {
+            if replacement.shape() != g.shape() {
+                crate::error::shape_mismatch(
+                    "hook",
+                    "a gradient hook changed the gradient's shape",
+                    replacement.shape(),
+                    g.shape(),
+                );
+            }
+            g = replacement;
+        }
+    }
+    g
+}
+
+/// The sweep. With `targets`, gradients for those tensors are returned instead of accumulated into `.grad()`.
+#[track_caller]
+fn run(
+    roots: &[(Tensor, Tensor)],
+    retain_graph: bool,
+    create_graph: bool,
+    targets: Option<&[Tensor]>,
+) -> Option<Vec<Option<Tensor>>> {
+    let _mode = set_grad_enabled(create_graph);
+    let (order, position) = topological_order(roots);
+    let mut grads: Vec<Option<Tensor>> = vec![None; order.len()];
+    for (root, seed) in roots {
+        accumulate(&mut grads[position[&key(root)]], seed.clone());
+    }
+    let target_slot: HashMap<usize, usize> =
+        targets.map(|ts| ts.iter().enumerate().map(|(i, t)| (key(t), i)).collect()).unwrap_or_default();
+    let mut captured: Vec<Option<Tensor>> = vec![None; targets.map_or(0, |t| t.len())];
+    let profiling = crate::profile::is_enabled();
+
+    for i in (0..order.len()).rev() {
+        let Some(g) = grads[i].take() else { continue };
+        let t = &order[i];
+        let g = if t.0.hooks.lock().unwrap_or_else(|e| e.into_inner()).is_empty() { g } else { apply_hooks(t, g) };
+        crate::profile::check_anomaly_backward(t, &g);
+        if let Some(&slot) = target_slot.get(&key(t)) {
+            accumulate(&mut captured[slot], g.clone());
+        }
+        let Some(node) = &t.0.node else {
+            if targets.is_none() {
+                let g = if create_graph { g } else { g.detach().contiguous() };
+                accumulate(&mut t.0.grad.lock().unwrap_or_else(|e| e.into_inner()), g);
+            }
+            continue;
+        };
+        if targets.is_none() && t.0.retains_grad.load(Ordering::Relaxed) {
+            accumulate(&mut t.0.grad.lock().unwrap_or_else(|e| e.into_inner()), g.clone());
+        }
+        let mut guard = node.state.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(state) = guard.as_ref() else { freed_graph_panic(node.name) };
+        let needs: smallvec::SmallVec<[bool; 4]> = state.inputs.iter().map(|x| x.requires_grad()).collect();
+        let started = profiling.then(std::time::Instant::now);
+        let input_grads = state.op.backward(&g, &needs);
+        if let Some(start) = started {
+            crate::profile::record_backward(node, state, start.elapsed());
+        }
+        if input_grads.len() != state.inputs.len() {
+            panic_msg(format!(
+                "backward of `{}` returned {} gradients for {} inputs",
+                node.name,
+                input_grads.len(),
+                state.inputs.len()
+            ));
+        }
+        for ((input, gi), &need) in state.inputs.iter().zip(input_grads).zip(&needs) {
+            let (Some(gi), true) = (gi, need) else { continue };
+            if gi.shape() != input.shape() {
+                panic_msg(format!(
+                    "backward of `{}` returned a gradient of shape {:?} for an input of shape {:?}",
+                    node.name,
+                    gi.shape(),
+                    input.shape()
+                ));
+            }
+            let gi = if gi.dtype() != input.dtype() { gi.to_dtype(input.dtype()) } else { gi };
+            accumulate(&mut grads[position[&key(input)]], gi);
+        }
+        if !retain_graph {
+            let freed: Option<NodeState> = guard.take();
+            drop(guard);
+            drop(freed);
+        }
+    }
+    drop(order);
+    targets.map(|_| captured)
+}

@@ -1,0 +1,201 @@
+//! Reverse-mode automatic differentiation.
+//!
+//! Define-by-run: every differentiable op returns its value through [`Tensor::from_op`], which (when some
+//! input requires grad and grad mode is on) attaches a *node*: the op's [`Backward`] object plus its inputs.
+//! [`Tensor::backward`] (in `engine`) is the only code that walks the graph; it never names a specific op.
+//!
+//! Rooms: this file (the node, grad mode, hooks), `engine` (topological sort + reverse sweep, functional
+//! `grad`), `custom` (the public [`CustomOp`] trait), `gradcheck` (finite-difference checks).
+
+mod custom;
+mod engine;
+mod gradcheck;
+
+pub use custom::CustomOp;
+pub use engine::{grad, BackwardOptions};
+pub use gradcheck::{gradcheck, gradgradcheck, GradcheckError, GradcheckOptions};
+
+use crate::tensor::Tensor;
+use smallvec::SmallVec;
+use std::cell::Cell;
+use std::panic::Location;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+
+/// The backward half of a differentiable op: given dL/d(output), return dL/d(input) for each input.
+///
+/// Write the formulas with tensor ops (`dy * (1.0 - &y * &y)`): with grad mode off (a plain backward) they
+/// cost what the kernels cost; under `create_graph` they record a graph themselves, which is how
+/// higher-order gradients work. Implement this (and call [`Tensor::from_op`]) to add a primitive op; for
+/// most new ops the simpler [`CustomOp`] is enough.
+pub trait Backward: Send + Sync + 'static {
+    /// The op's name, shown in errors, graph printouts and the profiler.
+    fn name(&self) -> &'static str;
+
+    /// Gradients with respect to each input, in the order the inputs were given to [`Tensor::from_op`].
+    /// `needs_grad[i]` says whether input `i` wants one; return `None` for those that do not (or that have
+    /// no gradient). Each returned gradient must have its input's shape.
+    fn backward(&self, grad_output: &Tensor, needs_grad: &[bool]) -> Vec<Option<Tensor>>;
+
+    /// Bytes of tensors saved for backward that are not shared with the inputs (for memory statistics).
+    fn saved_bytes(&self) -> usize {
+        0
+    }
+}
+
+/// The autograd record attached to an op's output.
+pub(crate) struct Node {
+    pub(crate) name: &'static str,
+    /// Where in user code the op was called (for anomaly mode, the profiler and graph printouts).
+    pub(crate) location: &'static Location<'static>,
+    /// `None` once a backward without `retain_graph` has freed the saved tensors.
+    pub(crate) state: Mutex<Option<NodeState>>,
+}
+
+pub(crate) struct NodeState {
+    pub(crate) op: Box<dyn Backward>,
+    pub(crate) inputs: SmallVec<[Tensor; 2]>,
+}
+
+impl Drop for Node {
+    /// Unlinks the graph iteratively: Rust would otherwise drop a long chain of `Arc`s recursively and
+    /// overflow the stack (a million-op chain must drop fine).
+    fn drop(&mut self) {
+        let Some(state) = self.state.get_mut().unwrap_or_else(|e| e.into_inner()).take() else {
+            return;
+        };
+        let NodeState { op, inputs } = state;
+        drop(op);
+        let mut stack: Vec<Tensor> = inputs.into_vec();
+        while let Some(t) = stack.pop() {
+            if let Some(mut inner) = Arc::into_inner(t.0) {
+                if let Some(node) = inner.node.as_mut() {
+                    if let Some(s) = node.state.get_mut().unwrap_or_else(|e| e.into_inner()).take() {
+                        let NodeState { op, inputs } = s;
+                        drop(op);
+                        stack.extend(inputs);
+                    }
+                }
+                // `inner` drops here with an empty node: no recursion.
+            }
+        }
+    }
+}
+
+thread_local! {
+    static GRAD_ENABLED: Cell<bool> = const { Cell::new(true) };
+}
+
+/// Whether ops on this thread currently record the graph.
+pub fn is_grad_enabled() -> bool {
+    GRAD_ENABLED.with(|g| g.get())
+}
+
+/// Restores the previous grad mode when dropped. Made by [`set_grad_enabled`] and [`NoGradGuard::new`].
+#[must_use = "grad mode is restored when the guard drops"]
+pub struct GradModeGuard {
+    previous: bool,
+}
+
+impl Drop for GradModeGuard {
+    fn drop(&mut self) {
+        GRAD_ENABLED.with(|g| g.set(self.previous));
+    }
+}
+
+/// Turns graph recording on or off for this thread until the returned guard drops.
+pub fn set_grad_enabled(enabled: bool) -> GradModeGuard {
+    let previous = GRAD_ENABLED.with(|g| g.replace(enabled));
+    GradModeGuard { previous }
+}
+
+/// A scope without graph recording, like `with torch.no_grad():`.
+pub struct NoGradGuard;
+
+impl NoGradGuard {
+    /// Turns recording off until the returned guard drops.
+    #[allow(clippy::new_ret_no_self)]
+    pub fn new() -> GradModeGuard {
+        set_grad_enabled(false)
+    }
+}
+
+/// Runs `f` without recording the graph (evaluation, parameter updates).
+pub fn no_grad<R>(f: impl FnOnce() -> R) -> R {
+    let _guard = set_grad_enabled(false);
+    f()
+}
+
+/// A gradient hook: sees the gradient flowing into a tensor and may return a replacement.
+pub(crate) type Hook = Arc<dyn Fn(&Tensor) -> Option<Tensor> + Send + Sync>;
+
+static NEXT_HOOK_ID: AtomicUsize = AtomicUsize::new(0);
+
+/// Returned by [`Tensor::register_hook`]; call [`remove`](HookHandle::remove) to unregister the hook.
+pub struct HookHandle {
+    tensor: Weak<crate::tensor::Inner>,
+    id: usize,
+}
+
+impl HookHandle {
+    /// Unregisters the hook (a no-op if the tensor is gone).
+    pub fn remove(self) {
+        if let Some(inner) = self.tensor.upgrade() {
+            inner.hooks.lock().unwrap_or_else(|e| e.into_inner()).retain(|(id, _)| *id != self.id);
+        }
+    }
+}
+
+impl Tensor {
+    /// Returns `value` as the output of a differentiable op over `inputs`.
+    ///
+    /// When grad mode is on and some input requires grad, the output gets a node holding the backward object
+    /// built by `make_backward` (called only then, so saving tensors costs nothing in `no_grad` code) and
+    /// the inputs; otherwise `value` comes back unchanged. `value` must not itself have a node.
+    #[track_caller]
+    pub fn from_op<B: Backward>(value: Tensor, inputs: &[&Tensor], make_backward: impl FnOnce() -> B) -> Tensor {
+        if !is_grad_enabled() || !inputs.iter().any(|t| t.requires_grad()) {
+            return value;
+        }
+        let op = make_backward();
+        let node = Node {
+            name: op.name(),
+            location: Location::caller(),
+            state: Mutex::new(Some(NodeState {
+                op: Box::new(op),
+                inputs: inputs.iter().map(|&t| t.clone()).collect(),
+            })),
+        };
+        let inner = match Arc::try_unwrap(value.0) {
+            Ok(inner) => inner,
+            Err(shared) => crate::tensor::Inner::fresh(shared.storage.clone(), shared.layout.clone(), shared.dtype),
+        };
+        debug_assert!(inner.node.is_none(), "from_op: value already has a node");
+        let out = Tensor(Arc::new(crate::tensor::Inner { node: Some(node), ..inner }));
+        crate::profile::after_op(&out);
+        out
+    }
+
+    /// The accumulated gradient (leaves that require grad, and tensors that called [`retain_grad`](Self::retain_grad)).
+    pub fn grad(&self) -> Option<Tensor> {
+        self.0.grad.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Replaces the stored gradient (`None` clears it, as `zero_grad(set_to_none=True)` does).
+    pub fn set_grad(&self, grad: Option<Tensor>) {
+        *self.0.grad.lock().unwrap_or_else(|e| e.into_inner()) = grad;
+    }
+
+    /// Keeps the gradient of a non-leaf tensor in [`grad`](Self::grad) after backward.
+    pub fn retain_grad(&self) {
+        self.0.retains_grad.store(true, Ordering::Relaxed);
+    }
+
+    /// Registers a hook called with the gradient flowing into this tensor during backward; returning
+    /// `Some(g)` replaces the gradient. On a leaf it runs before accumulation into `.grad()`.
+    pub fn register_hook(&self, hook: impl Fn(&Tensor) -> Option<Tensor> + Send + Sync + 'static) -> HookHandle {
+        let id = NEXT_HOOK_ID.fetch_add(1, Ordering::Relaxed);
+        self.0.hooks.lock().unwrap_or_else(|e| e.into_inner()).push((id, Arc::new(hook)));
+        HookHandle { tensor: Arc::downgrade(&self.0), id }
+    }
+}

@@ -1,0 +1,270 @@
+//! Binary elementwise ops with NumPy broadcasting, and their scalar forms.
+//!
+//! | op | forward | backward (da, db), each summed back to its input's shape |
+//! |---|---|---|
+//! | add | a + b | dy, dy |
+//! | sub | a - b | dy, -dy |
+//! | mul | a * b | dy * b, dy * a |
+//! | div | a / b | dy / b, -dy * a / b^2 |
+//! | pow | a^b | dy * b * a^(b-1), dy * a^b * ln a (0 where a = 0 and b >= 0) |
+//! | maximum | max(a, b) | dy where a > b (half on ties), dy where b > a (half on ties) |
+//! | minimum | min(a, b) | dy where a < b (half on ties), dy where b < a (half on ties) |
+//!
+//! Scalar forms (`x + s`, `s - x`, `x * s`, `s / x`, ...) are single ops, not a broadcast scalar tensor.
+
+use super::unary::{map_float, zip_float};
+use crate::autograd::Backward;
+use crate::tensor::{Dims, Tensor};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum BinaryOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Pow,
+    Maximum,
+    Minimum,
+}
+
+impl BinaryOp {
+    fn name(self) -> &'static str {
+        match self {
+            BinaryOp::Add => "add",
+            BinaryOp::Sub => "sub",
+            BinaryOp::Mul => "mul",
+            BinaryOp::Div => "div",
+            BinaryOp::Pow => "pow",
+            BinaryOp::Maximum => "maximum",
+            BinaryOp::Minimum => "minimum",
+        }
+    }
+
+    fn apply(self, a: f64, b: f64) -> f64 {
+        match self {
+            BinaryOp::Add => a + b,
+            BinaryOp::Sub => a - b,
+            BinaryOp::Mul => a * b,
+            BinaryOp::Div => a / b,
+            BinaryOp::Pow => a.powf(b),
+            BinaryOp::Maximum => {
+                if a.is_nan() || b.is_nan() {
+                    f64::NAN
+                } else {
+                    a.max(b)
+                }
+            }
+            BinaryOp::Minimum => {
+                if a.is_nan() || b.is_nan() {
+                    f64::NAN
+                } else {
+                    a.min(b)
+                }
+            }
+        }
+    }
+}
+
+#[track_caller]
+fn binary(a: &Tensor, b: &Tensor, op: BinaryOp) -> Tensor {
+    let value = crate::ops::fast::binary_value(op.name(), a, b, |p, q| op.apply(p, q));
+    Tensor::from_op(value, &[a, b], || {
+        // add/sub need only the shapes; the others save their inputs.
+        let save = !matches!(op, BinaryOp::Add | BinaryOp::Sub);
+        BinaryBackward {
+            op,
+            a: save.then(|| a.clone()),
+            b: save.then(|| b.clone()),
+            a_shape: a.shape().into(),
+            b_shape: b.shape().into(),
+        }
+    })
+}
+
+struct BinaryBackward {
+    op: BinaryOp,
+    a: Option<Tensor>,
+    b: Option<Tensor>,
+    a_shape: Dims,
+    b_shape: Dims,
+}
+
+impl Backward for BinaryBackward {
+    fn name(&self) -> &'static str {
+        self.op.name()
+    }
+
+    fn backward(&self, dy: &Tensor, needs: &[bool]) -> Vec<Option<Tensor>> {
+        let (a, b) = (self.a.as_ref(), self.b.as_ref());
+        let (da, db) = match self.op {
+            BinaryOp::Add => (needs[0].then(|| dy.clone()), needs[1].then(|| dy.clone())),
+            BinaryOp::Sub => (needs[0].then(|| dy.clone()), needs[1].then(|| -dy)),
+            BinaryOp::Mul => (needs[0].then(|| dy * b.unwrap()), needs[1].then(|| dy * a.unwrap())),
+            BinaryOp::Div => {
+                let (a, b) = (a.unwrap(), b.unwrap());
+                (needs[0].then(|| dy / b), needs[1].then(|| -(dy * a / b / b)))
+            }
+            BinaryOp::Pow => {
+                let (a, b) = (a.unwrap(), b.unwrap());
+                let da = needs[0].then(|| dy * b * &a.pow(&(b - 1.0)));
+                let db = needs[1].then(|| {
+                    // d(a^b)/db = a^b ln a, defined as 0 where a == 0 and b >= 0 (PyTorch's convention).
+                    let zero_base = zip_float("pow", a, b, |p, q| if p == 0.0 && q >= 0.0 { 0.0 } else { 1.0 });
+                    let safe_log = map_float(a, "pow", |p| if p == 0.0 { 1.0 } else { p });
+                    dy * &a.pow(b) * &safe_log.log() * &zero_base
+                });
+                (da, db)
+            }
+            BinaryOp::Maximum | BinaryOp::Minimum => {
+                let (a, b) = (a.unwrap(), b.unwrap());
+                let prefer_a = self.op == BinaryOp::Maximum;
+                // Weight of a in the result: 1 where a wins, 1/2 on ties, 0 where b wins.
+                let wa = zip_float(self.op.name(), a, b, |p, q| {
+                    if p == q {
+                        0.5
+                    } else if (p > q) == prefer_a {
+                        1.0
+                    } else {
+                        0.0
+                    }
+                });
+                (needs[0].then(|| dy * &wa), needs[1].then(|| dy * &(1.0 - &wa)))
+            }
+        };
+        vec![da.map(|g| g.sum_to_shape(&self.a_shape)), db.map(|g| g.sum_to_shape(&self.b_shape))]
+    }
+}
+
+impl Tensor {
+    /// `self + other` with broadcasting.
+    ///
+    /// # Panics
+    /// If the shapes cannot be broadcast together or the dtypes differ.
+    #[track_caller]
+    pub fn add(&self, other: &Tensor) -> Tensor {
+        binary(self, other, BinaryOp::Add)
+    }
+
+    /// `self - other` with broadcasting.
+    #[track_caller]
+    pub fn sub(&self, other: &Tensor) -> Tensor {
+        binary(self, other, BinaryOp::Sub)
+    }
+
+    /// `self * other` elementwise with broadcasting.
+    #[track_caller]
+    pub fn mul(&self, other: &Tensor) -> Tensor {
+        binary(self, other, BinaryOp::Mul)
+    }
+
+    /// `self / other` elementwise with broadcasting.
+    #[track_caller]
+    pub fn div(&self, other: &Tensor) -> Tensor {
+        binary(self, other, BinaryOp::Div)
+    }
+
+    /// `self ^ other` elementwise with broadcasting.
+    #[track_caller]
+    pub fn pow(&self, other: &Tensor) -> Tensor {
+        binary(self, other, BinaryOp::Pow)
+    }
+
+    /// Elementwise maximum with broadcasting (ties split the gradient evenly, NaN propagates).
+    #[track_caller]
+    pub fn maximum(&self, other: &Tensor) -> Tensor {
+        binary(self, other, BinaryOp::Maximum)
+    }
+
+    /// Elementwise minimum with broadcasting (ties split the gradient evenly, NaN propagates).
+    #[track_caller]
+    pub fn minimum(&self, other: &Tensor) -> Tensor {
+        binary(self, other, BinaryOp::Minimum)
+    }
+
+    /// `self + s`.
+    #[track_caller]
+    pub fn add_scalar(&self, s: f64) -> Tensor {
+        scalar_op(self, ScalarOp::Add(s))
+    }
+
+    /// `self * s`.
+    #[track_caller]
+    pub fn mul_scalar(&self, s: f64) -> Tensor {
+        scalar_op(self, ScalarOp::Mul(s))
+    }
+
+    /// `s - self`.
+    #[track_caller]
+    pub fn rsub_scalar(&self, s: f64) -> Tensor {
+        scalar_op(self, ScalarOp::RSub(s))
+    }
+
+    /// `s / self`.
+    #[track_caller]
+    pub fn rdiv_scalar(&self, s: f64) -> Tensor {
+        scalar_op(self, ScalarOp::RDiv(s))
+    }
+
+    /// Adds `other` into this tensor's storage, unrecorded (gradient accumulation, optimizer steps).
+    ///
+    /// # Panics
+    /// On a shape or dtype mismatch, or a non-contiguous destination.
+    #[track_caller]
+    pub fn add_assign_unrecorded(&self, other: &Tensor) {
+        if self.shape() != other.shape() || self.dtype() != other.dtype() {
+            crate::error::shape_mismatch("add_assign", "shapes or dtypes differ", self.shape(), other.shape());
+        }
+        crate::dispatch_float!(self.dtype(), "add_assign", T => {
+            let src = other.contiguous_vec::<T>();
+            self.with_slice_mut::<T, _>(|dst| crate::ops::fast::add_assign(dst, &src));
+        })
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum ScalarOp {
+    Add(f64),
+    Mul(f64),
+    RSub(f64),
+    RDiv(f64),
+}
+
+#[track_caller]
+fn scalar_op(x: &Tensor, op: ScalarOp) -> Tensor {
+    let y = match op {
+        ScalarOp::Add(s) => crate::ops::fast::scalar_value("add", x, s, |v| v + s),
+        ScalarOp::Mul(s) => crate::ops::fast::scalar_value("mul", x, s, |v| v * s),
+        ScalarOp::RSub(s) => map_float(x, "rsub", |v| s - v),
+        ScalarOp::RDiv(s) => map_float(x, "rdiv", |v| s / v),
+    };
+    Tensor::from_op(y, &[x], || ScalarBackward { op, x: matches!(op, ScalarOp::RDiv(_)).then(|| x.clone()) })
+}
+
+struct ScalarBackward {
+    op: ScalarOp,
+    x: Option<Tensor>,
+}
+
+impl Backward for ScalarBackward {
+    fn name(&self) -> &'static str {
+        match self.op {
+            ScalarOp::Add(_) => "add_scalar",
+            ScalarOp::Mul(_) => "mul_scalar",
+            ScalarOp::RSub(_) => "rsub_scalar",
+            ScalarOp::RDiv(_) => "rdiv_scalar",
+        }
+    }
+
+    fn backward(&self, dy: &Tensor, _: &[bool]) -> Vec<Option<Tensor>> {
+        let dx = match self.op {
+            ScalarOp::Add(_) => dy.clone(),
+            ScalarOp::Mul(s) => dy.mul_scalar(s),
+            ScalarOp::RSub(_) => -dy,
+            ScalarOp::RDiv(s) => {
+                let x = self.x.as_ref().unwrap();
+                -(dy * s / x / x)
+            }
+        };
+        vec![Some(dx)]
+    }
+}
