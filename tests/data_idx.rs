@@ -32,13 +32,7 @@ fn sample(rng: &mut StdRng) -> (Vec<usize>, Vec<u8>, Vec<u8>) {
 /// Whatever a successful parse returns must be self-consistent.
 fn assert_consistent(array: &IdxArray) {
     let n = array.dims.iter().product::<usize>();
-    assert_eq!(
-        array.len(),
-        n,
-        "dims {:?} vs {} elements",
-        array.dims,
-        array.len()
-    );
+    assert_eq!(array.len(), n, "dims {:?} vs {} elements", array.dims, array.len());
     assert!(!array.dims.is_empty());
 }
 
@@ -80,37 +74,23 @@ fn every_truncation_is_an_error() {
     let gz = gzip(&raw);
     for bytes in [&raw, &gz] {
         let full = decode_idx(bytes, "full.idx").unwrap();
-        assert_eq!(
-            (full.dims.clone(), full.data),
-            (dims.clone(), IdxData::U8(data.clone()))
-        );
+        assert_eq!((full.dims.clone(), full.data), (dims.clone(), IdxData::U8(data.clone())));
         for cut in 0..bytes.len() {
-            let err =
-                decode_idx(&bytes[..cut], "cut.idx").expect_err("a truncated file must not parse");
+            let err = decode_idx(&bytes[..cut], "cut.idx").expect_err("a truncated file must not parse");
             assert_eq!(err.path(), Some("cut.idx".as_ref()));
         }
     }
     // The raw truncations say which part is missing.
     assert!(matches!(
         decode_idx(&raw[..6], "cut.idx").unwrap_err().idx_problem(),
-        Some(IdxProblem::TruncatedHeader {
-            needed: 16,
-            found: 6
-        })
+        Some(IdxProblem::TruncatedHeader { needed: 16, found: 6 })
     ));
     assert!(matches!(
         decode_idx(&raw[..20], "cut.idx").unwrap_err().idx_problem(),
-        Some(IdxProblem::Truncated {
-            expected: 105,
-            found: 4,
-            ..
-        })
+        Some(IdxProblem::Truncated { expected: 105, found: 4, .. })
     ));
     // A gzip stream cut short is a gzip error, not a silent short read.
-    assert!(matches!(
-        decode_idx(&gz[..gz.len() - 1], "cut.gz"),
-        Err(DataError::Gzip { .. })
-    ));
+    assert!(matches!(decode_idx(&gz[..gz.len() - 1], "cut.gz"), Err(DataError::Gzip { .. })));
 }
 
 #[test]
@@ -145,10 +125,7 @@ fn bit_flips_give_errors_or_harmless_parses() {
         assert_consistent(&array);
         if gzip_case {
             // The CRC protects the contents: a gzip file that still decodes decodes to the original.
-            assert_eq!(
-                (array.dims, array.data),
-                (dims.clone(), IdxData::U8(data.clone()))
-            );
+            assert_eq!((array.dims, array.data), (dims.clone(), IdxData::U8(data.clone())));
             gz_ok += 1;
         } else {
             raw_ok += 1;
@@ -164,32 +141,21 @@ fn hostile_headers_do_not_allocate_what_they_claim() {
     // 2^64 - 2^33 + 1 claimed bytes (fits in usize), 3 present: an error, instantly.
     let mut b = vec![0, 0, 8, 2, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff];
     b.extend_from_slice(&[1, 2, 3]);
-    assert!(matches!(
-        decode_idx(&b, "h").unwrap_err().idx_problem(),
-        Some(IdxProblem::Truncated { found: 3, .. })
-    ));
+    assert!(matches!(decode_idx(&b, "h").unwrap_err().idx_problem(), Some(IdxProblem::Truncated { found: 3, .. })));
     // The same through gzip.
     assert!(matches!(
         decode_idx(&gzip(&b), "h.gz").unwrap_err().idx_problem(),
         Some(IdxProblem::Truncated { found: 3, .. })
     ));
     // f64 elements: the byte count overflows.
-    let b = [
-        0, 0, 0x0e, 2, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-    ];
-    assert!(matches!(
-        decode_idx(&b, "h").unwrap_err().idx_problem(),
-        Some(IdxProblem::DimsOverflow { .. })
-    ));
+    let b = [0, 0, 0x0e, 2, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff];
+    assert!(matches!(decode_idx(&b, "h").unwrap_err().idx_problem(), Some(IdxProblem::DimsOverflow { .. })));
     // 255 dimensions of size 2.
     let mut b = vec![0, 0, 8, 255];
     for _ in 0..255 {
         b.extend_from_slice(&2u32.to_be_bytes());
     }
-    assert!(matches!(
-        decode_idx(&b, "h").unwrap_err().idx_problem(),
-        Some(IdxProblem::DimsOverflow { .. })
-    ));
+    assert!(matches!(decode_idx(&b, "h").unwrap_err().idx_problem(), Some(IdxProblem::DimsOverflow { .. })));
 }
 
 #[test]
@@ -200,31 +166,18 @@ fn trailing_bytes_are_errors() {
     longer.extend_from_slice(&[0; 5]);
     assert_eq!(
         decode_idx(&longer, "long.idx").unwrap_err().idx_problem(),
-        Some(&IdxProblem::TrailingBytes {
-            dims: dims.clone(),
-            extra: 5,
-            at_least: false
-        })
+        Some(&IdxProblem::TrailingBytes { dims: dims.clone(), extra: 5, at_least: false })
     );
     // Gzip: extra data in a second gzip member is trailing IDX data; garbage after the member is corrupt gzip.
     let mut two_members = gzip(&raw);
     two_members.extend_from_slice(&gzip(&[9; 7]));
     assert_eq!(
-        decode_idx(&two_members, "two.gz")
-            .unwrap_err()
-            .idx_problem(),
-        Some(&IdxProblem::TrailingBytes {
-            dims,
-            extra: 7,
-            at_least: false
-        })
+        decode_idx(&two_members, "two.gz").unwrap_err().idx_problem(),
+        Some(&IdxProblem::TrailingBytes { dims, extra: 7, at_least: false })
     );
     let mut garbage = gzip(&raw);
     garbage.extend_from_slice(b"garbage");
-    assert!(matches!(
-        decode_idx(&garbage, "g.gz"),
-        Err(DataError::Gzip { .. })
-    ));
+    assert!(matches!(decode_idx(&garbage, "g.gz"), Err(DataError::Gzip { .. })));
 }
 
 #[test]
@@ -258,14 +211,8 @@ fn writer_round_trips_raw_and_gzip() {
         assert_eq!((back.dims.clone(), back.into_u8().unwrap()), (dims, data));
     }
     // No temporary files left behind.
-    let names: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
-    assert!(
-        names.iter().all(|n| n == "a.idx" || n == "a.idx.gz"),
-        "{names:?}"
-    );
+    let names: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(names.iter().all(|n| n == "a.idx" || n == "a.idx.gz"), "{names:?}");
 }
 
 #[test]
@@ -274,11 +221,7 @@ fn splices_give_errors_or_consistent_parses() {
     let (_, _, raw) = sample(&mut rng);
     let gz = gzip(&raw);
     for case in 0..2000 {
-        let mut bytes = if case % 2 == 0 {
-            raw.clone()
-        } else {
-            gz.clone()
-        };
+        let mut bytes = if case % 2 == 0 { raw.clone() } else { gz.clone() };
         let at = rng.random_range(0..=bytes.len());
         if rng.random_bool(0.5) {
             let end = rng.random_range(at..=bytes.len());
@@ -296,8 +239,7 @@ fn splices_give_errors_or_consistent_parses() {
 
 #[test]
 fn bit_flips_in_the_shipped_labels_file_are_caught_or_harmless() {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("data/fashion-mnist/t10k-labels-idx1-ubyte.gz");
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data/fashion-mnist/t10k-labels-idx1-ubyte.gz");
     let original = std::fs::read(&path).unwrap();
     let good = decode_idx(&original, &path).unwrap();
     assert_eq!(good.dims, [2_000]);
@@ -307,10 +249,7 @@ fn bit_flips_in_the_shipped_labels_file_are_caught_or_harmless() {
         let i = rng.random_range(0..bytes.len());
         bytes[i] ^= 1 << rng.random_range(0..8);
         if let Ok(array) = decode_idx(&bytes, &path) {
-            assert_eq!(
-                array, good,
-                "flip at byte {i} changed the contents undetected"
-            );
+            assert_eq!(array, good, "flip at byte {i} changed the contents undetected");
         }
     }
 }

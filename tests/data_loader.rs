@@ -6,23 +6,18 @@ use std::collections::BTreeMap;
 
 use tensorgrad::data::fashion_mnist::shipped_dir;
 use tensorgrad::data::{
-    Batch, DataLoader, Dataset, FashionMnist, ImageDataset, Normalize, PixelScaling, RandomCrop,
-    RandomHorizontalFlip, Sample, VecDataset,
+    Batch, DataLoader, Dataset, FashionMnist, ImageDataset, Normalize, PixelScaling, RandomCrop, RandomHorizontalFlip,
+    Sample, VecDataset,
 };
 
 /// `n` samples of shape [2, 3]; sample i holds the values 100 i + 0..6 and label i % 10.
 fn numbered(n: usize) -> VecDataset {
-    let x = (0..n)
-        .flat_map(|i| (0..6).map(move |k| (100 * i + k) as f32))
-        .collect();
+    let x = (0..n).flat_map(|i| (0..6).map(move |k| (100 * i + k) as f32)).collect();
     VecDataset::new(x, (0..n).map(|i| i % 10).collect(), &[2, 3])
 }
 
 fn sample_ids(batches: &[Batch]) -> Vec<usize> {
-    batches
-        .iter()
-        .flat_map(|b| b.x.chunks(6).map(|s| s[0] as usize / 100))
-        .collect()
+    batches.iter().flat_map(|b| b.x.chunks(6).map(|s| s[0] as usize / 100)).collect()
 }
 
 #[test]
@@ -54,17 +49,12 @@ fn each_epoch_visits_every_sample_once_in_a_seeded_order() {
 #[test]
 fn without_shuffle_the_order_is_the_dataset_order() {
     let loader = DataLoader::new(numbered(25), 4);
-    assert_eq!(
-        sample_ids(&loader.epoch(3).collect::<Vec<_>>()),
-        (0..25).collect::<Vec<_>>()
-    );
+    assert_eq!(sample_ids(&loader.epoch(3).collect::<Vec<_>>()), (0..25).collect::<Vec<_>>());
 }
 
 #[test]
 fn drop_last_drops_the_partial_batch() {
-    let loader = DataLoader::new(numbered(103), 10)
-        .drop_last(true)
-        .shuffle(true);
+    let loader = DataLoader::new(numbered(103), 10).drop_last(true).shuffle(true);
     assert_eq!(loader.num_batches(), 10);
     let batches: Vec<_> = loader.epoch(0).collect();
     assert!(batches.iter().all(|b| b.len() == 10));
@@ -86,30 +76,19 @@ fn prefetching_does_not_change_the_batches() {
     };
     let reference: Vec<Batch> = make(0).epoch(2).collect();
     for prefetch in [1, 2, 8] {
-        assert_eq!(
-            make(prefetch).epoch(2).collect::<Vec<_>>(),
-            reference,
-            "prefetch {prefetch}"
-        );
+        assert_eq!(make(prefetch).epoch(2).collect::<Vec<_>>(), reference, "prefetch {prefetch}");
     }
 }
 
 #[test]
 fn augmentation_depends_on_the_sample_not_the_batching() {
-    let make = |batch_size| {
-        DataLoader::new(numbered(30), batch_size)
-            .seed(5)
-            .transform(RandomCrop::new(1, -1.0))
-    };
+    let make = |batch_size| DataLoader::new(numbered(30), batch_size).seed(5).transform(RandomCrop::new(1, -1.0));
     let flat = |bs| make(bs).epoch(0).flat_map(|b| b.x).collect::<Vec<f32>>();
     let a = flat(3);
     assert_eq!(a, flat(7));
     assert_ne!(a, flat_untransformed(), "the crop changed something");
     fn flat_untransformed() -> Vec<f32> {
-        DataLoader::new(numbered(30), 30)
-            .epoch(0)
-            .flat_map(|b| b.x)
-            .collect()
+        DataLoader::new(numbered(30), 30).epoch(0).flat_map(|b| b.x).collect()
     }
 }
 
@@ -137,10 +116,7 @@ impl Dataset for Faulty {
     }
     fn get(&self, index: usize) -> Sample {
         assert!(index != 5, "faulty sample 5");
-        Sample {
-            x: vec![index as f32],
-            y: 0,
-        }
+        Sample { x: vec![index as f32], y: 0 }
     }
 }
 
@@ -168,11 +144,7 @@ fn fashion_mnist_batches() {
         assert_eq!(flat.x_shape[1], 784);
     }
     assert!(per_class.values().all(|&c| c == 1_000));
-    assert!(
-        (sum / (10_000.0 * 784.0)).abs() < 0.03,
-        "standardized mean {}",
-        sum / (10_000.0 * 784.0)
-    );
+    assert!((sum / (10_000.0 * 784.0)).abs() < 0.03, "standardized mean {}", sum / (10_000.0 * 784.0));
 
     // ImageSet itself is a dataset of [1, 28, 28] unit-scaled images; flattened ImageDataset gives [784].
     assert_eq!(data.test.sample_shape(), [1, 28, 28]);

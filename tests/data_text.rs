@@ -18,10 +18,7 @@ fn shakespeare_loads_with_last_ten_percent_for_validation() {
     let text = CharText::from_file(shakespeare_path()).unwrap();
     let vocab = text.vocab();
     assert_eq!(vocab.len(), 78);
-    assert!(
-        vocab.chars().windows(2).all(|w| w[0] < w[1]),
-        "sorted and unique"
-    );
+    assert!(vocab.chars().windows(2).all(|w| w[0] < w[1]), "sorted and unique");
     assert_eq!(text.tokens().len(), raw.chars().count());
     assert_eq!(text.val().len(), 110_000);
     assert_eq!(text.train().len() + text.val().len(), text.tokens().len());
@@ -37,22 +34,14 @@ fn vocab_round_trips_random_unicode() {
     let alphabet: Vec<char> = "ab \n\tÆæ€😀zZ09'\"".chars().collect();
     for _ in 0..500 {
         let len = rng.random_range(0..200);
-        let s: String = (0..len)
-            .map(|_| alphabet[rng.random_range(0..alphabet.len())])
-            .collect();
+        let s: String = (0..len).map(|_| alphabet[rng.random_range(0..alphabet.len())]).collect();
         let vocab = CharVocab::from_text(&s);
         let ids = vocab.encode(&s).unwrap();
         assert!(ids.iter().all(|&i| i < vocab.len()));
         assert_eq!(vocab.decode(&ids), s);
     }
     let err = CharVocab::from_text("abc").encode("abd").unwrap_err();
-    assert!(matches!(
-        err,
-        DataError::UnknownChar {
-            ch: 'd',
-            position: 2
-        }
-    ));
+    assert!(matches!(err, DataError::UnknownChar { ch: 'd', position: 2 }));
 }
 
 #[test]
@@ -77,10 +66,7 @@ fn train_batches_are_seeded_shifted_windows_of_the_training_part() {
         starts.push(x[0]);
     }
     // Every start 0..=15 is possible; 64 draws hit both ends.
-    assert_eq!(
-        (starts.iter().min(), starts.iter().max()),
-        (Some(&0), Some(&15))
-    );
+    assert_eq!((starts.iter().min(), starts.iter().max()), (Some(&0), Some(&15)));
 }
 
 #[test]
@@ -104,23 +90,13 @@ fn bad_text_files_are_errors() {
     std::fs::write(&latin1, b"caf\xe9 au lait").unwrap();
     let err = CharText::from_file(&latin1).unwrap_err();
     assert!(matches!(err, DataError::Invalid { .. }));
-    assert!(
-        err.to_string()
-            .contains("not UTF-8 text (invalid byte sequence at byte 3)"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("not UTF-8 text (invalid byte sequence at byte 3)"), "{err}");
 
     let short = dir.join("short.txt");
     std::fs::write(&short, "hi").unwrap();
-    assert!(CharText::from_file(&short)
-        .unwrap_err()
-        .to_string()
-        .contains("too short"));
+    assert!(CharText::from_file(&short).unwrap_err().to_string().contains("too short"));
 
-    assert!(matches!(
-        CharText::from_file(dir.join("missing.txt")),
-        Err(DataError::Io { .. })
-    ));
+    assert!(matches!(CharText::from_file(dir.join("missing.txt")), Err(DataError::Io { .. })));
 
     let ok = dir.join("ok.txt");
     std::fs::write(&ok, "abcdefghijklmnopqrst").unwrap(); // 18 train, 2 val characters

@@ -86,15 +86,8 @@ impl Dataset for ImageSet {
     }
     #[track_caller]
     fn get(&self, index: usize) -> Sample {
-        let x = self
-            .image(index)
-            .iter()
-            .map(|&p| PixelScaling::Unit.apply(p))
-            .collect();
-        Sample {
-            x,
-            y: self.label(index),
-        }
+        let x = self.image(index).iter().map(|&p| PixelScaling::Unit.apply(p)).collect();
+        Sample { x, y: self.label(index) }
     }
 }
 
@@ -110,11 +103,7 @@ impl ImageDataset {
     /// Images as `[1, rows, cols]` samples scaled by `scaling`.
     pub fn new(images: ImageSet, scaling: PixelScaling) -> Self {
         let shape = vec![1, images.rows(), images.cols()];
-        ImageDataset {
-            images,
-            scaling,
-            shape,
-        }
+        ImageDataset { images, scaling, shape }
     }
 
     /// The same samples, flattened to shape `[rows * cols]` (for fully connected networks).
@@ -138,16 +127,8 @@ impl Dataset for ImageDataset {
     }
     #[track_caller]
     fn get(&self, index: usize) -> Sample {
-        let x = self
-            .images
-            .image(index)
-            .iter()
-            .map(|&p| self.scaling.apply(p))
-            .collect();
-        Sample {
-            x,
-            y: self.images.label(index),
-        }
+        let x = self.images.image(index).iter().map(|&p| self.scaling.apply(p)).collect();
+        Sample { x, y: self.images.label(index) }
     }
 }
 
@@ -171,11 +152,7 @@ impl VecDataset {
         if y.len().checked_mul(per) != Some(x.len()) {
             vec_dataset_mismatch(x.len(), y.len(), sample_shape);
         }
-        VecDataset {
-            x,
-            y,
-            shape: sample_shape.to_vec(),
-        }
+        VecDataset { x, y, shape: sample_shape.to_vec() }
     }
 }
 
@@ -195,9 +172,6 @@ impl Dataset for VecDataset {
     #[track_caller]
     fn get(&self, index: usize) -> Sample {
         let per = self.x.len() / self.y.len().max(1);
-        Sample {
-            x: self.x[index * per..(index + 1) * per].to_vec(),
-            y: self.y[index],
-        }
+        Sample { x: self.x[index * per..(index + 1) * per].to_vec(), y: self.y[index] }
     }
 }

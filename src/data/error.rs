@@ -77,10 +77,9 @@ impl fmt::Display for IdxProblem {
             IdxProblem::DimsOverflow { dims } => {
                 write!(f, "inconsistent dimensions {dims:?}: their size overflows")
             }
-            IdxProblem::Truncated { dims, expected, found } => write!(
-                f,
-                "truncated file: dimensions {dims:?} need {expected} payload bytes, found {found}"
-            ),
+            IdxProblem::Truncated { dims, expected, found } => {
+                write!(f, "truncated file: dimensions {dims:?} need {expected} payload bytes, found {found}")
+            }
             IdxProblem::TrailingBytes { dims, extra, at_least } => write!(
                 f,
                 "{}{extra} trailing bytes after the {dims:?} payload (dimensions inconsistent with the file size)",
@@ -153,24 +152,15 @@ impl DataError {
     }
 
     pub(crate) fn io(path: &Path, source: io::Error) -> Self {
-        DataError::Io {
-            path: path.to_path_buf(),
-            source,
-        }
+        DataError::Io { path: path.to_path_buf(), source }
     }
 
     pub(crate) fn idx(path: &Path, problem: IdxProblem) -> Self {
-        DataError::Idx {
-            path: path.to_path_buf(),
-            problem,
-        }
+        DataError::Idx { path: path.to_path_buf(), problem }
     }
 
     pub(crate) fn invalid(path: &Path, message: impl Into<String>) -> Self {
-        DataError::Invalid {
-            path: path.to_path_buf(),
-            message: message.into(),
-        }
+        DataError::Invalid { path: path.to_path_buf(), message: message.into() }
     }
 }
 
@@ -184,10 +174,7 @@ impl fmt::Display for DataError {
             DataError::Idx { path, problem } => write!(f, "{}: {problem}", path.display()),
             DataError::Invalid { path, message } => write!(f, "{}: {message}", path.display()),
             DataError::UnknownChar { ch, position } => {
-                write!(
-                    f,
-                    "character {ch:?} at position {position} is not in the vocabulary"
-                )
+                write!(f, "character {ch:?} at position {position} is not in the vocabulary")
             }
         }
     }

@@ -22,18 +22,8 @@ use super::error::{DataError, Result};
 use super::idx::read_idx;
 
 /// The class names, indexed by label.
-pub const CLASS_NAMES: [&str; 10] = [
-    "T-shirt/top",
-    "Trouser",
-    "Pullover",
-    "Dress",
-    "Coat",
-    "Sandal",
-    "Shirt",
-    "Sneaker",
-    "Bag",
-    "Ankle boot",
-];
+pub const CLASS_NAMES: [&str; 10] =
+    ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"];
 
 /// Number of classes.
 pub const NUM_CLASSES: usize = 10;
@@ -61,9 +51,7 @@ const TEST_LABELS: &str = "t10k-labels-idx1-ubyte";
 
 /// The directory of the subset shipped with the repository (`<crate root>/data/fashion-mnist`).
 pub fn shipped_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("data")
-        .join("fashion-mnist")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("data").join("fashion-mnist")
 }
 
 /// Which copy of the dataset [`FashionMnist::locate`] chose. `Display` says it in words, for examples to
@@ -135,20 +123,11 @@ impl ImageSet {
     /// caller; files are checked by [`FashionMnist::load`] and give an `Err`).
     #[track_caller]
     pub fn new(images: Vec<u8>, labels: Vec<u8>, rows: usize, cols: usize) -> Self {
-        let ok_len = labels
-            .len()
-            .checked_mul(rows)
-            .and_then(|n| n.checked_mul(cols))
-            == Some(images.len());
+        let ok_len = labels.len().checked_mul(rows).and_then(|n| n.checked_mul(cols)) == Some(images.len());
         if !ok_len || labels.iter().any(|&l| usize::from(l) >= NUM_CLASSES) {
             image_set_mismatch(images.len(), labels.len(), rows, cols);
         }
-        ImageSet {
-            images,
-            labels,
-            rows,
-            cols,
-        }
+        ImageSet { images, labels, rows, cols }
     }
 
     /// Number of images.
@@ -266,10 +245,7 @@ impl FashionMnist {
             return (dir.to_path_buf(), DataSource::Explicit);
         }
         let system = Path::new(SYSTEM_DIR);
-        if [TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS]
-            .iter()
-            .all(|n| find_file(system, n).is_ok())
-        {
+        if [TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS].iter().all(|n| find_file(system, n).is_ok()) {
             return (system.to_path_buf(), DataSource::System);
         }
         (shipped_dir(), DataSource::Shipped)
@@ -319,10 +295,7 @@ fn find_file(dir: &Path, name: &str) -> Result<PathBuf> {
     if raw.is_file() {
         return Ok(raw);
     }
-    Err(DataError::io(
-        &gz,
-        io::Error::new(io::ErrorKind::NotFound, format!("not found (nor {name})")),
-    ))
+    Err(DataError::io(&gz, io::Error::new(io::ErrorKind::NotFound, format!("not found (nor {name})"))))
 }
 
 fn load_split(dir: &Path, images_name: &str, labels_name: &str) -> Result<ImageSet> {
@@ -332,10 +305,7 @@ fn load_split(dir: &Path, images_name: &str, labels_name: &str) -> Result<ImageS
     let labels = read_idx(&labels_path)?;
 
     let [n, rows, cols] = images.dims[..] else {
-        let msg = format!(
-            "images must have 3 dimensions [n, 28, 28], found {:?}",
-            images.dims
-        );
+        let msg = format!("images must have 3 dimensions [n, 28, 28], found {:?}", images.dims);
         return Err(DataError::invalid(&images_path, msg));
     };
     if (rows, cols) != (IMAGE_SIDE, IMAGE_SIDE) {
@@ -343,37 +313,20 @@ fn load_split(dir: &Path, images_name: &str, labels_name: &str) -> Result<ImageS
         return Err(DataError::invalid(&images_path, msg));
     }
     if labels.dims != [n] {
-        let msg = format!(
-            "labels have dimensions {:?}, the images file has {n} images",
-            labels.dims
-        );
+        let msg = format!("labels have dimensions {:?}, the images file has {n} images", labels.dims);
         return Err(DataError::invalid(&labels_path, msg));
     }
     let dtype = images.dtype();
     let Some(pixels) = images.into_u8() else {
-        return Err(DataError::invalid(
-            &images_path,
-            format!("pixels must be u8, found {dtype:?}"),
-        ));
+        return Err(DataError::invalid(&images_path, format!("pixels must be u8, found {dtype:?}")));
     };
     let dtype = labels.dtype();
     let Some(labels) = labels.into_u8() else {
-        return Err(DataError::invalid(
-            &labels_path,
-            format!("labels must be u8, found {dtype:?}"),
-        ));
+        return Err(DataError::invalid(&labels_path, format!("labels must be u8, found {dtype:?}")));
     };
     if let Some(i) = labels.iter().position(|&l| usize::from(l) >= NUM_CLASSES) {
-        let msg = format!(
-            "label {} at index {i} is not a class (0..{NUM_CLASSES})",
-            labels[i]
-        );
+        let msg = format!("label {} at index {i} is not a class (0..{NUM_CLASSES})", labels[i]);
         return Err(DataError::invalid(&labels_path, msg));
     }
-    Ok(ImageSet {
-        images: pixels,
-        labels,
-        rows,
-        cols,
-    })
+    Ok(ImageSet { images: pixels, labels, rows, cols })
 }

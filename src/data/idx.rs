@@ -234,10 +234,7 @@ pub fn decode_idx(bytes: &[u8], origin: impl AsRef<Path>) -> Result<IdxArray> {
     let origin = origin.as_ref();
     if bytes.starts_with(&[0x1f, 0x8b]) {
         let mut gz = MultiGzDecoder::new(bytes);
-        decode_stream(&mut gz, origin, |e| DataError::Gzip {
-            path: origin.to_path_buf(),
-            source: e,
-        })
+        decode_stream(&mut gz, origin, |e| DataError::Gzip { path: origin.to_path_buf(), source: e })
     } else {
         let mut raw = bytes;
         // Reading from a slice cannot fail.
@@ -246,28 +243,19 @@ pub fn decode_idx(bytes: &[u8], origin: impl AsRef<Path>) -> Result<IdxArray> {
 }
 
 /// Parses an IDX stream: header, payload, then checks that nothing follows.
-fn decode_stream<R: Read>(
-    r: &mut R,
-    origin: &Path,
-    stream_err: impl Fn(io::Error) -> DataError,
-) -> Result<IdxArray> {
+fn decode_stream<R: Read>(r: &mut R, origin: &Path, stream_err: impl Fn(io::Error) -> DataError) -> Result<IdxArray> {
     let idx_err = |problem| DataError::idx(origin, problem);
 
     let mut magic = [0u8; 4];
     let got = read_full(r, &mut magic).map_err(&stream_err)?;
     if magic[..got.min(2)].iter().any(|&b| b != 0) {
-        return Err(idx_err(IdxProblem::BadMagic {
-            found: magic[..got].to_vec(),
-        }));
+        return Err(idx_err(IdxProblem::BadMagic { found: magic[..got].to_vec() }));
     }
     if got >= 3 && IdxType::from_code(magic[2]).is_none() {
         return Err(idx_err(IdxProblem::UnsupportedType { code: magic[2] }));
     }
     if got < 4 {
-        return Err(idx_err(IdxProblem::TruncatedHeader {
-            needed: 4,
-            found: got,
-        }));
+        return Err(idx_err(IdxProblem::TruncatedHeader { needed: 4, found: got }));
     }
     let Some(dtype) = IdxType::from_code(magic[2]) else {
         return Err(idx_err(IdxProblem::UnsupportedType { code: magic[2] }));
@@ -280,15 +268,10 @@ fn decode_stream<R: Read>(
     let mut dim_bytes = vec![0u8; 4 * ndims]; // at most 1020 bytes
     let got = read_full(r, &mut dim_bytes).map_err(&stream_err)?;
     if got < dim_bytes.len() {
-        return Err(idx_err(IdxProblem::TruncatedHeader {
-            needed: 4 + 4 * ndims,
-            found: 4 + got,
-        }));
+        return Err(idx_err(IdxProblem::TruncatedHeader { needed: 4 + 4 * ndims, found: 4 + got }));
     }
-    let dims: Vec<usize> = dim_bytes
-        .chunks_exact(4)
-        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize)
-        .collect();
+    let dims: Vec<usize> =
+        dim_bytes.chunks_exact(4).map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize).collect();
     let expected = dims
         .iter()
         .try_fold(dtype.size(), |acc, &d| acc.checked_mul(d))
@@ -303,11 +286,7 @@ fn decode_stream<R: Read>(
         let got = read_full(r, &mut payload[start..]).map_err(&stream_err)?;
         payload.truncate(start + got);
         if got < want {
-            return Err(idx_err(IdxProblem::Truncated {
-                dims,
-                expected,
-                found: payload.len(),
-            }));
+            return Err(idx_err(IdxProblem::Truncated { dims, expected, found: payload.len() }));
         }
     }
 
@@ -321,42 +300,23 @@ fn decode_stream<R: Read>(
         }
         extra += n as u64;
         if extra >= TRAILING_COUNT_LIMIT {
-            return Err(idx_err(IdxProblem::TrailingBytes {
-                dims,
-                extra,
-                at_least: true,
-            }));
+            return Err(idx_err(IdxProblem::TrailingBytes { dims, extra, at_least: true }));
         }
     }
     if extra > 0 {
-        return Err(idx_err(IdxProblem::TrailingBytes {
-            dims,
-            extra,
-            at_least: false,
-        }));
+        return Err(idx_err(IdxProblem::TrailingBytes { dims, extra, at_least: false }));
     }
 
     let data = match dtype {
         IdxType::U8 => IdxData::U8(payload),
         IdxType::I8 => IdxData::I8(payload.iter().map(|&b| b as i8).collect()),
-        IdxType::I16 => IdxData::I16(
-            payload
-                .chunks_exact(2)
-                .map(|c| i16::from_be_bytes([c[0], c[1]]))
-                .collect(),
-        ),
-        IdxType::I32 => IdxData::I32(
-            payload
-                .chunks_exact(4)
-                .map(|c| i32::from_be_bytes([c[0], c[1], c[2], c[3]]))
-                .collect(),
-        ),
-        IdxType::F32 => IdxData::F32(
-            payload
-                .chunks_exact(4)
-                .map(|c| f32::from_be_bytes([c[0], c[1], c[2], c[3]]))
-                .collect(),
-        ),
+        IdxType::I16 => IdxData::I16(payload.chunks_exact(2).map(|c| i16::from_be_bytes([c[0], c[1]])).collect()),
+        IdxType::I32 => {
+            IdxData::I32(payload.chunks_exact(4).map(|c| i32::from_be_bytes([c[0], c[1], c[2], c[3]])).collect())
+        }
+        IdxType::F32 => {
+            IdxData::F32(payload.chunks_exact(4).map(|c| f32::from_be_bytes([c[0], c[1], c[2], c[3]])).collect())
+        }
         IdxType::F64 => IdxData::F64(
             payload
                 .chunks_exact(8)
@@ -436,10 +396,7 @@ pub fn write_idx_u8(path: impl AsRef<Path>, dims: &[usize], data: &[u8]) -> Resu
 
 /// Writes `bytes` to a temporary sibling of `path`, fsyncs it, and renames it over `path`.
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut tmp_name = path
-        .file_name()
-        .map(|n| n.to_os_string())
-        .unwrap_or_default();
+    let mut tmp_name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
     tmp_name.push(format!(".tmp{}", std::process::id()));
     let tmp: PathBuf = path.with_file_name(tmp_name);
     let result = (|| {
@@ -464,11 +421,7 @@ fn check_writable(dims: &[usize], len: usize) {
         bad_dims(dims, len, "IDX dimensions are at most u32::MAX");
     }
     if dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)) != Some(len) {
-        bad_dims(
-            dims,
-            len,
-            "the data length is not the product of the dimensions",
-        );
+        bad_dims(dims, len, "the data length is not the product of the dimensions");
     }
 }
 
@@ -483,11 +436,7 @@ mod tests {
     use super::*;
 
     fn problem(bytes: &[u8]) -> IdxProblem {
-        decode_idx(bytes, "t")
-            .unwrap_err()
-            .idx_problem()
-            .cloned()
-            .expect("an IDX problem")
+        decode_idx(bytes, "t").unwrap_err().idx_problem().cloned().expect("an IDX problem")
     }
 
     #[test]
@@ -495,18 +444,12 @@ mod tests {
         let mut b = vec![0, 0, 0x0b, 1, 0, 0, 0, 2];
         b.extend_from_slice(&(-2i16).to_be_bytes());
         b.extend_from_slice(&300i16.to_be_bytes());
-        assert_eq!(
-            decode_idx(&b, "t").unwrap().data,
-            IdxData::I16(vec![-2, 300])
-        );
+        assert_eq!(decode_idx(&b, "t").unwrap().data, IdxData::I16(vec![-2, 300]));
 
         let mut b = vec![0, 0, 0x0d, 2, 0, 0, 0, 1, 0, 0, 0, 1];
         b.extend_from_slice(&1.5f32.to_be_bytes());
         let a = decode_idx(&b, "t").unwrap();
-        assert_eq!(
-            (a.dims.as_slice(), a.data),
-            (&[1, 1][..], IdxData::F32(vec![1.5]))
-        );
+        assert_eq!((a.dims.as_slice(), a.data), (&[1, 1][..], IdxData::F32(vec![1.5])));
 
         let mut b = vec![0, 0, 0x0e, 1, 0, 0, 0, 1];
         b.extend_from_slice(&(-0.25f64).to_be_bytes());
@@ -517,62 +460,27 @@ mod tests {
 
         let mut b = vec![0, 0, 0x0c, 1, 0, 0, 0, 1];
         b.extend_from_slice(&(-70000i32).to_be_bytes());
-        assert_eq!(
-            decode_idx(&b, "t").unwrap().data,
-            IdxData::I32(vec![-70000])
-        );
+        assert_eq!(decode_idx(&b, "t").unwrap().data, IdxData::I32(vec![-70000]));
     }
 
     #[test]
     fn names_each_problem() {
-        assert_eq!(
-            problem(&[0x12, 0x34, 8, 1]),
-            IdxProblem::BadMagic {
-                found: vec![0x12, 0x34, 8, 1]
-            }
-        );
-        assert_eq!(
-            problem(&[0, 0, 0x07, 1]),
-            IdxProblem::UnsupportedType { code: 7 }
-        );
+        assert_eq!(problem(&[0x12, 0x34, 8, 1]), IdxProblem::BadMagic { found: vec![0x12, 0x34, 8, 1] });
+        assert_eq!(problem(&[0, 0, 0x07, 1]), IdxProblem::UnsupportedType { code: 7 });
         assert_eq!(problem(&[0, 0, 8, 0]), IdxProblem::NoDimensions);
+        assert_eq!(problem(&[]), IdxProblem::TruncatedHeader { needed: 4, found: 0 });
+        assert_eq!(problem(&[0, 0, 8, 2, 0, 0, 0, 1]), IdxProblem::TruncatedHeader { needed: 12, found: 8 });
         assert_eq!(
-            problem(&[]),
-            IdxProblem::TruncatedHeader {
-                needed: 4,
-                found: 0
-            }
-        );
-        assert_eq!(
-            problem(&[0, 0, 8, 2, 0, 0, 0, 1]),
-            IdxProblem::TruncatedHeader {
-                needed: 12,
-                found: 8
-            }
-        );
-        assert_eq!(
-            problem(&[
-                0, 0, 8, 3, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff
-            ]),
-            IdxProblem::DimsOverflow {
-                dims: vec![u32::MAX as usize; 3]
-            }
+            problem(&[0, 0, 8, 3, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]),
+            IdxProblem::DimsOverflow { dims: vec![u32::MAX as usize; 3] }
         );
         assert_eq!(
             problem(&[0, 0, 8, 1, 0xff, 0xff, 0xff, 0xff, 1, 2]),
-            IdxProblem::Truncated {
-                dims: vec![u32::MAX as usize],
-                expected: u32::MAX as usize,
-                found: 2
-            }
+            IdxProblem::Truncated { dims: vec![u32::MAX as usize], expected: u32::MAX as usize, found: 2 }
         );
         assert_eq!(
             problem(&[0, 0, 8, 1, 0, 0, 0, 1, 7, 8, 9]),
-            IdxProblem::TrailingBytes {
-                dims: vec![1],
-                extra: 2,
-                at_least: false
-            }
+            IdxProblem::TrailingBytes { dims: vec![1], extra: 2, at_least: false }
         );
     }
 

@@ -183,11 +183,7 @@ impl<D: Dataset + 'static> DataLoader<D> {
     pub fn epoch(&self, epoch: usize) -> Batches {
         let mut order: Vec<usize> = (0..self.dataset.len()).collect();
         if self.shuffle {
-            order.shuffle(&mut StdRng::seed_from_u64(derive_seed(
-                self.seed,
-                SHUFFLE_STREAM,
-                epoch as u64,
-            )));
+            order.shuffle(&mut StdRng::seed_from_u64(derive_seed(self.seed, SHUFFLE_STREAM, epoch as u64)));
         }
         let plan = Plan {
             dataset: self.dataset.clone(),
@@ -199,13 +195,7 @@ impl<D: Dataset + 'static> DataLoader<D> {
         };
         let total = plan.num_batches;
         if self.prefetch == 0 {
-            return Batches {
-                inner: Inner::Inline {
-                    plan: Box::new(plan),
-                    next: 0,
-                },
-                remaining: total,
-            };
+            return Batches { inner: Inner::Inline { plan: Box::new(plan), next: 0 }, remaining: total };
         }
         let (tx, rx) = sync_channel(self.prefetch);
         let handle = std::thread::Builder::new()
@@ -218,13 +208,7 @@ impl<D: Dataset + 'static> DataLoader<D> {
                 }
             })
             .expect("DataLoader: failed to spawn the prefetch thread");
-        Batches {
-            inner: Inner::Thread {
-                rx: Some(rx),
-                handle: Some(handle),
-            },
-            remaining: total,
-        }
+        Batches { inner: Inner::Thread { rx: Some(rx), handle: Some(handle) }, remaining: total }
     }
 }
 
@@ -255,8 +239,7 @@ struct Plan<D: Dataset> {
 
 impl<D: Dataset> Plan<D> {
     fn batch(&self, k: usize) -> Batch {
-        let indices =
-            &self.order[k * self.batch_size..((k + 1) * self.batch_size).min(self.order.len())];
+        let indices = &self.order[k * self.batch_size..((k + 1) * self.batch_size).min(self.order.len())];
         let shape = self.dataset.sample_shape();
         let per: usize = shape.iter().product();
         let mut x = Vec::with_capacity(indices.len() * per);
@@ -292,14 +275,8 @@ pub struct Batches {
 }
 
 enum Inner {
-    Inline {
-        plan: Box<dyn BatchSource>,
-        next: usize,
-    },
-    Thread {
-        rx: Option<Receiver<Batch>>,
-        handle: Option<JoinHandle<()>>,
-    },
+    Inline { plan: Box<dyn BatchSource>, next: usize },
+    Thread { rx: Option<Receiver<Batch>>, handle: Option<JoinHandle<()>> },
 }
 
 /// Object-safe view of a [`Plan`], so that [`Batches`] need not be generic.

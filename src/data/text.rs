@@ -173,10 +173,7 @@ impl CharText {
         let bytes = fs::read(path).map_err(|e| DataError::io(path, e))?;
         let text = String::from_utf8(bytes).map_err(|e| {
             let at = e.utf8_error().valid_up_to();
-            DataError::invalid(
-                path,
-                format!("not UTF-8 text (invalid byte sequence at byte {at})"),
-            )
+            DataError::invalid(path, format!("not UTF-8 text (invalid byte sequence at byte {at})"))
         })?;
         let mut data = Self::from_text(&text, val_fraction);
         data.path = Some(path.to_path_buf());
@@ -207,12 +204,7 @@ impl CharText {
         let tokens: Vec<usize> = text.chars().map(|c| vocab.ids[&c]).collect();
         let n_val = (tokens.len() as f64 * val_fraction).round() as usize;
         let split = tokens.len() - n_val.min(tokens.len());
-        CharText {
-            path: None,
-            vocab,
-            tokens,
-            split,
-        }
+        CharText { path: None, vocab, tokens, split }
     }
 
     /// The vocabulary.
@@ -238,11 +230,7 @@ impl CharText {
     /// The longest `block_size` the training part and a non-empty validation part both support (a window
     /// holds `block_size + 1` tokens); 0 if none.
     pub fn max_block_size(&self) -> usize {
-        let val = if self.val().is_empty() {
-            usize::MAX
-        } else {
-            self.val().len()
-        };
+        let val = if self.val().is_empty() { usize::MAX } else { self.val().len() };
         self.train().len().min(val).saturating_sub(1)
     }
 
@@ -284,12 +272,7 @@ impl CharText {
     /// assert_eq!(batch.inputs[1..4], batch.targets[0..3]);
     /// ```
     #[track_caller]
-    pub fn train_batch<R: Rng + ?Sized>(
-        &self,
-        rng: &mut R,
-        batch_size: usize,
-        block_size: usize,
-    ) -> TokenBatch {
+    pub fn train_batch<R: Rng + ?Sized>(&self, rng: &mut R, batch_size: usize, block_size: usize) -> TokenBatch {
         let train = self.train();
         if batch_size == 0 || block_size == 0 || train.len() < block_size + 1 {
             bad_window("train_batch", batch_size, block_size, train.len());
@@ -301,12 +284,7 @@ impl CharText {
             inputs.extend_from_slice(&train[start..start + block_size]);
             targets.extend_from_slice(&train[start + 1..start + block_size + 1]);
         }
-        TokenBatch {
-            inputs,
-            targets,
-            batch_size,
-            block_size,
-        }
+        TokenBatch { inputs, targets, batch_size, block_size }
     }
 
     /// The validation part as consecutive windows: window `k` starts at token `k * block_size` and holds
@@ -320,11 +298,7 @@ impl CharText {
         if block_size == 0 {
             bad_window("val_windows", 1, block_size, self.val().len());
         }
-        ValWindows {
-            tokens: self.val(),
-            block_size,
-            start: 0,
-        }
+        ValWindows { tokens: self.val(), block_size, start: 0 }
     }
 
     /// The validation windows of [`val_windows`](Self::val_windows) grouped in batches of up to
@@ -334,11 +308,7 @@ impl CharText {
     ///
     /// If `batch_size` or `block_size` is 0.
     #[track_caller]
-    pub fn val_batches(
-        &self,
-        batch_size: usize,
-        block_size: usize,
-    ) -> impl Iterator<Item = TokenBatch> + '_ {
+    pub fn val_batches(&self, batch_size: usize, block_size: usize) -> impl Iterator<Item = TokenBatch> + '_ {
         if batch_size == 0 {
             bad_window("val_batches", batch_size, block_size, self.val().len());
         }
@@ -376,10 +346,7 @@ impl<'a> Iterator for ValWindows<'a> {
         if end >= self.tokens.len() {
             return None;
         }
-        let item = (
-            &self.tokens[self.start..end],
-            &self.tokens[self.start + 1..end + 1],
-        );
+        let item = (&self.tokens[self.start..end], &self.tokens[self.start + 1..end + 1]);
         self.start = end;
         Some(item)
     }
@@ -421,18 +388,8 @@ mod tests {
     #[test]
     fn val_windows_cover_every_target_once() {
         let t = CharText::from_text("abcdefghij0123456789", 0.5);
-        let w: Vec<_> = t
-            .val_windows(3)
-            .map(|(x, y)| (t.vocab().decode(x), t.vocab().decode(y)))
-            .collect();
-        assert_eq!(
-            w,
-            [
-                ("012".into(), "123".into()),
-                ("345".into(), "456".into()),
-                ("678".into(), "789".into())
-            ]
-        );
+        let w: Vec<_> = t.val_windows(3).map(|(x, y)| (t.vocab().decode(x), t.vocab().decode(y))).collect();
+        assert_eq!(w, [("012".into(), "123".into()), ("345".into(), "456".into()), ("678".into(), "789".into())]);
         assert_eq!(t.val_windows(3).len(), 3);
         let b: Vec<_> = t.val_batches(2, 3).map(|b| b.batch_size).collect();
         assert_eq!(b, [2, 1]);

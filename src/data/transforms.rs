@@ -47,14 +47,10 @@ impl Normalize {
     /// If the lengths differ, are 0, or a standard deviation is not positive.
     #[track_caller]
     pub fn new(mean: &[f32], std: &[f32]) -> Self {
-        if mean.len() != std.len() || mean.is_empty() || std.iter().any(|&s| s.is_nan() || s <= 0.0)
-        {
+        if mean.len() != std.len() || mean.is_empty() || std.iter().any(|&s| s.is_nan() || s <= 0.0) {
             bad_normalize(mean, std);
         }
-        Normalize {
-            mean: mean.to_vec(),
-            std: std.to_vec(),
-        }
+        Normalize { mean: mean.to_vec(), std: std.to_vec() }
     }
 
     /// Fashion-MNIST's training-set statistics ([`fashion_mnist::MEAN`], [`fashion_mnist::STD`]).
@@ -78,11 +74,7 @@ impl Transform for Normalize {
             return;
         }
         if shape.first() != Some(&self.mean.len()) {
-            wrong_shape(
-                "Normalize",
-                shape,
-                "the first dimension must equal the number of channel means",
-            );
+            wrong_shape("Normalize", shape, "the first dimension must equal the number of channel means");
         }
         let per_channel = x.len() / self.mean.len();
         for (c, chunk) in x.chunks_mut(per_channel.max(1)).enumerate() {
@@ -124,11 +116,7 @@ impl Transform for RandomHorizontalFlip {
     #[track_caller]
     fn apply(&self, x: &mut [f32], shape: &[usize], rng: &mut StdRng) {
         if shape.len() < 2 {
-            wrong_shape(
-                "RandomHorizontalFlip",
-                shape,
-                "an image needs at least [H, W]",
-            );
+            wrong_shape("RandomHorizontalFlip", shape, "an image needs at least [H, W]");
         }
         if rng.random_bool(self.p) {
             let w = shape[shape.len() - 1];
@@ -173,11 +161,7 @@ impl Transform for RandomCrop {
                 for j in 0..w {
                     let (si, sj) = (i as isize + dy, j as isize + dx);
                     let inside = (0..h as isize).contains(&si) && (0..w as isize).contains(&sj);
-                    plane[i * w + j] = if inside {
-                        channel[si as usize * w + sj as usize]
-                    } else {
-                        self.fill
-                    };
+                    plane[i * w + j] = if inside { channel[si as usize * w + sj as usize] } else { self.fill };
                 }
             }
             channel.copy_from_slice(&plane);
@@ -245,11 +229,7 @@ mod tests {
     #[test]
     fn normalize_per_channel() {
         let mut x = [1., 1., 3., 3.];
-        Normalize::new(&[1., 2.], &[1., 0.5]).apply(
-            &mut x,
-            &[2, 1, 2],
-            &mut StdRng::seed_from_u64(0),
-        );
+        Normalize::new(&[1., 2.], &[1., 0.5]).apply(&mut x, &[2, 1, 2], &mut StdRng::seed_from_u64(0));
         assert_eq!(x, [0., 0., 2., 2.]);
     }
 }
