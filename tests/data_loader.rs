@@ -153,3 +153,15 @@ fn fashion_mnist_batches() {
     assert_eq!(batch.x_shape, [32, 784]);
     assert_eq!(batch.y_one_hot(10).len(), 32 * 10);
 }
+
+#[test]
+fn batches_convert_to_tensors() {
+    let loader = DataLoader::new(numbered(10), 4).shuffle(true).seed(2);
+    let batch = loader.epoch(0).next().unwrap();
+    let (x, y) = batch.clone().into_tensors();
+    assert_eq!(x.shape(), [4, 2, 3]);
+    assert_eq!(x.to_vec::<f32>(), batch.x);
+    assert_eq!(batch.x_tensor().to_vec::<f32>(), batch.x);
+    assert_eq!(y.shape(), [4]);
+    assert_eq!(y.to_vec::<i64>(), batch.y.iter().map(|&c| c as i64).collect::<Vec<_>>());
+}

@@ -52,6 +52,8 @@ fn train_batches_are_seeded_shifted_windows_of_the_training_part() {
     let a = text.train_batch(&mut StdRng::seed_from_u64(3), 64, 5);
     let b = text.train_batch(&mut StdRng::seed_from_u64(3), 64, 5);
     assert_eq!(a, b, "same seed, same batch");
+    assert_eq!(a.inputs_tensor().shape(), [64, 5]);
+    assert_eq!(a.targets_tensor().to_vec::<i64>(), a.targets.iter().map(|&t| t as i64).collect::<Vec<_>>());
     let c = text.train_batch(&mut StdRng::seed_from_u64(4), 64, 5);
     assert_ne!(a, c);
 

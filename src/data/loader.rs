@@ -10,6 +10,8 @@
 //! Batch.y        [B]                     class labels
 //! ```
 //!
+//! [`Batch::into_tensors`] hands them to the engine as an f32 tensor and an i64 label tensor.
+//!
 //! With `prefetch(n)` for `n > 0` (the default is 2) a background thread builds up to `n` batches ahead of the
 //! training loop, through a bounded channel. Batches and their order depend only on the seed and the epoch,
 //! never on timing: a run is reproducible with or without prefetching.
@@ -35,6 +37,7 @@ use rand::SeedableRng;
 
 use super::dataset::Dataset;
 use super::transforms::{one_hot, Transform};
+use crate::Tensor;
 
 /// A batch of samples: inputs stacked into one buffer, and their labels.
 ///
@@ -75,6 +78,30 @@ impl Batch {
     /// The labels as f32 (for losses that take class indices as a float tensor).
     pub fn y_f32(&self) -> Vec<f32> {
         self.y.iter().map(|&c| c as f32).collect()
+    }
+
+    /// The inputs as an f32 tensor of shape `x_shape` (copies `x`).
+    pub fn x_tensor(&self) -> Tensor {
+        Tensor::from_vec(self.x.clone(), &self.x_shape)
+    }
+
+    /// The labels as an i64 tensor of shape `[B]` (the index dtype of `gather`, `index_select` and the losses).
+    pub fn y_tensor(&self) -> Tensor {
+        Tensor::from_vec(self.y.iter().map(|&c| c as i64).collect::<Vec<i64>>(), &[self.y.len()])
+    }
+
+    /// Inputs (f32, `x_shape`) and labels (i64, `[B]`) as tensors, without copying the inputs.
+    ///
+    /// ```
+    /// use tensorgrad::data::{DataLoader, VecDataset};
+    /// let data = VecDataset::new(vec![0.0; 6 * 4], vec![0, 1, 2, 0, 1, 2], &[2, 2]);
+    /// let (x, y) = DataLoader::new(data, 4).epoch(0).next().unwrap().into_tensors();
+    /// assert_eq!((x.shape(), y.shape()), (&[4, 2, 2][..], &[4][..]));
+    /// assert_eq!(y.to_vec::<i64>(), [0, 1, 2, 0]);
+    /// ```
+    pub fn into_tensors(self) -> (Tensor, Tensor) {
+        let y = self.y_tensor();
+        (Tensor::from_vec(self.x, &self.x_shape), y)
     }
 
     /// The same batch with each sample flattened: `x_shape` becomes `[B, product(sample_shape)]`.

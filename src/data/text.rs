@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 use rand::Rng;
 
 use super::error::{DataError, Result};
+use crate::Tensor;
 
 /// The characters of a text, sorted by code point; token id = position in that order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,6 +125,22 @@ pub struct TokenBatch {
     pub batch_size: usize,
     /// Tokens per row.
     pub block_size: usize,
+}
+
+impl TokenBatch {
+    /// The inputs as an i64 tensor `[batch_size, block_size]` (embedding indices).
+    pub fn inputs_tensor(&self) -> Tensor {
+        ids_tensor(&self.inputs, self.batch_size, self.block_size)
+    }
+
+    /// The targets as an i64 tensor `[batch_size, block_size]` (class indices for the loss).
+    pub fn targets_tensor(&self) -> Tensor {
+        ids_tensor(&self.targets, self.batch_size, self.block_size)
+    }
+}
+
+fn ids_tensor(ids: &[usize], rows: usize, cols: usize) -> Tensor {
+    Tensor::from_vec(ids.iter().map(|&i| i as i64).collect::<Vec<i64>>(), &[rows, cols])
 }
 
 /// A text encoded with its character vocabulary, split into training and validation tokens.
