@@ -42,6 +42,7 @@ mod macros;
 mod autograd;
 pub mod data;
 pub(crate) mod error;
+pub mod nn;
 mod ops;
 pub mod profile;
 mod tensor;
