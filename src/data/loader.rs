@@ -105,6 +105,10 @@ impl Batch {
     }
 
     /// The same batch with each sample flattened: `x_shape` becomes `[B, product(sample_shape)]`.
+    ///
+    /// # Panics
+    ///
+    /// If `x_shape` is empty (never for batches from a [`DataLoader`]).
     pub fn flattened(mut self) -> Self {
         let b = self.x_shape[0];
         let per = self.x_shape[1..].iter().product();
@@ -221,21 +225,25 @@ impl<D: Dataset + 'static> DataLoader<D> {
             seed: derive_seed(self.seed, TRANSFORM_STREAM, epoch as u64),
         };
         let total = plan.num_batches;
+        let plan: Arc<dyn BatchSource> = Arc::new(plan);
+        let inline = |plan| Batches { inner: Inner::Inline { plan, next: 0 }, remaining: total };
         if self.prefetch == 0 {
-            return Batches { inner: Inner::Inline { plan: Box::new(plan), next: 0 }, remaining: total };
+            return inline(plan);
         }
         let (tx, rx) = sync_channel(self.prefetch);
-        let handle = std::thread::Builder::new()
-            .name("tensorgrad-dataloader".into())
-            .spawn(move || {
-                for k in 0..plan.num_batches {
-                    if tx.send(plan.batch(k)).is_err() {
-                        return; // the consumer stopped early
-                    }
+        let producer = plan.clone();
+        let spawned = std::thread::Builder::new().name("tensorgrad-dataloader".into()).spawn(move || {
+            for k in 0..producer.num_batches() {
+                if tx.send(producer.batch(k)).is_err() {
+                    return; // the consumer stopped early
                 }
-            })
-            .expect("DataLoader: failed to spawn the prefetch thread");
-        Batches { inner: Inner::Thread { rx: Some(rx), handle: Some(handle) }, remaining: total }
+            }
+        });
+        match spawned {
+            Ok(handle) => Batches { inner: Inner::Thread { rx: Some(rx), handle: Some(handle) }, remaining: total },
+            // No thread to be had (resource limits): same batches, built on the calling thread.
+            Err(_) => inline(plan),
+        }
     }
 }
 
@@ -302,12 +310,12 @@ pub struct Batches {
 }
 
 enum Inner {
-    Inline { plan: Box<dyn BatchSource>, next: usize },
+    Inline { plan: Arc<dyn BatchSource>, next: usize },
     Thread { rx: Option<Receiver<Batch>>, handle: Option<JoinHandle<()>> },
 }
 
 /// Object-safe view of a [`Plan`], so that [`Batches`] need not be generic.
-trait BatchSource: Send {
+trait BatchSource: Send + Sync {
     fn batch(&self, k: usize) -> Batch;
     fn num_batches(&self) -> usize;
 }
