@@ -41,6 +41,7 @@
 mod macros;
 
 mod autograd;
+pub mod data;
 pub(crate) mod error;
 pub mod nn;
 mod ops;
