@@ -94,7 +94,8 @@ unary_op!(
 );
 unary_op!(
     /// Absolute value elementwise (gradient `sign(x)`, 0 at 0).
-    abs, AbsBackward, "abs", |v| v.abs(), |x, y, dy| dy * &x.sign()
+    abs, AbsBackward, "abs", |v| v.abs(),
+    |x, y, dy| dy * &map_float(x, "abs", |v| if v > 0.0 { 1.0 } else if v < 0.0 { -1.0 } else { 0.0 }) // 0 at 0 and NaN
 );
 unary_op!(
     /// Sine elementwise.
