@@ -192,6 +192,12 @@ fn special(name: &str) -> Option<F> {
         "silu" => |x| x.silu(),
         "powf 2.5" => |x| x.powf(2.5),
         "clamp" => |x| x.clamp(Some(-1.0), Some(1.0)),
+        "softmax" => |x| x.softmax(1),
+        "log_softmax" => |x| x.log_softmax(1),
+        "logsumexp" => |x| x.logsumexp(&[1], false),
+        "div" => return Some(Box::new(|t| t[0].div(&t[1]))),
+        "pow" => return Some(Box::new(|t| t[0].pow(&t[1]))),
+        "maximum" => return Some(Box::new(|t| t[0].maximum(&t[1]))),
         _ => return None,
     };
     Some(Box::new(move |t| op(&t[0])))
