@@ -437,3 +437,27 @@ fn leaf_grads_own_their_buffers() {
     x.grad().unwrap().zero_();
     assert_eq!(g.to_vec::<f64>(), vec![3.0, 4.0], "zeroing x.grad changed the caller's output gradient");
 }
+
+#[test]
+fn independent_graphs_backprop_concurrently_on_threads() {
+    let handles: Vec<_> = (0..4)
+        .map(|k| {
+            std::thread::spawn(move || {
+                let x = leaf(&[k as f64, 1.0], &[2]);
+                let _off = if k % 2 == 0 { Some(set_grad_enabled(true)) } else { None };
+                for _ in 0..50 {
+                    (&x * &x).sum().backward();
+                }
+                x.grad().unwrap().to_vec::<f64>()
+            })
+        })
+        .collect();
+    for (k, h) in handles.into_iter().enumerate() {
+        assert_eq!(h.join().unwrap(), vec![100.0 * k as f64, 100.0]);
+    }
+    // A tensor (and its graph) can be sent to another thread and backpropagated there.
+    let x = leaf(&[3.0], &[1]);
+    let y = x.exp().sum();
+    std::thread::spawn(move || y.backward()).join().unwrap();
+    assert!((x.grad().unwrap().item() - 3f64.exp()).abs() < 1e-12);
+}

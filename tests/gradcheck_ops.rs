@@ -215,6 +215,11 @@ fn table() -> Vec<Row> {
         row!("matmul(transposed, transposed)", [n(&[3, 2]), n(&[4, 3])], |t| t[0].t().matmul(&t[1].t())),
         row!("matmul(permuted batch, sliced)", [n(&[3, 2, 2]), n(&[3, 4])], |t| t[0].permute(&[1, 2, 0]).matmul(&t[1].slice(1, 0, 4, 2))),
         row!("matmul(expanded batch)", [n(&[2, 3]), n(&[3, 2])], |t| t[0].expand(&[2, 2, 3]).matmul(&t[1])),
+        row!("matmul(_, expanded batch)", [n(&[2, 2, 3]), n(&[3, 2])], |t| t[0].matmul(&t[1].expand(&[2, 3, 2]))),
+        row!("matmul(transposed batch, transposed batch)", [n(&[2, 3, 2]), n(&[2, 2, 3])], |t| {
+            t[0].transpose(-1, -2).matmul(&t[1].transpose(-1, -2))
+        }),
+        row!("matmul 4-D x 2-D (merged rows)", [n(&[2, 2, 2, 3]), n(&[3, 2])], |t| t[0].matmul(&t[1])),
 
         // softmax / log_softmax along several dims.
         row!("softmax(0)", [n(&[2, 3, 2])], |t| t[0].softmax(0)),
