@@ -444,7 +444,7 @@ fn independent_graphs_backprop_concurrently_on_threads() {
         .map(|k| {
             std::thread::spawn(move || {
                 let x = leaf(&[k as f64, 1.0], &[2]);
-                let _off = if k % 2 == 0 { Some(set_grad_enabled(true)) } else { None };
+                let _on = (k % 2 == 0).then(|| set_grad_enabled(true)); // guards on some threads only: grad mode is per thread
                 for _ in 0..50 {
                     (&x * &x).sum().backward();
                 }
