@@ -149,6 +149,9 @@ pub fn run() -> Report {
     assert!(printed.contains("..."), "a 10,000-element tensor prints abbreviated");
 
     let report = Report { views_share_storage, broadcast_shape: table.shape().to_vec(), large_print_lines };
-    println!("\nDone: views share storage, [3, 1] + [4] -> {:?}, the large tensor printed in {} lines.", report.broadcast_shape, report.large_print_lines);
+    println!(
+        "\nDone: views share storage, [3, 1] + [4] -> {:?}, the large tensor printed in {} lines.",
+        report.broadcast_shape, report.large_print_lines
+    );
     report
 }

@@ -68,7 +68,13 @@ fn print_graph(t: &Tensor, names: &HashMap<usize, &str>) -> String {
         seen: &mut HashSet<usize>,
         out: &mut String,
     ) {
-        let branch = if root { "" } else if last { "└─ " } else { "├─ " };
+        let branch = if root {
+            ""
+        } else if last {
+            "└─ "
+        } else {
+            "├─ "
+        };
         let name = names.get(&t.id()).map(|n| format!("{n} = ")).unwrap_or_default();
         let what = match t.op_name() {
             Some(op) => format!("{name}{op}"),

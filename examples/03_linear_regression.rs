@@ -146,7 +146,8 @@ fn gradient_descent(a: &Tensor, y: &Tensor, epochs: usize, batch: usize, lr: f64
         // A fresh random order every epoch (batch gradient descent uses every row anyway).
         let order: Vec<i64> = tensorgrad::randperm(n).into_iter().map(|i| i as i64).collect();
         for start in (0..n).step_by(batch) {
-            let rows = Tensor::from_vec(order[start..(start + batch).min(n)].to_vec(), &[(start + batch).min(n) - start]);
+            let rows =
+                Tensor::from_vec(order[start..(start + batch).min(n)].to_vec(), &[(start + batch).min(n) - start]);
             let (xb, yb) = (a.index_select(0, &rows), y.index_select(0, &rows));
             let loss = (xb.matmul(&theta) - &yb).powf(2.0).mean();
             loss.backward();
@@ -195,7 +196,13 @@ fn print_coefficients(names: &[&str], fits: &[Fit]) {
 }
 
 /// Fits one table both ways and prints the comparison.
-fn solve(name: &'static str, target_name: &str, feature_names: &[&str], features: &[Vec<f64>], target: &[f64]) -> Problem {
+fn solve(
+    name: &'static str,
+    target_name: &str,
+    feature_names: &[&str],
+    features: &[Vec<f64>],
+    target: &[f64],
+) -> Problem {
     let n = target.len();
     println!("\n=== {name}: {target_name} from {} ({n} rows) {}", feature_names.join(", "), "=".repeat(40));
     let a = design(features);
@@ -273,7 +280,13 @@ pub fn run() -> Report {
         println!("\n{}: distance of each method from the normal equation's solution", p.name);
         for f in &p.fits[1..] {
             let dist = f.theta.iter().zip(&exact.theta).map(|(a, b)| (a - b).powi(2)).sum::<f64>().sqrt();
-            println!("  {:<14} |θ - θ*| = {dist:>10.2e}   MSE {:.5} vs {:.5} ({:+.3}%)", f.method, f.mse, exact.mse, 100.0 * (f.mse / exact.mse - 1.0));
+            println!(
+                "  {:<14} |θ - θ*| = {dist:>10.2e}   MSE {:.5} vs {:.5} ({:+.3}%)",
+                f.method,
+                f.mse,
+                exact.mse,
+                100.0 * (f.mse / exact.mse - 1.0)
+            );
         }
     }
     Report { problems: vec![women_problem, mtcars_problem], raw_height_fit: raw }

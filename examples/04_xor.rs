@@ -49,8 +49,12 @@ fn main() {
 }
 
 const INPUTS: [[f32; 2]; 4] = [[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]];
-const GATES: [(&str, [f32; 4]); 4] =
-    [("AND", [0.0, 0.0, 0.0, 1.0]), ("OR", [0.0, 1.0, 1.0, 1.0]), ("NAND", [1.0, 1.0, 1.0, 0.0]), ("XOR", [0.0, 1.0, 1.0, 0.0])];
+const GATES: [(&str, [f32; 4]); 4] = [
+    ("AND", [0.0, 0.0, 0.0, 1.0]),
+    ("OR", [0.0, 1.0, 1.0, 1.0]),
+    ("NAND", [1.0, 1.0, 1.0, 0.0]),
+    ("XOR", [0.0, 1.0, 1.0, 0.0]),
+];
 
 /// The 16 boolean functions of two inputs, by their truth table on (0,0), (0,1), (1,0), (1,1).
 fn gate_name(bits: [u8; 4]) -> &'static str {
@@ -210,8 +214,19 @@ pub fn run_with(steps: usize) -> Report {
         println!("  h{} thresholded at 0.5 = {:?}: the gate {}", unit + 1, bits, gate_name(bits));
     }
     println!("In (h1, h2) space the XOR-true inputs and the XOR-false inputs lie on opposite sides of the");
-    println!("output unit's line {:+.2} h1 {:+.2} h2 {:+.2} = 0.", mlp.w2.to_vec::<f32>()[0], mlp.w2.to_vec::<f32>()[1], mlp.b2.item());
-    println!("\nW1 = {}\nb1 = {}\nw2 = {}\nb2 = {}", mlp.w1.detach(), mlp.b1.detach(), mlp.w2.detach(), mlp.b2.detach());
+    println!(
+        "output unit's line {:+.2} h1 {:+.2} h2 {:+.2} = 0.",
+        mlp.w2.to_vec::<f32>()[0],
+        mlp.w2.to_vec::<f32>()[1],
+        mlp.b2.item()
+    );
+    println!(
+        "\nW1 = {}\nb1 = {}\nw2 = {}\nb2 = {}",
+        mlp.w1.detach(),
+        mlp.b1.detach(),
+        mlp.w2.detach(),
+        mlp.b2.detach()
+    );
 
     Report { perceptron: perceptron_results, mlp: result, hidden }
 }

@@ -265,7 +265,10 @@ pub fn run_with(steps: usize) -> Report {
     let betas = model.named_parameters().into_iter().find(|(n, _)| n == "1.beta").expect("1.beta").1;
     let b = betas.to_vec::<f32>();
     let (lo, hi) = b.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
-    println!("\nlearned β (initially all 1.0): min {lo:.3}, mean {:.3}, max {hi:.3}", b.iter().sum::<f32>() / b.len() as f32);
+    println!(
+        "\nlearned β (initially all 1.0): min {lo:.3}, mean {:.3}, max {hi:.3}",
+        b.iter().sum::<f32>() / b.len() as f32
+    );
     println!("1.beta = {}", betas.detach());
 
     Report {
