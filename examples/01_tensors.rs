@@ -82,15 +82,17 @@ pub fn run() -> Report {
         ("m.reshape([2, 6])", m.reshape([2, 6])),
         ("m.permute([1, 0])", m.permute(&[1, 0])),
         ("m.narrow(1, 1, 2)", m.narrow(1, 1, 2)),
+        ("m.slice(1, 0, 4, 2)", m.slice(1, 0, 4, 2)),
+        ("m.unsqueeze(0)", m.unsqueeze(0)),
         ("m.narrow(0, 0, 1).expand([3, 4])", m.narrow(0, 0, 1).expand(&[3, 4])),
     ];
-    println!("{:<34} {:>8} {:>10} {:>12} {:>15}", "view", "shape", "strides", "contiguous", "shares storage");
+    println!("{:<34} {:>10} {:>12} {:>12} {:>15}", "view", "shape", "strides", "contiguous", "shares storage");
     let mut views_share_storage = true;
     for (name, v) in &views {
         let shares = v.shares_storage(&m);
         views_share_storage &= shares;
         println!(
-            "{name:<34} {:>8} {:>10} {:>12} {:>15}",
+            "{name:<34} {:>10} {:>12} {:>12} {:>15}",
             format!("{:?}", v.shape()),
             format!("{:?}", v.strides()),
             v.is_contiguous(),
@@ -104,6 +106,11 @@ pub fn run() -> Report {
     row1.fill_(0.0);
     println!("after m.narrow(0, 1, 1).fill_(0), m itself changed:\n{m}");
     assert_eq!(m.sum().item(), 66.0 - (4.0 + 5.0 + 6.0 + 7.0));
+    let flat = m.permute(&[1, 0]).reshape([12]);
+    println!(
+        "reshape of a non-contiguous view cannot be a view: m.permute([1, 0]).reshape([12]) shares storage = {}",
+        flat.shares_storage(&m)
+    );
     let copy = m.permute(&[1, 0]).contiguous();
     println!(
         "contiguous() of the permuted view copies: shares storage = {}, strides {:?}",

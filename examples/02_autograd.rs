@@ -140,7 +140,7 @@ pub fn run() -> Report {
     println!("  L                   = {lt}");
 
     println!("\nThe chain rule, one local derivative at a time");
-    println!("  {:<42} {:<14} {}", "derivative", "formula", "value");
+    println!("  {:<42} {:<14} value", "derivative", "formula");
     let rows: [(&str, &str, String); 6] = [
         ("dL/dy", "y - t", fmt_vec(&dl_dy)),
         ("dy/dz  (local: sigmoid)", "y (1 - y)", fmt_vec(&dy_dz)),

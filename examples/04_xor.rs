@@ -209,9 +209,9 @@ pub fn run_with(steps: usize) -> Report {
             xi[0], xi[1], hidden[i][0], hidden[i][1], result.outputs[i], xor[i]
         );
     }
-    for unit in 0..2 {
+    for (unit, name) in ["h1", "h2"].into_iter().enumerate() {
         let bits: [u8; 4] = std::array::from_fn(|i| (hidden[i][unit] > 0.5) as u8);
-        println!("  h{} thresholded at 0.5 = {:?}: the gate {}", unit + 1, bits, gate_name(bits));
+        println!("  {name} thresholded at 0.5 = {bits:?}: the gate {}", gate_name(bits));
     }
     println!("In (h1, h2) space the XOR-true inputs and the XOR-false inputs lie on opposite sides of the");
     println!(
