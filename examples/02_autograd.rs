@@ -84,7 +84,7 @@ fn print_graph(t: &Tensor, names: &HashMap<usize, &str>) -> String {
         let repeated = !seen.insert(t.id());
         let note = if repeated { "  (shown above)" } else { "" };
         let label = format!("{prefix}{branch}{what}");
-        let pad = 44usize.saturating_sub(label.chars().count());
+        let pad = 54usize.saturating_sub(label.chars().count());
         out.push_str(&format!("{label}{} shape {:?}{note}\n", " ".repeat(pad), t.shape()));
         if repeated {
             return;
@@ -161,6 +161,8 @@ pub fn run() -> Report {
             .collect();
     let graph = print_graph(&lt, &names);
     println!("\nThe graph the engine recorded (backward walks it from the top down):\n{graph}");
+    println!("(W.matmul(x) with a 1-D x is recorded as reshape x to a column, a matrix product, reshape back,");
+    println!(" as torch.matmul defines it; t is a constant, so backward computes no gradient for it.)\n");
 
     // ---- Backward ------------------------------------------------------------------------------------
     lt.backward();
