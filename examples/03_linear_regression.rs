@@ -235,16 +235,19 @@ fn solve(
     }
 
     println!("\nGradient descent, {epochs} epochs each (loss = MSE on the whole table after each epoch):");
-    print!("  {:>6}", "epoch");
     for (method, batch, lr, decay, _) in &curves {
-        let decay = if *decay > 0.0 { format!("/(1+{decay}e)") } else { String::new() };
-        print!(" {:>24}", format!("{method} b={batch} lr={lr}{decay}"));
+        let schedule = if *decay > 0.0 { format!("lr = {lr} / (1 + {decay} · epoch)") } else { format!("lr = {lr}") };
+        println!("  {method:<14} {batch:>2} rows per step, {schedule}");
+    }
+    print!("  {:>6}", "epoch");
+    for (method, ..) in &curves {
+        print!(" {method:>16}");
     }
     println!();
     for epoch in [1, 2, 5, 10, 20, 50, 100, 200] {
         print!("  {epoch:>6}");
         for (.., losses) in &curves {
-            print!(" {:>24.6}", losses[epoch - 1]);
+            print!(" {:>16.6}", losses[epoch - 1]);
         }
         println!();
     }
