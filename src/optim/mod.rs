@@ -42,7 +42,8 @@ pub use adam::{adam_update_slices, Adam, AdamConfig, AdamScalars};
 pub use clip::{clip_grad_norm_, clip_grad_value_};
 pub use rmsprop::{RmsProp, RmsPropConfig};
 pub use schedule::{
-    Anneal, CosineAnnealingLr, ExponentialLr, LrSchedule, MultiStepLr, OneCycleLr, PlateauMode, ReduceLrOnPlateau,
+    Anneal, CosineAnnealingLr, ExponentialLr, LrSchedule, MultiStepLr, OneCycleLr, PlateauConfig, PlateauMode,
+    ReduceLrOnPlateau,
     Scheduler, StepLr, ThresholdMode, WarmupCosineLr,
 };
 pub use sgd::{Sgd, SgdConfig};

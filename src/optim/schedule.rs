@@ -312,26 +312,49 @@ pub enum ThresholdMode {
     Abs,
 }
 
+/// [`ReduceLrOnPlateau`]'s settings; `Default` is PyTorch's (mode min, factor 0.1, patience 10, threshold
+/// 1e-4 relative, no cooldown, min_lr 0, eps 1e-8).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PlateauConfig {
+    /// Min or max.
+    pub mode: PlateauMode,
+    /// Multiplier applied to the lr.
+    pub factor: f64,
+    /// Epochs without improvement tolerated.
+    pub patience: usize,
+    /// Significance threshold.
+    pub threshold: f64,
+    /// Relative or absolute threshold.
+    pub threshold_mode: ThresholdMode,
+    /// Epochs to wait after a reduction.
+    pub cooldown: usize,
+    /// Lower bound on the lr.
+    pub min_lr: f64,
+    /// Reductions smaller than this are skipped.
+    pub eps: f64,
+}
+
+impl Default for PlateauConfig {
+    fn default() -> Self {
+        PlateauConfig {
+            mode: PlateauMode::Min,
+            factor: 0.1,
+            patience: 10,
+            threshold: 1e-4,
+            threshold_mode: ThresholdMode::Rel,
+            cooldown: 0,
+            min_lr: 0.0,
+            eps: 1e-8,
+        }
+    }
+}
+
 /// `ReduceLROnPlateau`: multiplies every group's lr by `factor` (not below `min_lr`) once the metric has not
-/// improved for more than `patience` epochs, then waits `cooldown` epochs. Defaults: PyTorch's.
+/// improved for more than `patience` epochs, then waits `cooldown` epochs.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ReduceLrOnPlateau {
-    /// Min or max (Min).
-    pub mode: PlateauMode,
-    /// Multiplier (0.1).
-    pub factor: f64,
-    /// Epochs without improvement tolerated (10).
-    pub patience: usize,
-    /// Significance threshold (1e-4).
-    pub threshold: f64,
-    /// Relative or absolute threshold (Rel).
-    pub threshold_mode: ThresholdMode,
-    /// Epochs to wait after a reduction (0).
-    pub cooldown: usize,
-    /// Lower bound on the lr (0).
-    pub min_lr: f64,
-    /// Reductions smaller than this are skipped (1e-8).
-    pub eps: f64,
+    /// The settings.
+    pub config: PlateauConfig,
     best: f64,
     num_bad_epochs: usize,
     cooldown_counter: usize,
@@ -340,27 +363,20 @@ pub struct ReduceLrOnPlateau {
 
 impl Default for ReduceLrOnPlateau {
     fn default() -> Self {
-        ReduceLrOnPlateau::new(PlateauMode::Min)
+        ReduceLrOnPlateau::new(PlateauConfig::default())
     }
 }
 
 impl ReduceLrOnPlateau {
-    /// PyTorch's defaults in `mode`.
-    pub fn new(mode: PlateauMode) -> ReduceLrOnPlateau {
-        ReduceLrOnPlateau {
-            mode,
-            factor: 0.1,
-            patience: 10,
-            threshold: 1e-4,
-            threshold_mode: ThresholdMode::Rel,
-            cooldown: 0,
-            min_lr: 0.0,
-            eps: 1e-8,
-            best: if mode == PlateauMode::Min { f64::INFINITY } else { f64::NEG_INFINITY },
-            num_bad_epochs: 0,
-            cooldown_counter: 0,
-            last_epoch: 0,
-        }
+    /// A fresh scheduler (best = the worst value for `config.mode`).
+    pub fn new(config: PlateauConfig) -> ReduceLrOnPlateau {
+        let best = if config.mode == PlateauMode::Min { f64::INFINITY } else { f64::NEG_INFINITY };
+        ReduceLrOnPlateau { config, best, num_bad_epochs: 0, cooldown_counter: 0, last_epoch: 0 }
+    }
+
+    /// Epochs (calls to `step`) so far.
+    pub fn last_epoch(&self) -> usize {
+        self.last_epoch
     }
 
     /// The best metric seen so far.
@@ -374,8 +390,8 @@ impl ReduceLrOnPlateau {
     }
 
     fn is_better(&self, a: f64) -> bool {
-        let (t, best) = (self.threshold, self.best);
-        match (self.mode, self.threshold_mode) {
+        let (t, best) = (self.config.threshold, self.best);
+        match (self.config.mode, self.config.threshold_mode) {
             (PlateauMode::Min, ThresholdMode::Rel) => a < best * (1.0 - t),
             (PlateauMode::Min, ThresholdMode::Abs) => a < best - t,
             (PlateauMode::Max, ThresholdMode::Rel) => a > best * (t + 1.0),
@@ -389,8 +405,9 @@ impl ReduceLrOnPlateau {
     /// If `factor >= 1`.
     #[track_caller]
     pub fn step(&mut self, metric: f64, opt: &mut dyn Optimizer) {
-        if self.factor >= 1.0 {
-            panic_msg(format!("ReduceLrOnPlateau: factor should be < 1.0, got {}", self.factor));
+        let c = self.config;
+        if c.factor >= 1.0 {
+            panic_msg(format!("ReduceLrOnPlateau: factor should be < 1.0, got {}", c.factor));
         }
         self.last_epoch += 1;
         if self.is_better(metric) {
@@ -403,14 +420,14 @@ impl ReduceLrOnPlateau {
             self.cooldown_counter -= 1;
             self.num_bad_epochs = 0;
         }
-        if self.num_bad_epochs > self.patience {
+        if self.num_bad_epochs > c.patience {
             for g in opt.groups_mut() {
-                let new_lr = (g.lr * self.factor).max(self.min_lr);
-                if g.lr - new_lr > self.eps {
+                let new_lr = (g.lr * c.factor).max(c.min_lr);
+                if g.lr - new_lr > c.eps {
                     g.lr = new_lr;
                 }
             }
-            self.cooldown_counter = self.cooldown;
+            self.cooldown_counter = c.cooldown;
             self.num_bad_epochs = 0;
         }
     }
