@@ -103,7 +103,10 @@ fn hostile_headers_are_errors() {
         with_header(r#"{"x":{"dtype":"Q7","shape":[1],"data_offsets":[0,4]}}"#, &[0; 4]),
         with_header(r#"{"x":{"dtype":"F16","shape":[2],"data_offsets":[0,4]}}"#, &[0; 4]),
         with_header(r#"{"x":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"__metadata__":{"a":1}}"#, &[0; 4]),
-        with_header(r#"{"x":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"y":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#, &[0; 4]),
+        with_header(
+            r#"{"x":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"y":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#,
+            &[0; 4],
+        ),
     ];
     for (i, bytes) in cases.iter().enumerate() {
         let err = load_from_bytes(bytes).unwrap_err();

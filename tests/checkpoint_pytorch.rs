@@ -33,7 +33,8 @@ fn expected() -> (Vec<(String, Tensor)>, HashMap<String, String>) {
             (n.clone(), exact_tensor(&fx["tensors"][&n]))
         })
         .collect();
-    let meta = fx["metadata"].as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string())).collect();
+    let meta =
+        fx["metadata"].as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string())).collect();
     (tensors, meta)
 }
 
@@ -88,7 +89,9 @@ fn transformed() -> Vec<(String, Tensor)> {
         .map(|(n, t)| {
             let t = match t.dtype() {
                 DType::I64 => Tensor::from_vec(t.to_vec::<i64>().iter().map(|x| x + 1).collect::<Vec<_>>(), t.shape()),
-                DType::F32 => Tensor::from_vec(t.to_vec::<f32>().iter().map(|x| x * 2.0).collect::<Vec<_>>(), t.shape()),
+                DType::F32 => {
+                    Tensor::from_vec(t.to_vec::<f32>().iter().map(|x| x * 2.0).collect::<Vec<_>>(), t.shape())
+                }
                 _ => Tensor::from_vec(t.to_vec::<f64>().iter().map(|x| x * 2.0).collect::<Vec<_>>(), t.shape()),
             };
             (n, t)

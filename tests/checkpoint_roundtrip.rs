@@ -4,7 +4,9 @@
 use std::collections::HashMap;
 use std::io::{self, Write};
 use std::path::PathBuf;
-use tensorgrad::io::{atomic_write, load_into, load_state_dict, save_state_dict, serialize_state_dict, Checkpoint, CheckpointError};
+use tensorgrad::io::{
+    atomic_write, load_into, load_state_dict, save_state_dict, serialize_state_dict, Checkpoint, CheckpointError,
+};
 use tensorgrad::optim::{Adam, AdamConfig, Optimizer};
 use tensorgrad::{DType, Tensor};
 
@@ -22,8 +24,10 @@ impl TempDir {
         self.0.join(name)
     }
     fn entries(&self) -> Vec<String> {
-        let mut v: Vec<String> =
-            std::fs::read_dir(&self.0).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        let mut v: Vec<String> = std::fs::read_dir(&self.0)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
         v.sort();
         v
     }
@@ -55,7 +59,8 @@ fn assert_bit_exact(a: &[(String, Tensor)], b: &[(String, Tensor)]) {
 }
 
 fn awkward_state() -> Vec<(String, Tensor)> {
-    let special = vec![0.0f32, -0.0, f32::NAN, f32::INFINITY, f32::NEG_INFINITY, f32::MIN_POSITIVE / 4.0, f32::MAX, 1.0 / 3.0];
+    let special =
+        vec![0.0f32, -0.0, f32::NAN, f32::INFINITY, f32::NEG_INFINITY, f32::MIN_POSITIVE / 4.0, f32::MAX, 1.0 / 3.0];
     vec![
         ("layer.weight".into(), Tensor::from_vec(special, &[2, 4])),
         ("layer.weight_t".into(), Tensor::randn(&[3, 5]).t()), // non-contiguous: written row-major
@@ -105,7 +110,9 @@ fn strict_load_reports_every_problem_at_once_and_copies_nothing() {
     ];
     let err = load_into(&model, &loaded, true).unwrap_err();
     let msg = err.to_string();
-    for needle in ["missing keys: gone", "unexpected keys: extra", "size mismatch for w", "[2, 3]", "dtype mismatch for b"] {
+    for needle in
+        ["missing keys: gone", "unexpected keys: extra", "size mismatch for w", "[2, 3]", "dtype mismatch for b"]
+    {
         assert!(msg.contains(needle), "{needle:?} not in {msg}");
     }
     match err {

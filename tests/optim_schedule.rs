@@ -7,12 +7,16 @@ mod common;
 use serde_json::Value;
 use tensorgrad::optim::{
     Adam, AdamConfig, Anneal, CosineAnnealingLr, ExponentialLr, LrSchedule, MultiStepLr, OneCycleLr, Optimizer,
-    ParamGroup, PlateauConfig, PlateauMode, ReduceLrOnPlateau, Scheduler, Sgd, SgdConfig, StepLr, ThresholdMode, WarmupCosineLr,
+    ParamGroup, PlateauConfig, PlateauMode, ReduceLrOnPlateau, Scheduler, Sgd, SgdConfig, StepLr, ThresholdMode,
+    WarmupCosineLr,
 };
 use tensorgrad::Tensor;
 
 fn groups() -> Vec<ParamGroup> {
-    vec![ParamGroup::new(vec![Tensor::zeros(&[1]).requires_grad_()]).lr(0.1), ParamGroup::new(vec![Tensor::zeros(&[1]).requires_grad_()]).lr(0.01)]
+    vec![
+        ParamGroup::new(vec![Tensor::zeros(&[1]).requires_grad_()]).lr(0.1),
+        ParamGroup::new(vec![Tensor::zeros(&[1]).requires_grad_()]).lr(0.01),
+    ]
 }
 
 fn sgd(momentum: f64) -> Sgd {
@@ -20,7 +24,10 @@ fn sgd(momentum: f64) -> Sgd {
 }
 
 fn close(got: f64, expected: f64, what: &str) {
-    assert!((got - expected).abs() <= 1e-12 + common::F64_RTOL * expected.abs(), "{what}: got {got:e}, expected {expected:e}");
+    assert!(
+        (got - expected).abs() <= 1e-12 + common::F64_RTOL * expected.abs(),
+        "{what}: got {got:e}, expected {expected:e}"
+    );
 }
 
 /// Checks the recorded lrs (and momenta) at construction and after each step.
@@ -116,7 +123,13 @@ fn metrics() -> Vec<f64> {
 fn reduce_on_plateau_min_rel_with_cooldown_and_min_lr_matches_pytorch() {
     let m = metrics();
     let mut opt = sgd(0.0);
-    let mut plateau = ReduceLrOnPlateau::new(PlateauConfig { factor: 0.5, patience: 2, cooldown: 1, min_lr: 0.002, ..Default::default() });
+    let mut plateau = ReduceLrOnPlateau::new(PlateauConfig {
+        factor: 0.5,
+        patience: 2,
+        cooldown: 1,
+        min_lr: 0.002,
+        ..Default::default()
+    });
     check("plateau_min", &mut opt, |o, k| plateau.step(m[k], o), false);
     assert_eq!(plateau.best(), 0.5);
 }

@@ -99,8 +99,12 @@ fn build(case: &Value, params: &[Tensor]) -> Box<dyn Optimizer> {
 fn optimizer_trajectories_match_pytorch() {
     let fx = common::load_fixture("optim/trajectories.json");
     let init: Vec<Tensor> = fx["init"].as_array().unwrap().iter().map(common::tensor).collect();
-    let grads: Vec<Vec<Tensor>> =
-        fx["grads"].as_array().unwrap().iter().map(|s| s.as_array().unwrap().iter().map(common::tensor).collect()).collect();
+    let grads: Vec<Vec<Tensor>> = fx["grads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_array().unwrap().iter().map(common::tensor).collect())
+        .collect();
     let cases = fx["cases"].as_array().unwrap();
     assert!(cases.len() >= 25);
     for case in cases {
@@ -115,7 +119,12 @@ fn optimizer_trajectories_match_pytorch() {
             }
             opt.step();
             for (i, p) in params.iter().enumerate() {
-                common::assert_close(p, &common::tensor(&expected[i]), rtol, &format!("{name}: step {}, param {i}", k + 1));
+                common::assert_close(
+                    p,
+                    &common::tensor(&expected[i]),
+                    rtol,
+                    &format!("{name}: step {}, param {i}", k + 1),
+                );
             }
         }
         for (i, expected) in case["state"].as_array().unwrap().iter().enumerate() {
@@ -138,8 +147,12 @@ fn optimizer_trajectories_match_pytorch() {
 fn state_dict_round_trip_resumes_the_same_trajectory() {
     let fx = common::load_fixture("optim/trajectories.json");
     let case = fx["cases"].as_array().unwrap().iter().find(|c| c["name"] == "adam_amsgrad_weight_decay_betas").unwrap();
-    let grads: Vec<Vec<Tensor>> =
-        fx["grads"].as_array().unwrap().iter().map(|s| s.as_array().unwrap().iter().map(common::tensor).collect()).collect();
+    let grads: Vec<Vec<Tensor>> = fx["grads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_array().unwrap().iter().map(common::tensor).collect())
+        .collect();
     let init: Vec<Tensor> = fx["init"].as_array().unwrap().iter().map(common::tensor).collect();
     let params: Vec<Tensor> = init.iter().map(|t| fresh(t, DType::F64)).collect();
     let mut opt = build(case, &params);

@@ -44,9 +44,8 @@ pub fn atomic_write(
         .create_new(true)
         .open(&tmp)
         .map_err(|e| CheckpointError::io(&tmp, "create temporary file", e))?;
-    let result = write_and_sync(file, write).and_then(|()| {
-        fs::rename(&tmp, path).map_err(|e| ("rename temporary file over target", e))
-    });
+    let result = write_and_sync(file, write)
+        .and_then(|()| fs::rename(&tmp, path).map_err(|e| ("rename temporary file over target", e)));
     if let Err((op, e)) = result {
         let _ = fs::remove_file(&tmp);
         return Err(CheckpointError::io(path, op, e));

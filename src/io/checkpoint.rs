@@ -94,7 +94,8 @@ pub fn load_into(
             Some(src) => copies.push((name, dst, *src)),
         }
     }
-    report.unexpected = loaded.iter().filter(|(n, _)| !model_names.contains(n.as_str())).map(|(n, _)| n.clone()).collect();
+    report.unexpected =
+        loaded.iter().filter(|(n, _)| !model_names.contains(n.as_str())).map(|(n, _)| n.clone()).collect();
     if strict && !report.is_clean() {
         return Err(CheckpointError::StateDictMismatch(report));
     }

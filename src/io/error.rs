@@ -68,11 +68,9 @@ impl fmt::Display for CheckpointError {
             CheckpointError::Format { path, message } => {
                 write!(f, "{}: not a valid safetensors file: {message}", path.display())
             }
-            CheckpointError::UnsupportedDtype { path, name, dtype } => write!(
-                f,
-                "{}: tensor {name} has dtype {dtype}; supported are F32, F64, I64 and BOOL",
-                path.display()
-            ),
+            CheckpointError::UnsupportedDtype { path, name, dtype } => {
+                write!(f, "{}: tensor {name} has dtype {dtype}; supported are F32, F64, I64 and BOOL", path.display())
+            }
             CheckpointError::Metadata { path, key, message } => {
                 write!(f, "{}: metadata {key}: {message}", path.display())
             }

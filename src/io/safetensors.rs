@@ -73,8 +73,7 @@ pub fn load_state_dict(path: impl AsRef<Path>) -> Result<(NamedTensors, HashMap<
 /// [`load_state_dict`] from bytes in memory.
 pub fn load_from_bytes(bytes: &[u8]) -> Result<(NamedTensors, HashMap<String, String>), CheckpointError> {
     let st = SafeTensors::deserialize(bytes).map_err(|e| CheckpointError::format(MEMORY, e.to_string()))?;
-    let (_, header) =
-        SafeTensors::read_metadata(bytes).map_err(|e| CheckpointError::format(MEMORY, e.to_string()))?;
+    let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| CheckpointError::format(MEMORY, e.to_string()))?;
     let mut out = Vec::with_capacity(st.len());
     for name in header.offset_keys() {
         let view = st.tensor(&name).map_err(|e| CheckpointError::format(MEMORY, e.to_string()))?;
@@ -94,7 +93,9 @@ impl CheckpointError {
         match self {
             CheckpointError::Io { op, source, .. } => CheckpointError::Io { path: p, op, source },
             CheckpointError::Format { message, .. } => CheckpointError::Format { path: p, message },
-            CheckpointError::UnsupportedDtype { name, dtype, .. } => CheckpointError::UnsupportedDtype { path: p, name, dtype },
+            CheckpointError::UnsupportedDtype { name, dtype, .. } => {
+                CheckpointError::UnsupportedDtype { path: p, name, dtype }
+            }
             CheckpointError::Metadata { key, message, .. } => CheckpointError::Metadata { path: p, key, message },
             other => other,
         }

@@ -32,10 +32,12 @@ pub fn clip_grad_norm_(params: &[Tensor], max_norm: f64, norm_type: f64) -> f64 
     }
     let norms: Vec<f64> = grads
         .iter()
-        .map(|(_, g)| crate::dispatch_float!(g.dtype(), "clip_grad_norm_", T => g.with_slice::<T, _>(|s| {
-            let n = vector_norm(s.iter().map(|x| x.to_f64()), norm_type);
-            T::from_f64(n).to_f64()
-        })))
+        .map(|(_, g)| {
+            crate::dispatch_float!(g.dtype(), "clip_grad_norm_", T => g.with_slice::<T, _>(|s| {
+                let n = vector_norm(s.iter().map(|x| x.to_f64()), norm_type);
+                T::from_f64(n).to_f64()
+            }))
+        })
         .collect();
     let total = vector_norm(norms.iter().copied(), norm_type);
     let raw = max_norm / (total + 1e-6);

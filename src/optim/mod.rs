@@ -43,8 +43,7 @@ pub use clip::{clip_grad_norm_, clip_grad_value_};
 pub use rmsprop::{RmsProp, RmsPropConfig};
 pub use schedule::{
     Anneal, CosineAnnealingLr, ExponentialLr, LrSchedule, MultiStepLr, OneCycleLr, PlateauConfig, PlateauMode,
-    ReduceLrOnPlateau,
-    Scheduler, StepLr, ThresholdMode, WarmupCosineLr,
+    ReduceLrOnPlateau, Scheduler, StepLr, ThresholdMode, WarmupCosineLr,
 };
 pub use sgd::{Sgd, SgdConfig};
 

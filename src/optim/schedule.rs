@@ -250,7 +250,11 @@ impl OneCycleLr {
         let n = self.total_steps as f64;
         let up = self.pct_start * n - 1.0;
         if self.three_phase {
-            vec![(up, initial, self.max_lr, hi, lo), (2.0 * self.pct_start * n - 2.0, self.max_lr, initial, lo, hi), (n - 1.0, initial, min, hi, hi)]
+            vec![
+                (up, initial, self.max_lr, hi, lo),
+                (2.0 * self.pct_start * n - 2.0, self.max_lr, initial, lo, hi),
+                (n - 1.0, initial, min, hi, hi),
+            ]
         } else {
             vec![(up, initial, self.max_lr, hi, lo), (n - 1.0, self.max_lr, min, lo, hi)]
         }
