@@ -190,7 +190,7 @@ struct FailAfter<'a> {
 impl Write for FailAfter<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         if self.left == 0 {
-            return Err(io::Error::new(io::ErrorKind::StorageFull, "no space left on device (simulated)"));
+            return Err(io::Error::other("no space left on device (simulated)"));
         }
         let n = self.inner.write(&buf[..buf.len().min(self.left)])?;
         self.left -= n;

@@ -104,11 +104,11 @@ fn adagrad_update<F: Float>(p: &mut [F], g: &[F], sum: &mut [F], clr: f64, wd: f
     for i in 0..p.len() {
         let mut gi = if maximize { -g[i] } else { g[i] };
         if wd != 0.0 {
-            gi = gi + wd_f * p[i];
+            gi += wd_f * p[i];
         }
         let s = sum[i] + gi * gi;
         sum[i] = s;
-        p[i] = p[i] + neg_clr * gi / (s.sqrt() + eps);
+        p[i] += neg_clr * gi / (s.sqrt() + eps);
     }
 }
 

@@ -223,7 +223,7 @@ fn adam_loop<F: Float, const L2: bool, const AMS: bool>(
         let mut gi = sign * g[i];
         let pi = p[i] * decay;
         if L2 {
-            gi = gi + l2 * pi;
+            gi += l2 * pi;
         }
         let mi = if low_weight { m[i] + w1 * (gi - m[i]) } else { gi - (gi - m[i]) * one_minus_w1 };
         let vi = v[i] * b2 + one_minus_b2 * gi * gi;

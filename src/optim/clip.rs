@@ -89,10 +89,10 @@ mod tests {
     fn small_gradients_are_left_alone_and_value_clip_clamps() {
         let p = Tensor::zeros_dtype(&[3], crate::DType::F64).requires_grad_();
         p.set_grad(Some(Tensor::from_vec(vec![0.1f64, -0.2, 0.3], &[3])));
-        let n = clip_grad_norm_(&[p.clone()], 10.0, f64::INFINITY);
+        let n = clip_grad_norm_(std::slice::from_ref(&p), 10.0, f64::INFINITY);
         assert_eq!(n, 0.3);
         assert_eq!(p.grad().unwrap().to_vec::<f64>(), vec![0.1, -0.2, 0.3]);
-        clip_grad_value_(&[p.clone()], 0.15);
+        clip_grad_value_(std::slice::from_ref(&p), 0.15);
         assert_eq!(p.grad().unwrap().to_vec::<f64>(), vec![0.1, -0.15, 0.15]);
     }
 }

@@ -131,7 +131,7 @@ fn rmsprop_update<F: Float>(p: &mut [F], g: &[F], sq: &mut [F], buf: &mut [F], g
     for i in 0..p.len() {
         let mut gi = if h.c.maximize { -g[i] } else { g[i] };
         if h.weight_decay != 0.0 {
-            gi = gi + wd * p[i];
+            gi += wd * p[i];
         }
         let v = sq[i] * alpha + one_minus_alpha * gi * gi;
         sq[i] = v;
@@ -145,9 +145,9 @@ fn rmsprop_update<F: Float>(p: &mut [F], g: &[F], sq: &mut [F], buf: &mut [F], g
         if momentum {
             let b = buf[i] * mu + gi / avg;
             buf[i] = b;
-            p[i] = p[i] + neg_lr * b;
+            p[i] += neg_lr * b;
         } else {
-            p[i] = p[i] + neg_lr * gi / avg;
+            p[i] += neg_lr * gi / avg;
         }
     }
 }

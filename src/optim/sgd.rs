@@ -130,14 +130,14 @@ fn sgd_update<F: Float>(p: &mut [F], g: &[F], mut buf: Option<(&mut [F], bool)>,
     for i in 0..p.len() {
         let mut d = if h.maximize { -g[i] } else { g[i] };
         if h.weight_decay != 0.0 {
-            d = d + wd * p[i];
+            d += wd * p[i];
         }
         if let Some((b, first)) = buf.as_mut() {
             let v = if *first { d } else { b[i] * mu + one_minus_damp * d };
             b[i] = v;
             d = if h.nesterov { d + mu * v } else { v };
         }
-        p[i] = p[i] + neg_lr * d;
+        p[i] += neg_lr * d;
     }
 }
 
