@@ -256,7 +256,8 @@ mod tests {
         assert!((got[0] - 0.9).abs() < 1e-7 && (got[1] + 0.9).abs() < 1e-7, "{got:?}");
         let s = opt.state()[0].as_ref().unwrap();
         assert_eq!(s.step, 1);
-        assert_eq!(s.get("exp_avg").unwrap().to_vec::<f64>(), vec![0.30000000000000004, -0.05]);
+        // m = 0 + (1 - 0.9) * g, with 1 - 0.9 rounded in f64 as PyTorch rounds it in Python.
+        assert_eq!(s.get("exp_avg").unwrap().to_vec::<f64>(), vec![(1.0 - 0.9) * 3.0, (1.0 - 0.9) * -0.5]);
         assert!(s.get("max_exp_avg_sq").is_none());
     }
 
