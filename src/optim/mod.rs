@@ -381,7 +381,13 @@ pub(crate) fn for_each_param(
         for p in &g.params {
             let idx = i;
             i += 1;
-            let Some(grad) = p.grad() else { continue };
+            let Some(mut grad) = p.grad() else { continue };
+            if grad.shares_storage(p) {
+                // The update holds the parameter's write lock while reading the gradient: give it its own copy.
+                let own = Tensor::zeros_dtype(grad.shape(), grad.dtype());
+                own.copy_(&grad);
+                grad = own;
+            }
             if grad.shape() != p.shape() || grad.dtype() != p.dtype() {
                 panic_msg(format!(
                     "{op}: gradient {:?} {} does not match parameter {:?} {}",

@@ -165,6 +165,15 @@ mod tests {
     }
 
     #[test]
+    fn a_gradient_sharing_the_parameter_storage_does_not_deadlock() {
+        let p = Tensor::from_vec(vec![1.0f64, 2.0], &[2]).requires_grad_();
+        p.set_grad(Some(p.detach()));
+        let mut opt = Sgd::new(vec![p.clone()], SgdConfig { lr: 0.5, ..Default::default() });
+        opt.step();
+        assert_eq!(p.to_vec::<f64>(), vec![0.5, 1.0]);
+    }
+
+    #[test]
     #[should_panic(expected = "Nesterov")]
     fn nesterov_without_momentum_panics() {
         Sgd::new(vec![], SgdConfig { nesterov: true, ..Default::default() });
