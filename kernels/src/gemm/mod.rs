@@ -1,0 +1,647 @@
+//! General matrix multiply (GEMM) for `f32` and `f64`: `C = alpha * A·B + beta * C`.
+//!
+//! # Shapes and strides
+//!
+//! `A` is `m x k`, `B` is `k x n`, `C` is `m x n` (the benchmarks name shapes `m x k x n`). Every matrix is
+//! given as a slice starting at its element `(0, 0)` plus a row stride and a column stride in elements, so
+//! element `(i, j)` of `A` is `a[i * rsa + j * csa]`. Row-major, column-major (transposed) and strided views
+//! all go through the same call: the backward's `A^T G` and `G B^T` cost no transpose copies.
+//!
+//! # Math and scheme (BLIS)
+//!
+//! `C[i][j] = alpha * sum_p A[i][p] * B[p][j] + beta * C[i][j]`, with `beta == 0` meaning "overwrite": `C` is
+//! then never read (it may hold NaN). `alpha == 0` or `k == 0` skip the product and only scale `C`.
+//!
+//! The packed path (module `driver`) is the five-loop BLIS scheme:
+//!
+//! ```text
+//! for jc in (0..n).step_by(NC)            // B block, L3
+//!   for pc in (0..k).step_by(KC)          // pack B[pc.., jc..] into NR-column panels (kc x NR, zero padded)
+//!     for ic in (0..m).step_by(MC)        // pack A[ic.., pc..] into MR-row panels (MR x kc, zero padded), L2
+//!       for jr in (0..nc).step_by(NR)     // one B micro-panel, L1
+//!         for ir in (0..mc).step_by(MR)   // microkernel: an MR x NR tile of C in registers, kc rank-1 updates
+//! ```
+//!
+//! The `k` loop is sequential for every element of `C` (the first `kc` block applies the caller's `beta`,
+//! later blocks accumulate with `beta = 1`). Edge tiles are computed as full tiles from the zero-padded
+//! panels and only their valid part is written, so there is no per-k scalar fallback. Packing reads any
+//! strides, so transposed operands cost the same as row-major ones.
+//!
+//! The microkernels (`x86` module): 6x16 `f32` and 6x8 `f64` for AVX2+FMA, written with `std::arch`
+//! intrinsics inside `#[target_feature(enable = "avx2,fma")]` functions and chosen by runtime detection
+//! (cached once), so they run at full speed even in a build without `-C target-cpu`. Other CPUs (and the
+//! test-only [`force_portable`] switch) use the portable kernels in `kernel`, plain Rust that LLVM vectorizes
+//! for the target at hand (NEON on aarch64).
+//!
+//! Small products (module `small`, `m*n*k` up to [`SMALL_MNK`]) skip packing and allocation: a register
+//! blocked 6x16 (`f32`) / 6x8 (`f64`) kernel reads `A` and `B` in place (`B` needs unit column stride).
+//!
+//! # Threads
+//!
+//! Work is split over the rayon pool of the caller (`rayon::current_num_threads()`), over `M` blocks and
+//! groups of `N` panels only, never over `K`. Block sizes depend only on the shape, so every element of `C`
+//! sees the same sequence of floating-point operations whatever the number of threads: results are bitwise
+//! identical for 1 and 2 threads. Products below [`PAR_MNK`] multiply-adds stay on the calling thread.
+//!
+//! # Panics
+//!
+//! Every entry point panics with a message naming the operand if a slice is too short for its dims and
+//! strides, or if the strides of `C` would make two elements of `C` overlap.
+
+mod driver;
+mod kernel;
+mod pack;
+mod reference;
+mod small;
+#[cfg(target_arch = "x86_64")]
+mod x86;
+
+use std::fmt::Debug;
+use std::ops::{Add, Mul};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+
+pub use reference::gemm_reference;
+
+/// Products with `m * n * k` at or below this many multiply-adds take the unpacked small-shape path (when
+/// the CPU has AVX2+FMA and `B`, after orienting `C` row-wise, has unit column stride).
+///
+/// Measured on the Zen 3 dev machine (`examples/gemm_gflops.rs`): the direct kernel beats packing up to
+/// about 96^3 for row-major operands; 32x784x16 (4.0e5) runs ~20% faster unpacked.
+pub const SMALL_MNK: usize = 96 * 96 * 96;
+
+/// Products with fewer than this many multiply-adds (`m * n * k`) run on the calling thread only.
+///
+/// Measured on the 2-core Zen 3 dev machine: a rayon fork/join costs a few microseconds, and two threads
+/// start to win at about 96^3 (~1.3 ms of single-thread work is ~0.02 ms ... see README's GEMM section).
+pub const PAR_MNK: usize = 96 * 96 * 96;
+
+/// Element types the GEMM kernels support (`f32` and `f64`); lets the engine call GEMM generically.
+///
+/// The methods have the same contract as [`sgemm`] / [`sgemm_batched`].
+pub trait GemmScalar:
+    Copy
+    + Send
+    + Sync
+    + PartialEq
+    + Debug
+    + Default
+    + Add<Output = Self>
+    + Mul<Output = Self>
+    + 'static
+    + sealed::Sealed
+{
+    /// Additive identity.
+    const ZERO: Self;
+    /// Multiplicative identity.
+    const ONE: Self;
+
+    /// `C = alpha * A·B + beta * C`; see [`sgemm`].
+    ///
+    /// # Panics
+    ///
+    /// If a slice is too short for its dims and strides, or if `C`'s strides overlap.
+    #[allow(clippy::too_many_arguments)]
+    fn gemm(
+        m: usize,
+        k: usize,
+        n: usize,
+        alpha: Self,
+        a: &[Self],
+        rsa: usize,
+        csa: usize,
+        b: &[Self],
+        rsb: usize,
+        csb: usize,
+        beta: Self,
+        c: &mut [Self],
+        rsc: usize,
+        csc: usize,
+    ) {
+        gemm_batched_impl(
+            1, m, k, n, alpha, a, 0, rsa, csa, b, 0, rsb, csb, beta, c, 0, rsc, csc,
+        );
+    }
+
+    /// Strided batched GEMM; see [`sgemm_batched`].
+    ///
+    /// # Panics
+    ///
+    /// If a slice is too short, if `batch_stride_c` is 0 with `batch > 1`, or if `C` matrices overlap.
+    #[allow(clippy::too_many_arguments)]
+    fn gemm_batched(
+        batch: usize,
+        m: usize,
+        k: usize,
+        n: usize,
+        alpha: Self,
+        a: &[Self],
+        batch_stride_a: usize,
+        rsa: usize,
+        csa: usize,
+        b: &[Self],
+        batch_stride_b: usize,
+        rsb: usize,
+        csb: usize,
+        beta: Self,
+        c: &mut [Self],
+        batch_stride_c: usize,
+        rsc: usize,
+        csc: usize,
+    ) {
+        gemm_batched_impl(
+            batch,
+            m,
+            k,
+            n,
+            alpha,
+            a,
+            batch_stride_a,
+            rsa,
+            csa,
+            b,
+            batch_stride_b,
+            rsb,
+            csb,
+            beta,
+            c,
+            batch_stride_c,
+            rsc,
+            csc,
+        );
+    }
+}
+
+impl GemmScalar for f32 {
+    const ZERO: Self = 0.0;
+    const ONE: Self = 1.0;
+}
+
+impl GemmScalar for f64 {
+    const ZERO: Self = 0.0;
+    const ONE: Self = 1.0;
+}
+
+pub(crate) mod sealed {
+    /// Per-type hooks of the driver: which microkernel and small-shape kernel to run.
+    pub trait Sealed: Sized {
+        /// Runs the packed BLIS driver with the best microkernel for this CPU, threaded if `par`.
+        ///
+        /// # Safety
+        ///
+        /// `p` must describe valid, in-bounds matrices (see [`super::driver::Problem`]) with `m, n, k > 0`,
+        /// non-overlapping `C`, and `C` not aliased by `A` or `B`.
+        unsafe fn packed(p: &super::driver::Problem<Self>, par: bool);
+
+        /// Runs the unpacked small-shape kernel if one applies (AVX2 present, `csb == 1`); returns whether
+        /// it ran.
+        ///
+        /// # Safety
+        ///
+        /// Same as [`Sealed::packed`].
+        unsafe fn small(p: &super::driver::Problem<Self>) -> bool;
+    }
+
+    impl Sealed for f32 {
+        unsafe fn packed(p: &super::driver::Problem<f32>, par: bool) {
+            #[cfg(target_arch = "x86_64")]
+            if super::use_avx2() {
+                // SAFETY: AVX2+FMA was detected at run time; the caller upholds the problem contract.
+                unsafe { super::driver::gemm_packed::<f32, super::x86::Avx2F32>(p, par) };
+                return;
+            }
+            // SAFETY: forwarded caller contract; the portable kernel needs no CPU feature.
+            unsafe { super::driver::gemm_packed::<f32, super::kernel::PortableF32>(p, par) };
+        }
+
+        unsafe fn small(p: &super::driver::Problem<f32>) -> bool {
+            #[cfg(target_arch = "x86_64")]
+            if super::use_avx2() {
+                // SAFETY: AVX2+FMA was detected at run time; the caller upholds the problem contract.
+                return unsafe { super::small::gemm_small_f32(p) };
+            }
+            let _ = p;
+            false
+        }
+    }
+
+    impl Sealed for f64 {
+        unsafe fn packed(p: &super::driver::Problem<f64>, par: bool) {
+            #[cfg(target_arch = "x86_64")]
+            if super::use_avx2() {
+                // SAFETY: AVX2+FMA was detected at run time; the caller upholds the problem contract.
+                unsafe { super::driver::gemm_packed::<f64, super::x86::Avx2F64>(p, par) };
+                return;
+            }
+            // SAFETY: forwarded caller contract; the portable kernel needs no CPU feature.
+            unsafe { super::driver::gemm_packed::<f64, super::kernel::PortableF64>(p, par) };
+        }
+
+        unsafe fn small(p: &super::driver::Problem<f64>) -> bool {
+            #[cfg(target_arch = "x86_64")]
+            if super::use_avx2() {
+                // SAFETY: AVX2+FMA was detected at run time; the caller upholds the problem contract.
+                return unsafe { super::small::gemm_small_f64(p) };
+            }
+            let _ = p;
+            false
+        }
+    }
+}
+
+/// Test/benchmark switch: `true` makes every later call use the portable kernels even on an AVX2 CPU
+/// (this is how the fallback that runs on non-x86 CPUs is tested on x86). Process-wide.
+#[doc(hidden)]
+pub fn force_portable(on: bool) {
+    FORCE_PORTABLE.store(on, Ordering::Relaxed);
+}
+
+static FORCE_PORTABLE: AtomicBool = AtomicBool::new(false);
+
+/// Which kernels this CPU can run: 0 = not yet detected, 1 = AVX2+FMA, 2 = portable only.
+static CPU_KIND: AtomicU8 = AtomicU8::new(0);
+
+/// Whether the AVX2+FMA kernels may run (runtime detection, cached once; honours [`force_portable`]).
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn use_avx2() -> bool {
+    if FORCE_PORTABLE.load(Ordering::Relaxed) {
+        return false;
+    }
+    match CPU_KIND.load(Ordering::Relaxed) {
+        1 => true,
+        2 => false,
+        _ => detect_avx2(),
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[cold]
+fn detect_avx2() -> bool {
+    let yes = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
+    CPU_KIND.store(if yes { 1 } else { 2 }, Ordering::Relaxed);
+    yes
+}
+
+/// Name of the microkernel the next call will use (`"avx2+fma 6x16"`, `"portable"`, ...), for reports.
+pub fn kernel_name<T: GemmScalar>() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    if use_avx2() {
+        return if std::mem::size_of::<T>() == 4 {
+            "avx2+fma 6x16 f32"
+        } else {
+            "avx2+fma 6x8 f64"
+        };
+    }
+    let _ = &CPU_KIND;
+    if std::mem::size_of::<T>() == 4 {
+        "portable 8x8 f32"
+    } else {
+        "portable 4x8 f64"
+    }
+}
+
+/// `C = alpha * A·B + beta * C` in `f32`.
+///
+/// `A` is `m x k` (`a[i*rsa + p*csa]`), `B` is `k x n` (`b[p*rsb + j*csb]`), `C` is `m x n`
+/// (`c[i*rsc + j*csc]`); strides are in elements and may be anything (transposed operands are just swapped
+/// strides). `beta == 0` never reads `C` (it may hold NaN). Multithreaded on the current rayon pool above
+/// [`PAR_MNK`]; bitwise identical results for any number of threads.
+///
+/// # Shapes
+///
+/// `a.len() > (m-1)*rsa + (k-1)*csa`, `b.len() > (k-1)*rsb + (n-1)*csb`, `c.len() > (m-1)*rsc + (n-1)*csc`
+/// (for non-empty matrices).
+///
+/// # Panics
+///
+/// If a slice is too short for its dims and strides, or if `C`'s strides make two elements overlap.
+///
+/// # Example
+///
+/// ```
+/// use tensorgrad_kernels::gemm::sgemm;
+/// let a = [1.0, 2.0, 3.0, 4.0]; // 2x2 row-major
+/// let b = [5.0, 6.0, 7.0, 8.0];
+/// let mut c = [f32::NAN; 4];
+/// sgemm(2, 2, 2, 1.0, &a, 2, 1, &b, 2, 1, 0.0, &mut c, 2, 1);
+/// assert_eq!(c, [19.0, 22.0, 43.0, 50.0]);
+/// // A^T · B: the transpose is just swapped strides.
+/// sgemm(2, 2, 2, 1.0, &a, 1, 2, &b, 2, 1, 0.0, &mut c, 2, 1);
+/// assert_eq!(c, [26.0, 30.0, 38.0, 44.0]);
+/// ```
+#[allow(clippy::too_many_arguments)]
+#[track_caller]
+pub fn sgemm(
+    m: usize,
+    k: usize,
+    n: usize,
+    alpha: f32,
+    a: &[f32],
+    rsa: usize,
+    csa: usize,
+    b: &[f32],
+    rsb: usize,
+    csb: usize,
+    beta: f32,
+    c: &mut [f32],
+    rsc: usize,
+    csc: usize,
+) {
+    gemm_batched_impl(
+        1, m, k, n, alpha, a, 0, rsa, csa, b, 0, rsb, csb, beta, c, 0, rsc, csc,
+    );
+}
+
+/// `C = alpha * A·B + beta * C` in `f64`; same contract as [`sgemm`].
+///
+/// # Panics
+///
+/// If a slice is too short for its dims and strides, or if `C`'s strides make two elements overlap.
+#[allow(clippy::too_many_arguments)]
+#[track_caller]
+pub fn dgemm(
+    m: usize,
+    k: usize,
+    n: usize,
+    alpha: f64,
+    a: &[f64],
+    rsa: usize,
+    csa: usize,
+    b: &[f64],
+    rsb: usize,
+    csb: usize,
+    beta: f64,
+    c: &mut [f64],
+    rsc: usize,
+    csc: usize,
+) {
+    gemm_batched_impl(
+        1, m, k, n, alpha, a, 0, rsa, csa, b, 0, rsb, csb, beta, c, 0, rsc, csc,
+    );
+}
+
+/// Strided batched `f32` GEMM: for `i in 0..batch`, matrix `i` of `A` starts at `a[i * batch_stride_a]`
+/// (likewise `B`, `C`) and `C_i = alpha * A_i·B_i + beta * C_i`, each as in [`sgemm`].
+///
+/// `batch_stride_a` or `batch_stride_b` may be 0 (one matrix broadcast over the batch); `batch_stride_c`
+/// may not (with `batch > 1`). Small matrices are spread over threads one matrix per task; large ones use
+/// the threaded single GEMM in turn. Bitwise identical results for any number of threads.
+///
+/// # Panics
+///
+/// If a slice is too short for the batch, dims and strides, or if two elements of `C` overlap.
+#[allow(clippy::too_many_arguments)]
+#[track_caller]
+pub fn sgemm_batched(
+    batch: usize,
+    m: usize,
+    k: usize,
+    n: usize,
+    alpha: f32,
+    a: &[f32],
+    batch_stride_a: usize,
+    rsa: usize,
+    csa: usize,
+    b: &[f32],
+    batch_stride_b: usize,
+    rsb: usize,
+    csb: usize,
+    beta: f32,
+    c: &mut [f32],
+    batch_stride_c: usize,
+    rsc: usize,
+    csc: usize,
+) {
+    gemm_batched_impl(
+        batch,
+        m,
+        k,
+        n,
+        alpha,
+        a,
+        batch_stride_a,
+        rsa,
+        csa,
+        b,
+        batch_stride_b,
+        rsb,
+        csb,
+        beta,
+        c,
+        batch_stride_c,
+        rsc,
+        csc,
+    );
+}
+
+/// Strided batched `f64` GEMM; same contract as [`sgemm_batched`].
+///
+/// # Panics
+///
+/// If a slice is too short for the batch, dims and strides, or if two elements of `C` overlap.
+#[allow(clippy::too_many_arguments)]
+#[track_caller]
+pub fn dgemm_batched(
+    batch: usize,
+    m: usize,
+    k: usize,
+    n: usize,
+    alpha: f64,
+    a: &[f64],
+    batch_stride_a: usize,
+    rsa: usize,
+    csa: usize,
+    b: &[f64],
+    batch_stride_b: usize,
+    rsb: usize,
+    csb: usize,
+    beta: f64,
+    c: &mut [f64],
+    batch_stride_c: usize,
+    rsc: usize,
+    csc: usize,
+) {
+    gemm_batched_impl(
+        batch,
+        m,
+        k,
+        n,
+        alpha,
+        a,
+        batch_stride_a,
+        rsa,
+        csa,
+        b,
+        batch_stride_b,
+        rsb,
+        csb,
+        beta,
+        c,
+        batch_stride_c,
+        rsc,
+        csc,
+    );
+}
+
+/// Largest offset (in elements) touched by a strided array with these `(len, stride)` dims, plus one;
+/// 0 if any dim is empty. Panics on overflow.
+#[track_caller]
+fn extent(op: &str, dims: &[(usize, usize)]) -> usize {
+    if dims.iter().any(|&(len, _)| len == 0) {
+        return 0;
+    }
+    let mut last = 0usize;
+    for &(len, stride) in dims {
+        last = (len - 1)
+            .checked_mul(stride)
+            .and_then(|o| o.checked_add(last))
+            .unwrap_or_else(|| overflow_panic(op));
+    }
+    last + 1
+}
+
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn overflow_panic(op: &str) -> ! {
+    panic!("gemm: the strides of {op} overflow usize")
+}
+
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn short_panic(op: &str, need: usize, have: usize, dims: &[(usize, usize)]) -> ! {
+    let d: Vec<String> = dims.iter().map(|(l, s)| format!("{l}@{s}")).collect();
+    panic!(
+        "gemm: slice for {op} is too short: dims (len@stride) [{}] need {need} elements, got {have}",
+        d.join(", ")
+    )
+}
+
+/// Panics unless the strided dims `(len, stride)` map distinct indices to distinct offsets, using the
+/// sufficient test "sorted by stride, each stride is at least the extent of the smaller dims".
+#[track_caller]
+fn assert_no_overlap(op: &str, dims: &[(usize, usize)]) {
+    let mut d: Vec<(usize, usize)> = dims.iter().copied().filter(|&(len, _)| len > 1).collect();
+    d.sort_by_key(|&(_, stride)| stride);
+    let mut ext = 1usize;
+    for &(len, stride) in &d {
+        if stride < ext {
+            overlap_panic(op, dims);
+        }
+        ext = (len - 1)
+            .checked_mul(stride)
+            .and_then(|o| o.checked_add(ext))
+            .unwrap_or_else(|| overflow_panic(op));
+    }
+}
+
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn overlap_panic(op: &str, dims: &[(usize, usize)]) -> ! {
+    let d: Vec<String> = dims.iter().map(|(l, s)| format!("{l}@{s}")).collect();
+    panic!(
+        "gemm: the strides of {op} make elements overlap (dims len@stride [{}]); C must not alias itself",
+        d.join(", ")
+    )
+}
+
+/// The checked entry behind every public function.
+#[allow(clippy::too_many_arguments)]
+#[track_caller]
+fn gemm_batched_impl<T: GemmScalar>(
+    batch: usize,
+    m: usize,
+    k: usize,
+    n: usize,
+    alpha: T,
+    a: &[T],
+    bsa: usize,
+    rsa: usize,
+    csa: usize,
+    b: &[T],
+    bsb: usize,
+    rsb: usize,
+    csb: usize,
+    beta: T,
+    c: &mut [T],
+    bsc: usize,
+    rsc: usize,
+    csc: usize,
+) {
+    // Only the operands that will be read need to be in bounds: A and B are read only if the product is
+    // computed at all.
+    let compute = m > 0 && n > 0 && k > 0 && alpha != T::ZERO;
+    let dims_c = [(batch, bsc), (m, rsc), (n, csc)];
+    let need_c = extent("C", &dims_c);
+    if c.len() < need_c {
+        short_panic("C", need_c, c.len(), &dims_c);
+    }
+    assert_no_overlap("C", &dims_c);
+    if compute {
+        let dims_a = [(batch, bsa), (m, rsa), (k, csa)];
+        let need_a = extent("A", &dims_a);
+        if a.len() < need_a {
+            short_panic("A", need_a, a.len(), &dims_a);
+        }
+        let dims_b = [(batch, bsb), (k, rsb), (n, csb)];
+        let need_b = extent("B", &dims_b);
+        if b.len() < need_b {
+            short_panic("B", need_b, b.len(), &dims_b);
+        }
+    }
+    if need_c == 0 {
+        return;
+    }
+    if !compute {
+        for l in 0..batch {
+            for i in 0..m {
+                for j in 0..n {
+                    let idx = l * bsc + i * rsc + j * csc;
+                    c[idx] = if beta == T::ZERO {
+                        T::ZERO
+                    } else {
+                        beta * c[idx]
+                    };
+                }
+            }
+        }
+        return;
+    }
+    let base = driver::Problem {
+        m,
+        k,
+        n,
+        alpha,
+        a: a.as_ptr(),
+        rsa,
+        csa,
+        b: b.as_ptr(),
+        rsb,
+        csb,
+        beta,
+        c: driver::SendPtr(c.as_mut_ptr()),
+        rsc,
+        csc,
+    };
+    // SAFETY: the bounds of all batch members were checked above against the slices (A and B shared
+    // borrows, C an exclusive borrow, so C is not aliased by A or B), C's dims do not overlap, and
+    // m, n, k > 0.
+    unsafe { driver::gemm_batched_raw(batch, &base, bsa, bsb, bsc) };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extent_and_overlap_checks() {
+        assert_eq!(extent("A", &[(2, 3), (3, 1)]), 6);
+        assert_eq!(extent("A", &[(0, 3), (3, 1)]), 0);
+        assert_no_overlap("C", &[(1, 0), (3, 4), (4, 1)]);
+        assert_no_overlap("C", &[(2, 12), (3, 1), (4, 3)]);
+        assert!(std::panic::catch_unwind(|| assert_no_overlap("C", &[(3, 2), (4, 1)])).is_err());
+        assert!(std::panic::catch_unwind(|| assert_no_overlap("C", &[(2, 0), (3, 1)])).is_err());
+    }
+}
