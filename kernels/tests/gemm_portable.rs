@@ -5,10 +5,10 @@
 mod gemm_common;
 
 use gemm_common::*;
-use tensorgrad_kernels::gemm::{dgemm, force_portable, kernel_name, sgemm};
+use tensorgrad_kernels::gemm::{dgemm, force_isa, kernel_name, sgemm, Isa};
 
 fn portable() {
-    force_portable(true);
+    force_isa(Some(Isa::Portable));
     assert!(kernel_name::<f32>().starts_with("portable"));
 }
 

@@ -91,6 +91,7 @@ pub(crate) unsafe fn pack_a<T: GemmScalar>(
         6 => unsafe { pack_a_mr::<T, 6>(mc, kc, a, rsa, csa, dst) },
         8 => unsafe { pack_a_mr::<T, 8>(mc, kc, a, rsa, csa, dst) },
         4 => unsafe { pack_a_mr::<T, 4>(mc, kc, a, rsa, csa, dst) },
+        12 => unsafe { pack_a_mr::<T, 12>(mc, kc, a, rsa, csa, dst) },
         _ => unreachable!("no microkernel with MR = {mr}"),
     }
 }

@@ -1,0 +1,207 @@
+//! GEMM GFLOP/s table: tensorgrad vs `matrixmultiply` vs the `gemm` crate, 1 and 2 threads, plus the
+//! machine's measured FMA peak. Runs in well under a minute.
+//!
+//! ```text
+//! cargo run --release -p tensorgrad-kernels --example gemm_gflops
+//! ```
+//!
+//! Shapes are `m x k x n` (A is m x k, B is k x n, all row-major f32). Each cell is the median of 5
+//! timed batches (each batch >= 20 ms of calls, after a warm-up call). `matrixmultiply` reads its thread
+//! count once per process from `MATMUL_NUM_THREADS`, so the table is built by re-running this program once
+//! per thread count (`--threads N`, which prints only rows).
+
+use std::hint::black_box;
+use std::process::Command;
+use std::time::Instant;
+
+const SHAPES: [(usize, usize, usize); 10] = [
+    (64, 64, 64),
+    (128, 128, 128),
+    (256, 256, 256),
+    (512, 512, 512),
+    (1024, 1024, 1024),
+    (2048, 2048, 2048),
+    (32, 784, 16),
+    (128, 784, 512),
+    (128, 512, 512),
+    (2048, 128, 512),
+];
+
+/// Median seconds per call of `f`.
+fn time_it(mut f: impl FnMut()) -> f64 {
+    f();
+    let t = Instant::now();
+    f();
+    let once = t.elapsed().as_secs_f64().max(1e-9);
+    let reps = ((0.02 / once).ceil() as usize).clamp(1, 1_000_000);
+    let mut per_call: Vec<f64> = (0..5)
+        .map(|_| {
+            let t = Instant::now();
+            for _ in 0..reps {
+                f();
+            }
+            t.elapsed().as_secs_f64() / reps as f64
+        })
+        .collect();
+    per_call.sort_by(f64::total_cmp);
+    per_call[2]
+}
+
+/// Peak f32 FMA throughput of one core: 12 independent chains of 8-lane FMAs (2 FMA pipes x 4 cycles
+/// latency need >= 8), 2 * 8 * 12 flops per iteration.
+#[cfg(target_arch = "x86_64")]
+fn fma_peak_gflops() -> f64 {
+    use std::arch::x86_64::*;
+    #[target_feature(enable = "avx2,fma")]
+    fn run(iters: usize) -> f32 {
+        let mut acc = [_mm256_set1_ps(0.0); 12];
+        let x = _mm256_set1_ps(0.999_999);
+        let y = _mm256_set1_ps(1e-7);
+        for _ in 0..iters {
+            for a in acc.iter_mut() {
+                *a = _mm256_fmadd_ps(*a, x, y);
+            }
+        }
+        let mut s = _mm256_setzero_ps();
+        for a in acc {
+            s = _mm256_add_ps(s, a);
+        }
+        let mut out = [0.0f32; 8];
+        // SAFETY: out holds 8 f32.
+        unsafe { _mm256_storeu_ps(out.as_mut_ptr(), s) };
+        out.iter().sum()
+    }
+    if !(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")) {
+        return f64::NAN;
+    }
+    let iters = 20_000_000;
+    let secs = time_it(|| {
+        // SAFETY: AVX2 and FMA were detected above.
+        black_box(unsafe { run(black_box(iters / 20)) });
+    });
+    (iters / 20) as f64 * 12.0 * 16.0 / secs / 1e9
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn fma_peak_gflops() -> f64 {
+    f64::NAN
+}
+
+fn rows(threads: usize) {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap();
+    pool.install(|| {
+        for &(m, k, n) in &SHAPES {
+            let a: Vec<f32> = (0..m * k)
+                .map(|i| ((i * 7) % 13) as f32 * 0.1 - 0.6)
+                .collect();
+            let b: Vec<f32> = (0..k * n)
+                .map(|i| ((i * 5) % 11) as f32 * 0.1 - 0.5)
+                .collect();
+            let mut c = vec![0.0f32; m * n];
+            let flops = 2.0 * (m * n * k) as f64;
+            let tg = time_it(|| {
+                tensorgrad_kernels::gemm::sgemm(
+                    m, k, n, 1.0, &a, k, 1, &b, n, 1, 0.0, &mut c, n, 1,
+                );
+                black_box(&mut c);
+            });
+            let mm = time_it(|| {
+                // SAFETY: a, b, c hold m x k, k x n, m x n row-major matrices.
+                unsafe {
+                    matrixmultiply::sgemm(
+                        m,
+                        k,
+                        n,
+                        1.0,
+                        a.as_ptr(),
+                        k as isize,
+                        1,
+                        b.as_ptr(),
+                        n as isize,
+                        1,
+                        0.0,
+                        c.as_mut_ptr(),
+                        n as isize,
+                        1,
+                    )
+                };
+                black_box(&mut c);
+            });
+            let par = if threads > 1 {
+                gemm::Parallelism::Rayon(threads)
+            } else {
+                gemm::Parallelism::None
+            };
+            let gc = time_it(|| {
+                // SAFETY: as above; gemm computes dst = alpha*dst + beta*lhs*rhs, read_dst = false.
+                unsafe {
+                    gemm::gemm(
+                        m,
+                        n,
+                        k,
+                        c.as_mut_ptr(),
+                        1,
+                        n as isize,
+                        false,
+                        a.as_ptr(),
+                        1,
+                        k as isize,
+                        b.as_ptr(),
+                        1,
+                        n as isize,
+                        0.0f32,
+                        1.0f32,
+                        false,
+                        false,
+                        false,
+                        par,
+                    )
+                };
+                black_box(&mut c);
+            });
+            let g = |s: f64| flops / s / 1e9;
+            println!(
+                "| {:>16} | {threads} | {:>9.1} | {:>9.1} | {:>9.1} | {:>9.2} |",
+                format!("{m}x{k}x{n}"),
+                g(tg),
+                g(mm),
+                g(gc),
+                tg * 1e6
+            );
+        }
+    });
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--threads") {
+        rows(args[i + 1].parse().expect("--threads N"));
+        return;
+    }
+    let peak = fma_peak_gflops();
+    println!(
+        "f32 FMA peak, 1 core: {peak:.1} GFLOP/s; microkernel: {}",
+        tensorgrad_kernels::gemm::kernel_name::<f32>()
+    );
+    println!();
+    println!(
+        "GFLOP/s (2*m*n*k / time), shapes m x k x n, row-major f32; us = tensorgrad time per call"
+    );
+    println!();
+    println!(
+        "| shape (m x k x n) | threads | tensorgrad | matrixmultiply | gemm 0.19 | tensorgrad us |"
+    );
+    println!("|---|---|---|---|---|---|");
+    let exe = std::env::current_exe().expect("own path");
+    for threads in [1, 2] {
+        let status = Command::new(&exe)
+            .args(["--threads", &threads.to_string()])
+            .env("MATMUL_NUM_THREADS", threads.to_string())
+            .status()
+            .expect("re-run self");
+        assert!(status.success());
+    }
+}
