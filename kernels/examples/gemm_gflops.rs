@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! cargo run --release -p tensorgrad-kernels --example gemm_gflops
+//! TG_GEMM_ISA=avx2 cargo run --release -p tensorgrad-kernels --example gemm_gflops   # AVX2 tier
 //! ```
 //!
 //! Shapes are `m x k x n` (A is m x k, B is k x n, all row-major f32). Each cell is the median of 5
@@ -14,7 +15,8 @@ use std::hint::black_box;
 use std::process::Command;
 use std::time::Instant;
 
-const SHAPES: [(usize, usize, usize); 10] = [
+const SHAPES: [(usize, usize, usize); 11] = [
+    (16, 16, 16),
     (64, 64, 64),
     (128, 128, 128),
     (256, 256, 256),
@@ -47,14 +49,15 @@ fn time_it(mut f: impl FnMut()) -> f64 {
     per_call[2]
 }
 
-/// Peak f32 FMA throughput of one core: 12 independent chains of 8-lane FMAs (2 FMA pipes x 4 cycles
-/// latency need >= 8), 2 * 8 * 12 flops per iteration.
+/// Peak f32 FMA throughput of one core, for AVX2 (8 lanes) and AVX-512 (16 lanes): 16 independent FMA
+/// chains (2 pipes x 4-5 cycles latency need 8-10), 2 * lanes * 16 flops per iteration. `NaN` if the CPU
+/// lacks the instructions.
 #[cfg(target_arch = "x86_64")]
-fn fma_peak_gflops() -> f64 {
+fn fma_peak_gflops() -> (f64, f64) {
     use std::arch::x86_64::*;
     #[target_feature(enable = "avx2,fma")]
-    fn run(iters: usize) -> f32 {
-        let mut acc = [_mm256_set1_ps(0.0); 12];
+    fn run2(iters: usize) -> f32 {
+        let mut acc = [_mm256_set1_ps(0.0); 16];
         let x = _mm256_set1_ps(0.999_999);
         let y = _mm256_set1_ps(1e-7);
         for _ in 0..iters {
@@ -71,23 +74,51 @@ fn fma_peak_gflops() -> f64 {
         unsafe { _mm256_storeu_ps(out.as_mut_ptr(), s) };
         out.iter().sum()
     }
-    if !(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")) {
-        return f64::NAN;
+    #[target_feature(enable = "avx512f")]
+    fn run512(iters: usize) -> f32 {
+        let mut acc = [_mm512_set1_ps(0.0); 16];
+        let x = _mm512_set1_ps(0.999_999);
+        let y = _mm512_set1_ps(1e-7);
+        for _ in 0..iters {
+            for a in acc.iter_mut() {
+                *a = _mm512_fmadd_ps(*a, x, y);
+            }
+        }
+        let mut s = _mm512_setzero_ps();
+        for a in acc {
+            s = _mm512_add_ps(s, a);
+        }
+        _mm512_reduce_add_ps(s)
     }
-    let iters = 20_000_000;
-    let secs = time_it(|| {
-        // SAFETY: AVX2 and FMA were detected above.
-        black_box(unsafe { run(black_box(iters / 20)) });
-    });
-    (iters / 20) as f64 * 12.0 * 16.0 / secs / 1e9
+    let iters = 1_000_000;
+    let p2 = if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+        let secs = time_it(|| {
+            // SAFETY: AVX2 and FMA were detected.
+            black_box(unsafe { run2(black_box(iters)) });
+        });
+        iters as f64 * 16.0 * 16.0 / secs / 1e9
+    } else {
+        f64::NAN
+    };
+    let p512 = if is_x86_feature_detected!("avx512f") {
+        let secs = time_it(|| {
+            // SAFETY: AVX-512F was detected.
+            black_box(unsafe { run512(black_box(iters)) });
+        });
+        iters as f64 * 16.0 * 32.0 / secs / 1e9
+    } else {
+        f64::NAN
+    };
+    (p2, p512)
 }
 
 #[cfg(not(target_arch = "x86_64"))]
-fn fma_peak_gflops() -> f64 {
-    f64::NAN
+fn fma_peak_gflops() -> (f64, f64) {
+    (f64::NAN, f64::NAN)
 }
 
 fn rows(threads: usize) {
+    set_isa_from_env();
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
@@ -175,15 +206,26 @@ fn rows(threads: usize) {
     });
 }
 
+/// `TG_GEMM_ISA=avx2` (or `portable`) caps tensorgrad's kernel tier, to measure the lower tiers.
+fn set_isa_from_env() {
+    use tensorgrad_kernels::gemm::{force_isa, Isa};
+    match std::env::var("TG_GEMM_ISA").as_deref() {
+        Ok("avx2") => force_isa(Some(Isa::Avx2)),
+        Ok("portable") => force_isa(Some(Isa::Portable)),
+        _ => {}
+    }
+}
+
 fn main() {
+    set_isa_from_env();
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--threads") {
         rows(args[i + 1].parse().expect("--threads N"));
         return;
     }
-    let peak = fma_peak_gflops();
+    let (p2, p512) = fma_peak_gflops();
     println!(
-        "f32 FMA peak, 1 core: {peak:.1} GFLOP/s; microkernel: {}",
+        "f32 FMA peak, 1 core: AVX2 {p2:.1} GFLOP/s, AVX-512 {p512:.1} GFLOP/s; tensorgrad microkernel: {}",
         tensorgrad_kernels::gemm::kernel_name::<f32>()
     );
     println!();

@@ -70,6 +70,7 @@ fn beta_zero_never_reads_c_and_alpha_zero_scales() {
     assert_eq!(c, [0.0; 4]);
 }
 
+#[allow(clippy::type_complexity)]
 /// Batched: per-member results equal the single GEMM, with A or B broadcast (batch stride 0).
 fn batched_case<T: TestFloat>(
     f: fn(

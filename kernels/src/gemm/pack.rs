@@ -87,10 +87,13 @@ pub(crate) unsafe fn pack_a<T: GemmScalar>(
     dst: &mut [T],
 ) {
     match mr {
-        // SAFETY (all arms): forwarded caller contract.
+        // SAFETY: forwarded caller contract.
         6 => unsafe { pack_a_mr::<T, 6>(mc, kc, a, rsa, csa, dst) },
+        // SAFETY: forwarded caller contract.
         8 => unsafe { pack_a_mr::<T, 8>(mc, kc, a, rsa, csa, dst) },
+        // SAFETY: forwarded caller contract.
         4 => unsafe { pack_a_mr::<T, 4>(mc, kc, a, rsa, csa, dst) },
+        // SAFETY: forwarded caller contract.
         12 => unsafe { pack_a_mr::<T, 12>(mc, kc, a, rsa, csa, dst) },
         _ => unreachable!("no microkernel with MR = {mr}"),
     }

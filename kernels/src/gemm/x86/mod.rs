@@ -175,7 +175,7 @@ macro_rules! direct_kernel {
                     let rows = ($rmax).min(m - i0);
                     let ai = a.wrapping_add(i0 * rsa);
                     let ci = cj.wrapping_add(i0 * rsc);
-                    // SAFETY (every arm): the tile rows i0 .. i0 + rows <= m, columns j0 .. j0 + cols <= n
+                    // SAFETY: (every arm) the tile rows i0 .. i0 + rows <= m, columns j0 .. j0 + cols <= n
                     // are in range by the caller contract; masked loads/stores touch only columns < cols.
                     unsafe {
                         match (rows, one, masked) {
