@@ -3,11 +3,14 @@
 //!
 //! ```text
 //! cargo run --release -p tensorgrad-kernels --example gemm_gflops
+//! cargo run --release -p tensorgrad-kernels --example gemm_gflops -- --tune   # thresholds
 //! TG_GEMM_ISA=avx2 cargo run --release -p tensorgrad-kernels --example gemm_gflops   # AVX2 tier
 //! ```
 //!
 //! Shapes are `m x k x n` (A is m x k, B is k x n, all row-major f32). Each cell is the median of 5
-//! timed batches (each batch >= 20 ms of calls, after a warm-up call). `matrixmultiply` reads its thread
+//! timed batches (each batch >= 20 ms of calls, after a warm-up call). One-thread rows are timed on the
+//! thread's CPU clock (robust on a shared machine: time slices lost to other processes do not count),
+//! two-thread rows on the wall clock. `matrixmultiply` reads its thread
 //! count once per process from `MATMUL_NUM_THREADS`, so the table is built by re-running this program once
 //! per thread count (`--threads N`, which prints only rows).
 
@@ -29,35 +32,75 @@ const SHAPES: [(usize, usize, usize); 11] = [
     (2048, 128, 512),
 ];
 
-/// Median seconds per call of `f`.
-fn time_it(mut f: impl FnMut()) -> f64 {
+/// Seconds of CPU time consumed by the calling thread (Linux), immune to time slices lost to other
+/// processes on a shared machine. Falls back to wall time elsewhere.
+#[cfg(target_os = "linux")]
+fn thread_cpu_secs() -> f64 {
+    #[repr(C)]
+    struct Timespec {
+        tv_sec: i64,
+        tv_nsec: i64,
+    }
+    extern "C" {
+        fn clock_gettime(clk: i32, tp: *mut Timespec) -> i32;
+    }
+    const CLOCK_THREAD_CPUTIME_ID: i32 = 3;
+    let mut t = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec through the valid pointer.
+    unsafe { clock_gettime(CLOCK_THREAD_CPUTIME_ID, &mut t) };
+    t.tv_sec as f64 + t.tv_nsec as f64 * 1e-9
+}
+
+#[cfg(not(target_os = "linux"))]
+fn thread_cpu_secs() -> f64 {
+    wall_secs()
+}
+
+fn wall_secs() -> f64 {
+    use std::sync::OnceLock;
+    static T0: OnceLock<Instant> = OnceLock::new();
+    T0.get_or_init(Instant::now).elapsed().as_secs_f64()
+}
+
+/// Median seconds per call of `f`, measured with `clock` (thread CPU time for single-threaded runs, wall
+/// time when other threads do part of the work).
+fn time_with(clock: fn() -> f64, mut f: impl FnMut()) -> f64 {
     f();
-    let t = Instant::now();
+    let t = clock();
     f();
-    let once = t.elapsed().as_secs_f64().max(1e-9);
+    let once = (clock() - t).max(1e-9);
     let reps = ((0.02 / once).ceil() as usize).clamp(1, 1_000_000);
     let mut per_call: Vec<f64> = (0..5)
         .map(|_| {
-            let t = Instant::now();
+            let t = clock();
             for _ in 0..reps {
                 f();
             }
-            t.elapsed().as_secs_f64() / reps as f64
+            (clock() - t) / reps as f64
         })
         .collect();
     per_call.sort_by(f64::total_cmp);
     per_call[2]
 }
 
-/// Peak f32 FMA throughput of one core, for AVX2 (8 lanes) and AVX-512 (16 lanes): 16 independent FMA
-/// chains (2 pipes x 4-5 cycles latency need 8-10), 2 * lanes * 16 flops per iteration. `NaN` if the CPU
-/// lacks the instructions.
+/// [`time_with`] on the thread's CPU clock.
+fn time_it(f: impl FnMut()) -> f64 {
+    time_with(thread_cpu_secs, f)
+}
+
+/// Peak f32 FMA throughput of one core, for AVX2 (8 lanes) and AVX-512 (16 lanes): 14 (AVX2: 16 ymm
+/// registers) or 16 independent FMA chains (2 pipes x 4-5 cycles latency need 8-10), 2 * lanes * chains
+/// flops per iteration. `NaN` if the CPU lacks the instructions.
 #[cfg(target_arch = "x86_64")]
 fn fma_peak_gflops() -> (f64, f64) {
     use std::arch::x86_64::*;
     #[target_feature(enable = "avx2,fma")]
+    #[inline(never)]
     fn run2(iters: usize) -> f32 {
-        let mut acc = [_mm256_set1_ps(0.0); 16];
+        let mut acc = [_mm256_set1_ps(0.0); 14];
         let x = _mm256_set1_ps(0.999_999);
         let y = _mm256_set1_ps(1e-7);
         for _ in 0..iters {
@@ -75,6 +118,7 @@ fn fma_peak_gflops() -> (f64, f64) {
         out.iter().sum()
     }
     #[target_feature(enable = "avx512f")]
+    #[inline(never)]
     fn run512(iters: usize) -> f32 {
         let mut acc = [_mm512_set1_ps(0.0); 16];
         let x = _mm512_set1_ps(0.999_999);
@@ -96,7 +140,7 @@ fn fma_peak_gflops() -> (f64, f64) {
             // SAFETY: AVX2 and FMA were detected.
             black_box(unsafe { run2(black_box(iters)) });
         });
-        iters as f64 * 16.0 * 16.0 / secs / 1e9
+        iters as f64 * 14.0 * 16.0 / secs / 1e9
     } else {
         f64::NAN
     };
@@ -123,6 +167,13 @@ fn rows(threads: usize) {
         .num_threads(threads)
         .build()
         .unwrap();
+    // One thread: everything runs on this thread, so its CPU time is the cost (robust on a busy machine).
+    // Two threads: wall time.
+    let clock: fn() -> f64 = if threads == 1 {
+        thread_cpu_secs
+    } else {
+        wall_secs
+    };
     pool.install(|| {
         for &(m, k, n) in &SHAPES {
             let a: Vec<f32> = (0..m * k)
@@ -133,13 +184,13 @@ fn rows(threads: usize) {
                 .collect();
             let mut c = vec![0.0f32; m * n];
             let flops = 2.0 * (m * n * k) as f64;
-            let tg = time_it(|| {
+            let tg = time_with(clock, || {
                 tensorgrad_kernels::gemm::sgemm(
                     m, k, n, 1.0, &a, k, 1, &b, n, 1, 0.0, &mut c, n, 1,
                 );
                 black_box(&mut c);
             });
-            let mm = time_it(|| {
+            let mm = time_with(clock, || {
                 // SAFETY: a, b, c hold m x k, k x n, m x n row-major matrices.
                 unsafe {
                     matrixmultiply::sgemm(
@@ -166,7 +217,7 @@ fn rows(threads: usize) {
             } else {
                 gemm::Parallelism::None
             };
-            let gc = time_it(|| {
+            let gc = time_with(clock, || {
                 // SAFETY: as above; gemm computes dst = alpha*dst + beta*lhs*rhs, read_dst = false.
                 unsafe {
                     gemm::gemm(
@@ -216,8 +267,68 @@ fn set_isa_from_env() {
     }
 }
 
+/// `--tune`: the measurements behind `SMALL_MNK` and `PAR_MNK` (microseconds per call).
+fn tune() {
+    use tensorgrad_kernels::gemm::{set_thresholds, sgemm, PAR_MNK, SMALL_MNK};
+    let time = |m: usize, k: usize, n: usize, threads: usize| {
+        let clock: fn() -> f64 = if threads == 1 {
+            thread_cpu_secs
+        } else {
+            wall_secs
+        };
+        let a = vec![0.5f32; m * k];
+        let b = vec![0.25f32; k * n];
+        let mut c = vec![0.0f32; m * n];
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            time_with(clock, || {
+                sgemm(m, k, n, 1.0, &a, k, 1, &b, n, 1, 0.0, &mut c, n, 1);
+                black_box(&mut c);
+            }) * 1e6
+        })
+    };
+    println!("small path vs packed path, 1 thread (us per call)");
+    println!("| shape | small | packed |");
+    println!("|---|---|---|");
+    for (m, k, n) in [
+        (16, 16, 16),
+        (32, 32, 32),
+        (64, 64, 64),
+        (80, 80, 80),
+        (96, 96, 96),
+        (112, 112, 112),
+        (128, 128, 128),
+        (32, 784, 16),
+        (64, 784, 128),
+    ] {
+        set_thresholds(usize::MAX, usize::MAX);
+        let small = time(m, k, n, 1);
+        set_thresholds(0, usize::MAX);
+        let packed = time(m, k, n, 1);
+        println!("| {m}x{k}x{n} | {small:.2} | {packed:.2} |");
+    }
+    println!();
+    println!("1 vs 2 threads, packed path (us per call)");
+    println!("| shape | 1 thread | 2 threads |");
+    println!("|---|---|---|");
+    for s in [64, 96, 128, 160, 192, 256] {
+        set_thresholds(0, 0);
+        let t1 = time(s, s, s, 1);
+        let t2 = time(s, s, s, 2);
+        println!("| {s}^3 | {t1:.1} | {t2:.1} |");
+    }
+    set_thresholds(SMALL_MNK, PAR_MNK);
+}
+
 fn main() {
     set_isa_from_env();
+    if std::env::args().any(|a| a == "--tune") {
+        tune();
+        return;
+    }
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--threads") {
         rows(args[i + 1].parse().expect("--threads N"));

@@ -9,7 +9,7 @@ use rayon::prelude::*;
 
 use super::kernel::Kernel;
 use super::pack::{pack_a, pack_b_panel, PackBuf, A_BUF, B_BUF};
-use super::{GemmScalar, PAR_MNK, SMALL_MNK};
+use super::{par_limit, small_limit, GemmScalar};
 
 /// A `*mut T` that may cross threads; the driver guarantees disjoint writes.
 #[derive(Clone, Copy, Debug)]
@@ -100,6 +100,7 @@ pub(crate) unsafe fn gemm_batched_raw<T: GemmScalar>(
 ) {
     let work = base.m.saturating_mul(base.n).saturating_mul(base.k);
     let threads = rayon::current_num_threads();
+    let par_mnk = par_limit();
     let member = |l: usize| Problem {
         // wrapping_add: in-bounds by the caller's contract; computing the pointer is safe either way.
         a: base.a.wrapping_add(l * bsa),
@@ -107,7 +108,7 @@ pub(crate) unsafe fn gemm_batched_raw<T: GemmScalar>(
         c: SendPtr(base.c.0.wrapping_add(l * bsc)),
         ..*base
     };
-    if batch > 1 && threads > 1 && work < PAR_MNK && work.saturating_mul(batch) >= PAR_MNK {
+    if batch > 1 && threads > 1 && work < par_mnk && work.saturating_mul(batch) >= par_mnk {
         // Many small matrices: one task per matrix, each single-threaded. The result of every matrix is
         // independent of which thread computes it.
         (0..batch).into_par_iter().for_each(|l| {
@@ -118,7 +119,7 @@ pub(crate) unsafe fn gemm_batched_raw<T: GemmScalar>(
     } else {
         for l in 0..batch {
             // SAFETY: member `l` is in bounds by the caller's contract.
-            unsafe { gemm_one(&member(l), threads > 1 && work >= PAR_MNK) };
+            unsafe { gemm_one(&member(l), threads > 1 && work >= par_mnk) };
         }
     }
 }
@@ -133,7 +134,7 @@ unsafe fn gemm_one<T: GemmScalar>(p: &Problem<T>, par: bool) {
     let p = if p.csc > p.rsc { p.transposed() } else { *p };
     let work = p.m.saturating_mul(p.n).saturating_mul(p.k);
     // SAFETY: the problem contract is forwarded unchanged (transposition only relabels it).
-    if work <= SMALL_MNK && unsafe { T::small(&p) } {
+    if work <= small_limit() && unsafe { T::small(&p) } {
         return;
     }
     // SAFETY: as above.
@@ -169,7 +170,7 @@ pub(crate) unsafe fn gemm_packed<T: GemmScalar, K: Kernel<T>>(p: &Problem<T>, pa
         let panels = div_ceil(ncb, nr);
         // Enough tasks that both threads stay busy; splitting N only changes who computes which tiles.
         let n_split = if threads > 1 {
-            div_ceil(4 * threads, n_ic).min(panels)
+            div_ceil(8 * threads, n_ic).min(panels)
         } else {
             1
         };

@@ -57,7 +57,7 @@ mod x86;
 
 use std::fmt::Debug;
 use std::ops::{Add, Mul};
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
 pub use reference::gemm_reference;
 
@@ -73,6 +73,25 @@ pub const SMALL_MNK: usize = 96 * 96 * 96;
 /// Measured on the 2-core Zen 3 dev machine: a rayon fork/join costs a few microseconds, and two threads
 /// start to win at about 96^3 (~1.3 ms of single-thread work is ~0.02 ms ... see README's GEMM section).
 pub const PAR_MNK: usize = 96 * 96 * 96;
+
+static SMALL_LIMIT: AtomicUsize = AtomicUsize::new(SMALL_MNK);
+static PAR_LIMIT: AtomicUsize = AtomicUsize::new(PAR_MNK);
+
+/// Tuning switch for benchmarks: replace [`SMALL_MNK`] and [`PAR_MNK`] for every later call in this
+/// process (`usize::MAX` disables the path). Used by `examples/gemm_gflops.rs --tune` to measure them.
+#[doc(hidden)]
+pub fn set_thresholds(small_mnk: usize, par_mnk: usize) {
+    SMALL_LIMIT.store(small_mnk, Ordering::Relaxed);
+    PAR_LIMIT.store(par_mnk, Ordering::Relaxed);
+}
+
+fn small_limit() -> usize {
+    SMALL_LIMIT.load(Ordering::Relaxed)
+}
+
+fn par_limit() -> usize {
+    PAR_LIMIT.load(Ordering::Relaxed)
+}
 
 /// Element types the GEMM kernels support (`f32` and `f64`); lets the engine call GEMM generically.
 ///
@@ -573,11 +592,12 @@ fn short_panic(op: &str, need: usize, have: usize, dims: &[(usize, usize)]) -> !
 /// Panics unless the strided dims `(len, stride)` map distinct indices to distinct offsets, using the
 /// sufficient test "sorted by stride, each stride is at least the extent of the smaller dims".
 #[track_caller]
-fn assert_no_overlap(op: &str, dims: &[(usize, usize)]) {
-    let mut d: Vec<(usize, usize)> = dims.iter().copied().filter(|&(len, _)| len > 1).collect();
-    d.sort_by_key(|&(_, stride)| stride);
+fn assert_no_overlap(op: &str, dims: &[(usize, usize); 3]) {
+    // Allocation-free (this runs on every call, including 16x16x16 ones).
+    let mut d = *dims;
+    d.sort_unstable_by_key(|&(_, stride)| stride);
     let mut ext = 1usize;
-    for &(len, stride) in &d {
+    for &(len, stride) in d.iter().filter(|&&(len, _)| len > 1) {
         if stride < ext {
             overlap_panic(op, dims);
         }
@@ -693,7 +713,11 @@ mod tests {
         assert_eq!(extent("A", &[(0, 3), (3, 1)]), 0);
         assert_no_overlap("C", &[(1, 0), (3, 4), (4, 1)]);
         assert_no_overlap("C", &[(2, 12), (3, 1), (4, 3)]);
-        assert!(std::panic::catch_unwind(|| assert_no_overlap("C", &[(3, 2), (4, 1)])).is_err());
-        assert!(std::panic::catch_unwind(|| assert_no_overlap("C", &[(2, 0), (3, 1)])).is_err());
+        assert!(
+            std::panic::catch_unwind(|| assert_no_overlap("C", &[(1, 0), (3, 2), (4, 1)])).is_err()
+        );
+        assert!(
+            std::panic::catch_unwind(|| assert_no_overlap("C", &[(1, 0), (2, 0), (3, 1)])).is_err()
+        );
     }
 }

@@ -120,12 +120,16 @@ unsafe fn pack_a_mr<T: GemmScalar, const MR: usize>(
         let rows = MR.min(mc - ip * MR);
         let a0 = a.wrapping_add(ip * MR * rsa);
         if rows == MR && csa == 1 {
-            // Row-major A: read each row contiguously, scatter into the panel.
-            for i in 0..MR {
-                // SAFETY: row ip*MR + i < mc, columns 0..kc with unit stride are readable.
-                let row = unsafe { std::slice::from_raw_parts(a0.add(i * rsa), kc) };
-                for (p, &v) in row.iter().enumerate() {
-                    panel[p * MR + i] = v;
+            // Row-major A: MR sequential read streams, one contiguous MR-element write per k step.
+            let mut src = [a0; MR];
+            for (i, s) in src.iter_mut().enumerate() {
+                *s = a0.wrapping_add(i * rsa);
+            }
+            for (p, col) in panel.chunks_exact_mut(MR).enumerate() {
+                let col: &mut [T; MR] = col.try_into().expect("chunk of MR");
+                for (d, s) in col.iter_mut().zip(&src) {
+                    // SAFETY: row < mc (rows == MR) and column p < kc: readable by the contract.
+                    *d = unsafe { *s.add(p) };
                 }
             }
         } else if rows == MR {
@@ -164,26 +168,56 @@ pub(crate) unsafe fn pack_b_panel<T: GemmScalar>(
     csb: usize,
     panel: &mut [T],
 ) {
-    let nr = panel.len() / kc;
-    debug_assert!(cols <= nr && panel.len() == nr * kc);
-    if csb == 1 {
-        for (p, row) in panel.chunks_exact_mut(nr).enumerate() {
+    match panel.len() / kc {
+        // SAFETY: forwarded caller contract.
+        8 => unsafe { pack_b_nr::<T, 8>(kc, cols, b, rsb, csb, panel) },
+        // SAFETY: forwarded caller contract.
+        16 => unsafe { pack_b_nr::<T, 16>(kc, cols, b, rsb, csb, panel) },
+        // SAFETY: forwarded caller contract.
+        32 => unsafe { pack_b_nr::<T, 32>(kc, cols, b, rsb, csb, panel) },
+        nr => unreachable!("no microkernel with NR = {nr}"),
+    }
+}
+
+/// [`pack_b_panel`] with the panel width as a constant (fixed-size copies instead of `memcpy` calls).
+///
+/// # Safety
+///
+/// As [`pack_b_panel`].
+unsafe fn pack_b_nr<T: GemmScalar, const NR: usize>(
+    kc: usize,
+    cols: usize,
+    b: *const T,
+    rsb: usize,
+    csb: usize,
+    panel: &mut [T],
+) {
+    debug_assert!(cols <= NR && panel.len() == NR * kc);
+    if csb == 1 && cols == NR {
+        for (p, row) in panel.chunks_exact_mut(NR).enumerate() {
+            let row: &mut [T; NR] = row.try_into().expect("chunk of NR");
+            // SAFETY: row p < kc, columns 0..NR with unit stride are readable (cols == NR); reading as an
+            // array only needs T's alignment, which the pointer has.
+            *row = unsafe { std::ptr::read_unaligned(b.add(p * rsb).cast::<[T; NR]>()) };
+        }
+    } else if csb == 1 {
+        for (p, row) in panel.chunks_exact_mut(NR).enumerate() {
             // SAFETY: row p < kc, columns 0..cols with unit stride are readable.
             let src = unsafe { std::slice::from_raw_parts(b.add(p * rsb), cols) };
             row[..cols].copy_from_slice(src);
             row[cols..].fill(T::ZERO);
         }
-    } else if rsb == 1 && cols == nr {
+    } else if rsb == 1 && cols == NR {
         // Column-major B: read each column contiguously.
-        for j in 0..nr {
+        for j in 0..NR {
             // SAFETY: column j < cols, rows 0..kc with unit stride are readable.
             let col = unsafe { std::slice::from_raw_parts(b.add(j * csb), kc) };
-            for (p, &v) in col.iter().enumerate() {
-                panel[p * nr + j] = v;
+            for (row, &v) in panel.chunks_exact_mut(NR).zip(col) {
+                row[j] = v;
             }
         }
     } else {
-        for (p, row) in panel.chunks_exact_mut(nr).enumerate() {
+        for (p, row) in panel.chunks_exact_mut(NR).enumerate() {
             for (j, d) in row.iter_mut().enumerate() {
                 *d = if j < cols {
                     // SAFETY: p < kc, j < cols: readable by the contract.
@@ -214,12 +248,16 @@ mod tests {
 
     #[test]
     fn pack_b_pads_columns() {
-        // 2 x 3 column-major B into an NR = 4 panel.
+        // 2 x 3 column-major B into an NR = 8 panel.
         let b = [1.0f64, 2.0, 3.0, 4.0, 5.0, 6.0];
-        let mut panel = vec![f64::NAN; 8];
+        let mut panel = vec![f64::NAN; 16];
         // SAFETY: b holds 2 x 3 at strides (1, 2).
         unsafe { pack_b_panel(2, 3, b.as_ptr(), 1, 2, &mut panel) };
-        assert_eq!(panel, [1.0, 3.0, 5.0, 0.0, 2.0, 4.0, 6.0, 0.0]);
+        let z = 0.0;
+        assert_eq!(
+            panel,
+            [1.0, 3.0, 5.0, z, z, z, z, z, 2.0, 4.0, 6.0, z, z, z, z, z]
+        );
     }
 
     #[test]
