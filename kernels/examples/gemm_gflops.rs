@@ -290,9 +290,9 @@ fn tune() {
             }) * 1e6
         })
     };
-    println!("small path vs packed path, 1 thread (us per call)");
-    println!("| shape | small | packed |");
-    println!("|---|---|---|");
+    println!("small path vs packed path on 1 and 2 threads (us per call)");
+    println!("| shape | small, 1 thread | packed, 1 thread | packed, 2 threads |");
+    println!("|---|---|---|---|");
     for (m, k, n) in [
         (16, 16, 16),
         (32, 32, 32),
@@ -301,6 +301,9 @@ fn tune() {
         (96, 96, 96),
         (112, 112, 112),
         (128, 128, 128),
+        (160, 160, 160),
+        (192, 192, 192),
+        (256, 256, 256),
         (32, 784, 16),
         (64, 784, 128),
     ] {
@@ -308,17 +311,9 @@ fn tune() {
         let small = time(m, k, n, 1);
         set_thresholds(0, usize::MAX);
         let packed = time(m, k, n, 1);
-        println!("| {m}x{k}x{n} | {small:.2} | {packed:.2} |");
-    }
-    println!();
-    println!("1 vs 2 threads, packed path (us per call)");
-    println!("| shape | 1 thread | 2 threads |");
-    println!("|---|---|---|");
-    for s in [64, 96, 128, 160, 192, 256] {
         set_thresholds(0, 0);
-        let t1 = time(s, s, s, 1);
-        let t2 = time(s, s, s, 2);
-        println!("| {s}^3 | {t1:.1} | {t2:.1} |");
+        let packed2 = time(m, k, n, 2);
+        println!("| {m}x{k}x{n} | {small:.2} | {packed:.2} | {packed2:.2} |");
     }
     set_thresholds(SMALL_MNK, PAR_MNK);
 }

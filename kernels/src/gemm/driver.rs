@@ -134,7 +134,9 @@ unsafe fn gemm_one<T: GemmScalar>(p: &Problem<T>, par: bool) {
     let p = if p.csc > p.rsc { p.transposed() } else { *p };
     let work = p.m.saturating_mul(p.n).saturating_mul(p.k);
     // SAFETY: the problem contract is forwarded unchanged (transposition only relabels it).
-    if work <= small_limit() && unsafe { T::small(&p) } {
+    // Threads (when allowed, i.e. above PAR_MNK) beat the single-threaded small path; below, the small
+    // path beats packing up to SMALL_MNK.
+    if !par && work <= small_limit() && unsafe { T::small(&p) } {
         return;
     }
     // SAFETY: as above.
@@ -163,6 +165,9 @@ pub(crate) unsafe fn gemm_packed<T: GemmScalar, K: Kernel<T>>(p: &Problem<T>, pa
     let nc = balanced_block(p.n, K::NC, nr);
     let threads = if par { rayon::current_num_threads() } else { 1 };
     let n_ic = div_ceil(p.m, mc);
+    // Row-major A (unit column stride): its full panels are read in place, which saves the transposing
+    // pack (about one store per element of A per NC block).
+    let direct_a = K::DIRECT_A && p.csa == 1;
 
     let mut bbuf = PackBuf::take(&B_BUF, nc * kc * std::mem::size_of::<T>());
     for jc in (0..p.n).step_by(nc) {
@@ -200,15 +205,38 @@ pub(crate) unsafe fn gemm_packed<T: GemmScalar, K: Kernel<T>>(p: &Problem<T>, pa
                 let mcb = mc.min(p.m - ic);
                 let mut abuf = PackBuf::take(&A_BUF, mc * kcb * std::mem::size_of::<T>());
                 let apack = abuf.slice::<T>(div_ceil(mcb, mr) * mr * kcb);
-                // SAFETY: rows ic .. ic + mcb <= m and columns pc .. pc + kcb <= k of A are in bounds.
-                unsafe { pack_a(mr, mcb, kcb, p.a_at(ic, pc), p.rsa, p.csa, apack) };
+                // Full MR-row panels of a row-major A are read in place; only the partial last panel is
+                // packed (zero padded).
+                let skip = if direct_a { mcb / mr * mr } else { 0 };
+                if skip < mcb {
+                    // SAFETY: rows ic + skip .. ic + mcb <= m and columns pc .. pc + kcb <= k of A are in
+                    // bounds; the destination holds the remaining panels.
+                    unsafe {
+                        pack_a(
+                            mr,
+                            mcb - skip,
+                            kcb,
+                            p.a_at(ic + skip, pc),
+                            p.rsa,
+                            p.csa,
+                            &mut apack[skip * kcb..],
+                        )
+                    };
+                }
+                let a_direct = if direct_a {
+                    Some((p.a_at(ic, pc), p.rsa))
+                } else {
+                    None
+                };
                 let c0 = p.c_at(ic, jc);
-                // SAFETY: the packed panels hold div_ceil(mcb, mr) and panels x kcb tiles; the C block rows
-                // ic .. ic + mcb, columns jc + j0*nr .. jc + min(j1*nr, ncb) is in bounds and written by
-                // this task only (tasks partition ic blocks x panel groups); the CPU supports K.
+                // SAFETY: the packed panels hold div_ceil(mcb, mr) (or the partial last) and panels x kcb
+                // tiles; A rows ic .. ic + mcb are in bounds; the C block rows ic .. ic + mcb, columns
+                // jc + j0*nr .. jc + min(j1*nr, ncb) is in bounds and written by this task only (tasks
+                // partition ic blocks x panel groups); the CPU supports K.
                 unsafe {
                     macro_kernel::<T, K>(
-                        mcb, kcb, ncb, j0, j1, p.alpha, apack, bpack, beta, c0, p.rsc, p.csc,
+                        mcb, kcb, ncb, j0, j1, p.alpha, a_direct, apack, bpack, beta, c0, p.rsc,
+                        p.csc,
                     )
                 };
             };
@@ -227,8 +255,10 @@ pub(crate) unsafe fn gemm_packed<T: GemmScalar, K: Kernel<T>>(p: &Problem<T>, pa
 ///
 /// # Safety
 ///
-/// `apack`/`bpack` hold the packed blocks (`div_ceil(mcb, MR)` and at least `j1` panels of `kcb`), the C
-/// block is in bounds and not accessed concurrently, and the CPU supports `K`.
+/// `apack`/`bpack` hold the packed blocks (`div_ceil(mcb, MR)` and at least `j1` panels of `kcb`; with
+/// `a_direct = Some((a, rsa))` only the partial last A panel is packed and full panels are read at
+/// `a + i*rsa + p`, in bounds), the C block is in bounds and not accessed concurrently, and the CPU supports
+/// `K` (and `K::DIRECT_A` if `a_direct` is given).
 #[allow(clippy::too_many_arguments)]
 unsafe fn macro_kernel<T: GemmScalar, K: Kernel<T>>(
     mcb: usize,
@@ -237,6 +267,7 @@ unsafe fn macro_kernel<T: GemmScalar, K: Kernel<T>>(
     j0: usize,
     j1: usize,
     alpha: T,
+    a_direct: Option<(*const T, usize)>,
     apack: &[T],
     bpack: &[T],
     beta: T,
@@ -252,6 +283,26 @@ unsafe fn macro_kernel<T: GemmScalar, K: Kernel<T>>(
         let bp = &bpack[jp * nr * kcb..][..nr * kcb];
         for ip in 0..a_panels {
             let rows = mr.min(mcb - ip * mr);
+            let ctile = c.wrapping_add(ip * mr * rsc + jp * nr * csc);
+            if let (Some((a, rsa)), true) = (a_direct, rows == mr) {
+                // SAFETY: full panel: A rows ip*mr .. + mr of the block, kcb columns with unit stride, are
+                // in bounds (caller contract); bp is a full packed panel; the C tile is the caller's.
+                unsafe {
+                    K::tile_direct_a(
+                        kcb,
+                        alpha,
+                        a.wrapping_add(ip * mr * rsa),
+                        rsa,
+                        bp.as_ptr(),
+                        beta,
+                        ctile,
+                        rsc,
+                        csc,
+                        cols,
+                    )
+                };
+                continue;
+            }
             let ap = &apack[ip * mr * kcb..][..mr * kcb];
             // SAFETY: ap/bp are full packed panels of kcb steps; the tile of C at (ip*mr, jp*nr) with
             // rows x cols valid elements is inside the caller's C block; the CPU supports K.
@@ -262,7 +313,7 @@ unsafe fn macro_kernel<T: GemmScalar, K: Kernel<T>>(
                     ap.as_ptr(),
                     bp.as_ptr(),
                     beta,
-                    c.add(ip * mr * rsc + jp * nr * csc),
+                    ctile,
                     rsc,
                     csc,
                     rows,

@@ -21,6 +21,33 @@ pub(crate) trait Kernel<T> {
     /// Columns of B per packed block (`KC x NC` in L3).
     const NC: usize;
 
+    /// Whether [`Kernel::tile_direct_a`] is implemented (reading full MR-row panels of a row-major A in
+    /// place instead of packing them).
+    const DIRECT_A: bool = false;
+
+    /// Like [`Kernel::tile`] for a full `MR`-row panel of A read in place: element `(i, p)` at
+    /// `a + i*rsa + p` (unit column stride). Only called when [`Kernel::DIRECT_A`].
+    ///
+    /// # Safety
+    ///
+    /// As [`Kernel::tile`], with `a + i*rsa + p` readable for `i < MR`, `p < k`.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn tile_direct_a(
+        k: usize,
+        alpha: T,
+        a: *const T,
+        rsa: usize,
+        b: *const T,
+        beta: T,
+        c: *mut T,
+        rsc: usize,
+        csc: usize,
+        cols: usize,
+    ) {
+        let _ = (k, alpha, a, rsa, b, beta, c, rsc, csc, cols);
+        unreachable!("tile_direct_a called on a kernel without DIRECT_A")
+    }
+
     /// Computes one tile (see the module docs).
     ///
     /// # Safety

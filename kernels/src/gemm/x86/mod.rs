@@ -33,6 +33,8 @@ macro_rules! packed_kernel {
             const KC: usize = $kc;
             const NC: usize = $nc;
 
+            const DIRECT_A: bool = true;
+
             unsafe fn tile(
                 k: usize,
                 alpha: $t,
@@ -46,21 +48,39 @@ macro_rules! packed_kernel {
                 cols: usize,
             ) {
                 // SAFETY: forwarded caller contract, which includes support for this kernel's features.
-                unsafe { $fname(k, alpha, a, b, beta, c, rsc, csc, rows, cols) }
+                unsafe { $fname::<false>(k, alpha, a, 0, b, beta, c, rsc, csc, rows, cols) }
+            }
+
+            unsafe fn tile_direct_a(
+                k: usize,
+                alpha: $t,
+                a: *const $t,
+                rsa: usize,
+                b: *const $t,
+                beta: $t,
+                c: *mut $t,
+                rsc: usize,
+                csc: usize,
+                cols: usize,
+            ) {
+                // SAFETY: forwarded caller contract (full MR rows of A readable in place).
+                unsafe { $fname::<true>(k, alpha, a, rsa, b, beta, c, rsc, csc, $mr, cols) }
             }
         }
 
-        /// The packed tile; contract of `Kernel::tile`.
+        /// The tile; contract of `Kernel::tile` (`DA == false`: packed A) or `Kernel::tile_direct_a`
+        /// (`DA == true`: A element `(i, p)` at `a + i*rsa + p`).
         ///
         /// # Safety
         ///
-        /// As `Kernel::tile` (including: the CPU has the enabled target features).
+        /// As `Kernel::tile` / `Kernel::tile_direct_a` (including: the CPU has the enabled features).
         #[target_feature(enable = $feat)]
         #[allow(clippy::too_many_arguments)]
-        unsafe fn $fname(
+        unsafe fn $fname<const DA: bool>(
             k: usize,
             alpha: $t,
             a: *const $t,
+            rsa: usize,
             b: *const $t,
             beta: $t,
             c: *mut $t,
@@ -75,16 +95,17 @@ macro_rules! packed_kernel {
             let mut acc = [[$setzero(); 2]; MR];
             let (mut ap, mut bp) = (a, b);
             for _ in 0..k {
-                // SAFETY: k steps of MR (A) and NR (B) packed elements are readable (caller contract).
+                // SAFETY: k steps of MR (A, packed or in place) and NR (B) elements are readable (caller
+                // contract).
                 unsafe {
                     let b0 = $loadu(bp);
                     let b1 = $loadu(bp.add(L));
                     for (i, acc_i) in acc.iter_mut().enumerate() {
-                        let ai = $set1(*ap.add(i));
+                        let ai = $set1(if DA { *ap.add(i * rsa) } else { *ap.add(i) });
                         acc_i[0] = $fmadd(ai, b0, acc_i[0]);
                         acc_i[1] = $fmadd(ai, b1, acc_i[1]);
                     }
-                    ap = ap.add(MR);
+                    ap = ap.add(if DA { 1 } else { MR });
                     bp = bp.add(NR);
                 }
             }
