@@ -257,6 +257,91 @@ fn rows(threads: usize) {
     });
 }
 
+/// A few `f64` rows (one thread): dgemm vs the baselines.
+fn rows_f64() {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    pool.install(|| {
+        for s in [64usize, 256, 512, 1024] {
+            let (m, k, n) = (s, s, s);
+            let a: Vec<f64> = (0..m * k)
+                .map(|i| ((i * 7) % 13) as f64 * 0.1 - 0.6)
+                .collect();
+            let b: Vec<f64> = (0..k * n)
+                .map(|i| ((i * 5) % 11) as f64 * 0.1 - 0.5)
+                .collect();
+            let mut c = vec![0.0f64; m * n];
+            let flops = 2.0 * (m * n * k) as f64;
+            let tg = time_it(|| {
+                tensorgrad_kernels::gemm::dgemm(
+                    m, k, n, 1.0, &a, k, 1, &b, n, 1, 0.0, &mut c, n, 1,
+                );
+                black_box(&mut c);
+            });
+            let mm = time_it(|| {
+                // SAFETY: a, b, c hold m x k, k x n, m x n row-major matrices.
+                unsafe {
+                    matrixmultiply::dgemm(
+                        m,
+                        k,
+                        n,
+                        1.0,
+                        a.as_ptr(),
+                        k as isize,
+                        1,
+                        b.as_ptr(),
+                        n as isize,
+                        1,
+                        0.0,
+                        c.as_mut_ptr(),
+                        n as isize,
+                        1,
+                    )
+                };
+                black_box(&mut c);
+            });
+            let gc = time_it(|| {
+                // SAFETY: as above.
+                unsafe {
+                    gemm::gemm(
+                        m,
+                        n,
+                        k,
+                        c.as_mut_ptr(),
+                        1,
+                        n as isize,
+                        false,
+                        a.as_ptr(),
+                        1,
+                        k as isize,
+                        b.as_ptr(),
+                        1,
+                        n as isize,
+                        0.0f64,
+                        1.0f64,
+                        false,
+                        false,
+                        false,
+                        gemm::Parallelism::None,
+                    )
+                };
+                black_box(&mut c);
+            });
+            let g = |t: f64| flops / t / 1e9;
+            println!(
+                "| {:>16} | 1 | {:>9.1} | {:>9.1} | {:>9.1} | {:>9.2} |",
+                format!("f64 {m}x{k}x{n}"),
+                g(tg),
+                g(mm),
+                g(gc),
+                tg * 1e6
+            );
+        }
+    });
+}
+
 /// `TG_GEMM_ISA=avx2` (or `portable`) caps tensorgrad's kernel tier, to measure the lower tiers.
 fn set_isa_from_env() {
     use tensorgrad_kernels::gemm::{force_isa, Isa};
@@ -326,7 +411,11 @@ fn main() {
     }
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--threads") {
-        rows(args[i + 1].parse().expect("--threads N"));
+        let threads = args[i + 1].parse().expect("--threads N");
+        rows(threads);
+        if threads == 1 {
+            rows_f64();
+        }
         return;
     }
     let (p2, p512) = fma_peak_gflops();

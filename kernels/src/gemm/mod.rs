@@ -27,14 +27,29 @@
 //! panels and only their valid part is written, so there is no per-k scalar fallback. Packing reads any
 //! strides, so transposed operands cost the same as row-major ones.
 //!
-//! The microkernels (`x86` module): 6x16 `f32` and 6x8 `f64` for AVX2+FMA, written with `std::arch`
-//! intrinsics inside `#[target_feature(enable = "avx2,fma")]` functions and chosen by runtime detection
-//! (cached once), so they run at full speed even in a build without `-C target-cpu`. Other CPUs (and the
-//! test-only `force_isa` switch) use the portable kernels in `kernel`, plain Rust that LLVM vectorizes
-//! for the target at hand (NEON on aarch64).
+//! Row-major `A` (unit column stride) is not packed at all: its full `MR`-row panels are read in place
+//! by the microkernel (12 sequential streams of broadcasts), which saves the transposing pack; only a
+//! partial last panel is packed.
 //!
-//! Small products (module `small`, `m*n*k` up to [`SMALL_MNK`]) skip packing and allocation: a register
-//! blocked 6x16 (`f32`) / 6x8 (`f64`) kernel reads `A` and `B` in place (`B` needs unit column stride).
+//! # Kernels and dispatch
+//!
+//! Three tiers, detected at run time once (`is_x86_feature_detected!`, cached in an atomic) so they run at
+//! full speed even in a build without `-C target-cpu` ([`isa`], [`kernel_name`]):
+//!
+//! | tier | `f32` tile | `f64` tile | MC / KC / NC (`f32`) |
+//! |---|---|---|---|
+//! | AVX-512F | 12x32 | 12x16 | 240 / 256 / 4096 |
+//! | AVX2+FMA | 6x16 | 6x8 | 144 / 256 / 4080 |
+//! | portable | 8x8 | 4x8 | 128 / 256 / 4096 |
+//!
+//! The SIMD tiers (`x86`) are `std::arch` intrinsics inside `#[target_feature]` functions; the portable
+//! tier (`kernel`) is plain Rust that LLVM vectorizes for the target (NEON on aarch64); it is what runs on
+//! non-x86 CPUs, and the hidden `force_isa` switch runs it (or AVX2) on x86 for the tests.
+//!
+//! Small products (`m*n*k` up to [`SMALL_MNK`], single-threaded) skip packing and allocation: the
+//! `direct_kernel!` tile (`R x V` vectors, `R <= MR`, `V <= 2`, masked loads for a partial column block)
+//! reads `A` in place with any strides and `B` along its rows (needs unit column stride, after orienting
+//! `C` row-wise by transposing the whole problem when `C` is column-major: `C^T = B^T A^T`).
 //!
 //! # Threads
 //!
@@ -42,6 +57,7 @@
 //! groups of `N` panels only, never over `K`. Block sizes depend only on the shape, so every element of `C`
 //! sees the same sequence of floating-point operations whatever the number of threads: results are bitwise
 //! identical for 1 and 2 threads. Products below [`PAR_MNK`] multiply-adds stay on the calling thread.
+//! Batched calls with small members run one member per task instead.
 //!
 //! # Panics
 //!
@@ -66,7 +82,7 @@ pub use reference::gemm_reference;
 ///
 /// Measured on the Zen 3 dev machine (`examples/gemm_gflops.rs`): the direct kernel beats packing up to
 /// about 96^3 for row-major operands; 32x784x16 (4.0e5) runs ~20% faster unpacked.
-pub const SMALL_MNK: usize = 96 * 96 * 96;
+pub const SMALL_MNK: usize = 128 * 128 * 128;
 
 /// Products with fewer than this many multiply-adds (`m * n * k`) run on the calling thread only.
 ///

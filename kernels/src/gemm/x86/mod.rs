@@ -93,6 +93,16 @@ macro_rules! packed_kernel {
             const L: usize = $lanes;
             const NR: usize = 2 * L;
             let mut acc = [[$setzero(); 2]; MR];
+            // Start fetching the C tile now, so the write-back after the k loop does not stall on it.
+            for i in 0..rows {
+                let ci = c.wrapping_add(i * rsc);
+                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                    ci.cast::<i8>(),
+                );
+                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                    ci.wrapping_add((cols - 1) * csc).cast::<i8>(),
+                );
+            }
             let (mut ap, mut bp) = (a, b);
             for _ in 0..k {
                 // SAFETY: k steps of MR (A, packed or in place) and NR (B) elements are readable (caller
