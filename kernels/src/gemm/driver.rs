@@ -134,9 +134,10 @@ unsafe fn gemm_one<T: GemmScalar>(p: &Problem<T>, par: bool) {
     let p = if p.csc > p.rsc { p.transposed() } else { *p };
     let work = p.m.saturating_mul(p.n).saturating_mul(p.k);
     // SAFETY: the problem contract is forwarded unchanged (transposition only relabels it).
-    // Threads (when allowed, i.e. above PAR_MNK) beat the single-threaded small path; below, the small
-    // path beats packing up to SMALL_MNK.
-    if !par && work <= small_limit() && unsafe { T::small(&p) } {
+    // The path depends on the shape only, never on the thread count: the small path (one pass over k)
+    // and the packed path (k in KC blocks) round differently when k > KC, so choosing by thread count
+    // would break 1-vs-2-thread bitwise equality. Small products therefore never use threads.
+    if work <= small_limit() && unsafe { T::small(&p) } {
         return;
     }
     // SAFETY: as above.
