@@ -59,6 +59,32 @@ fn thread_cpu_secs() -> f64 {
     wall_secs()
 }
 
+/// Seconds of CPU time consumed by all threads of this process (Linux; wall time elsewhere).
+#[cfg(target_os = "linux")]
+fn process_cpu_secs() -> f64 {
+    #[repr(C)]
+    struct Timespec {
+        tv_sec: i64,
+        tv_nsec: i64,
+    }
+    extern "C" {
+        fn clock_gettime(clk: i32, tp: *mut Timespec) -> i32;
+    }
+    const CLOCK_PROCESS_CPUTIME_ID: i32 = 2;
+    let mut t = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec through the valid pointer.
+    unsafe { clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &mut t) };
+    t.tv_sec as f64 + t.tv_nsec as f64 * 1e-9
+}
+
+#[cfg(not(target_os = "linux"))]
+fn process_cpu_secs() -> f64 {
+    wall_secs()
+}
+
 fn wall_secs() -> f64 {
     use std::sync::OnceLock;
     static T0: OnceLock<Instant> = OnceLock::new();
@@ -399,6 +425,42 @@ fn tune() {
         set_thresholds(0, 0);
         let packed2 = time(m, k, n, 2);
         println!("| {m}x{k}x{n} | {small:.2} | {packed:.2} | {packed2:.2} |");
+    }
+    println!();
+    println!("2-thread scaling, packed path: wall-clock speedup, and the CPU-time estimate 2 * t1 / (CPU of both");
+    println!("threads), which is what the speedup would be on an otherwise idle machine if no time were lost");
+    println!("waiting (it counts rayon's spinning and packing overhead, not time slices lost to other processes)");
+    println!(
+        "| shape | 1 thread us (CPU) | 2 threads us (wall) | wall speedup | CPU-time estimate |"
+    );
+    println!("|---|---|---|---|---|");
+    set_thresholds(0, 0);
+    for s in [128usize, 192, 256, 384, 512, 1024] {
+        let a = vec![0.5f32; s * s];
+        let b = vec![0.25f32; s * s];
+        let mut c = vec![0.0f32; s * s];
+        let mut run = |threads: usize, clock: fn() -> f64| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                time_with(clock, || {
+                    sgemm(s, s, s, 1.0, &a, s, 1, &b, s, 1, 0.0, &mut c, s, 1);
+                    black_box(&mut c);
+                })
+            })
+        };
+        let t1 = run(1, thread_cpu_secs);
+        let t2 = run(2, wall_secs);
+        let t2cpu = run(2, process_cpu_secs);
+        println!(
+            "| {s}^3 | {:.1} | {:.1} | {:.2} | {:.2} |",
+            t1 * 1e6,
+            t2 * 1e6,
+            t1 / t2,
+            2.0 * t1 / t2cpu
+        );
     }
     set_thresholds(SMALL_MNK, PAR_MNK);
 }
