@@ -180,7 +180,8 @@ pub(crate) unsafe fn gemm_packed<T: GemmScalar, K: Kernel<T>>(p: &Problem<T>, pa
     // pack (about one store per element of A per NC block).
     // Not when the row stride is a near multiple of 4 KiB: the MR rows would then fall into a few L1 sets
     // (48 KiB, 12-way: 64 sets) and evict each other; measured 2x slower at 1024^3 f32 and 512^3 f64.
-    let direct_a = K::DIRECT_A && p.csa == 1 && rows_spread_over_l1(mr, p.rsa * std::mem::size_of::<T>());
+    let direct_a =
+        K::DIRECT_A && p.csa == 1 && rows_spread_over_l1(mr, p.rsa * std::mem::size_of::<T>());
 
     let mut bbuf = PackBuf::take(&B_BUF, nc * kc * std::mem::size_of::<T>());
     for jc in (0..p.n).step_by(nc) {

@@ -78,16 +78,20 @@ use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 pub use reference::gemm_reference;
 
 /// Products with `m * n * k` at or below this many multiply-adds take the unpacked small-shape path (when
-/// the CPU has AVX2+FMA and `B`, after orienting `C` row-wise, has unit column stride).
+/// the CPU has AVX2 or AVX-512 and `B`, after orienting `C` row-wise, has unit column stride). They never
+/// use threads, so the choice of path (which decides the rounding when `k > KC`) depends on the shape only.
 ///
-/// Measured on the Zen 3 dev machine (`examples/gemm_gflops.rs`): the direct kernel beats packing up to
-/// about 96^3 for row-major operands; 32x784x16 (4.0e5) runs ~20% faster unpacked.
+/// Measured (`examples/gemm_gflops.rs --tune`, AVX-512 dev machine, one thread): unpacked vs packed
+/// 16^3 0.10 vs 0.38 us, 64^3 2.9 vs 3.8 us, 128^3 21 vs 25 us, 192^3 70 vs 70 us, 256^3 175 vs 193 us;
+/// 32x784x16 4.7 vs 15 us. See `kernels/README.md`.
 pub const SMALL_MNK: usize = 128 * 128 * 128;
 
-/// Products with fewer than this many multiply-adds (`m * n * k`) run on the calling thread only.
+/// Packed-path products with fewer than this many multiply-adds (`m * n * k`) run on the calling thread.
 ///
-/// Measured on the 2-core Zen 3 dev machine: a rayon fork/join costs a few microseconds, and two threads
-/// start to win at about 96^3 (~1.3 ms of single-thread work is ~0.02 ms ... see README's GEMM section).
+/// A rayon fork/join costs a few microseconds on an idle machine, under 10% of a 96^3 product (~9 us on one
+/// thread of the AVX-512 dev machine). The CPU-time estimate of the 2-thread speedup was 1.8x at 128^3 and
+/// 1.7-1.95x from 192^3 to 1024^3 (`--tune`); wall-clock scaling could not be measured on the shared, loaded
+/// dev machine (see `kernels/README.md`).
 pub const PAR_MNK: usize = 96 * 96 * 96;
 
 static SMALL_LIMIT: AtomicUsize = AtomicUsize::new(SMALL_MNK);
