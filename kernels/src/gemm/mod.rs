@@ -64,6 +64,8 @@
 //! Every entry point panics with a message naming the operand if a slice is too short for its dims and
 //! strides, or if the strides of `C` would make two elements of `C` overlap.
 
+mod checks;
+mod dispatch;
 mod driver;
 mod kernel;
 mod pack;
@@ -73,9 +75,12 @@ mod x86;
 
 use std::fmt::Debug;
 use std::ops::{Add, Mul};
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
+pub use dispatch::{detected_isa, force_isa, isa, kernel_name, Isa};
 pub use reference::gemm_reference;
+
+use checks::gemm_batched_impl;
 
 /// Products with `m * n * k` at or below this many multiply-adds take the unpacked small-shape path (when
 /// the CPU has AVX2 or AVX-512 and `B`, after orienting `C` row-wise, has unit column stride). They never
@@ -126,7 +131,7 @@ pub trait GemmScalar:
     + Add<Output = Self>
     + Mul<Output = Self>
     + 'static
-    + sealed::Sealed
+    + dispatch::Sealed
 {
     /// Additive identity.
     const ZERO: Self;
@@ -217,178 +222,6 @@ impl GemmScalar for f32 {
 impl GemmScalar for f64 {
     const ZERO: Self = 0.0;
     const ONE: Self = 1.0;
-}
-
-pub(crate) mod sealed {
-    use super::driver::{gemm_packed, Problem};
-    use super::kernel::{PortableF32, PortableF64};
-    #[cfg(target_arch = "x86_64")]
-    use super::x86;
-    use super::Isa;
-
-    /// Per-type hooks of the driver: which microkernel and small-shape kernel to run.
-    pub trait Sealed: Sized {
-        /// Runs the packed BLIS driver with the best microkernel for this CPU, threaded if `par`.
-        ///
-        /// # Safety
-        ///
-        /// `p` must describe valid, in-bounds matrices (see [`Problem`]) with `m, n, k > 0`, non-overlapping
-        /// `C`, and `C` not aliased by `A` or `B`.
-        unsafe fn packed(p: &Problem<Self>, par: bool);
-
-        /// Runs the unpacked small-shape kernel if one applies (SIMD present, `csb == 1`); returns whether
-        /// it ran.
-        ///
-        /// # Safety
-        ///
-        /// Same as [`Sealed::packed`].
-        unsafe fn small(p: &Problem<Self>) -> bool;
-    }
-
-    macro_rules! impl_sealed {
-        ($t:ty, $avx512:ident, $avx2:ident, $portable:ident, $d512:ident, $d2:ident) => {
-            impl Sealed for $t {
-                unsafe fn packed(p: &Problem<$t>, par: bool) {
-                    match super::isa() {
-                        #[cfg(target_arch = "x86_64")]
-                        // SAFETY: AVX-512F was detected at run time; the caller upholds the contract.
-                        Isa::Avx512 => unsafe { gemm_packed::<$t, x86::$avx512>(p, par) },
-                        #[cfg(target_arch = "x86_64")]
-                        // SAFETY: AVX2+FMA was detected at run time; the caller upholds the contract.
-                        Isa::Avx2 => unsafe { gemm_packed::<$t, x86::$avx2>(p, par) },
-                        // SAFETY: forwarded caller contract; the portable kernel needs no CPU feature.
-                        _ => unsafe { gemm_packed::<$t, $portable>(p, par) },
-                    }
-                }
-
-                unsafe fn small(p: &Problem<$t>) -> bool {
-                    if p.csb != 1 {
-                        return false;
-                    }
-                    match super::isa() {
-                        #[cfg(target_arch = "x86_64")]
-                        Isa::Avx512 => {
-                            // SAFETY: AVX-512F detected; caller contract; csb == 1 as required.
-                            unsafe {
-                                x86::$d512(
-                                    p.m, p.k, p.n, p.alpha, p.a, p.rsa, p.csa, p.b, p.rsb, p.beta,
-                                    p.c.0, p.rsc, p.csc,
-                                )
-                            };
-                            true
-                        }
-                        #[cfg(target_arch = "x86_64")]
-                        Isa::Avx2 => {
-                            // SAFETY: AVX2+FMA detected; caller contract; csb == 1 as required.
-                            unsafe {
-                                x86::$d2(
-                                    p.m, p.k, p.n, p.alpha, p.a, p.rsa, p.csa, p.b, p.rsb, p.beta,
-                                    p.c.0, p.rsc, p.csc,
-                                )
-                            };
-                            true
-                        }
-                        _ => false,
-                    }
-                }
-            }
-        };
-    }
-
-    impl_sealed!(
-        f32,
-        Avx512F32,
-        Avx2F32,
-        PortableF32,
-        avx512_direct_f32,
-        avx2_direct_f32
-    );
-    impl_sealed!(
-        f64,
-        Avx512F64,
-        Avx2F64,
-        PortableF64,
-        avx512_direct_f64,
-        avx2_direct_f64
-    );
-}
-
-/// Instruction-set tier of the GEMM kernels, in increasing order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Isa {
-    /// Plain Rust kernels (what runs on non-x86 CPUs; LLVM vectorizes them for the target).
-    Portable,
-    /// AVX2+FMA: 6x16 `f32` / 6x8 `f64` microkernels.
-    Avx2,
-    /// AVX-512F: 12x32 `f32` / 12x16 `f64` microkernels.
-    Avx512,
-}
-
-/// Cap set by [`force_isa`]: 0 = none, else `Isa as u8 + 1`.
-static FORCED: AtomicU8 = AtomicU8::new(0);
-/// Detected tier: 0 = not yet, else `Isa as u8 + 1`.
-static DETECTED: AtomicU8 = AtomicU8::new(0);
-
-fn isa_from(v: u8) -> Isa {
-    match v {
-        1 => Isa::Portable,
-        2 => Isa::Avx2,
-        _ => Isa::Avx512,
-    }
-}
-
-/// The best kernel tier this CPU supports (runtime detection, cached after the first call).
-pub fn detected_isa() -> Isa {
-    match DETECTED.load(Ordering::Relaxed) {
-        0 => detect(),
-        v => isa_from(v),
-    }
-}
-
-#[cold]
-fn detect() -> Isa {
-    #[cfg(target_arch = "x86_64")]
-    let isa = if is_x86_feature_detected!("avx512f") {
-        Isa::Avx512
-    } else if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-        Isa::Avx2
-    } else {
-        Isa::Portable
-    };
-    #[cfg(not(target_arch = "x86_64"))]
-    let isa = Isa::Portable;
-    DETECTED.store(isa as u8 + 1, Ordering::Relaxed);
-    isa
-}
-
-/// The tier the next call will use: [`detected_isa`], capped by [`force_isa`].
-pub fn isa() -> Isa {
-    let best = detected_isa();
-    match FORCED.load(Ordering::Relaxed) {
-        0 => best,
-        v => best.min(isa_from(v)),
-    }
-}
-
-/// Test/benchmark switch: cap the kernel tier for every later call in this process (`None` = no cap).
-/// `force_isa(Some(Isa::Portable))` is how the fallback that runs on non-x86 CPUs is tested on x86.
-/// A cap above what the CPU supports has no effect.
-#[doc(hidden)]
-pub fn force_isa(cap: Option<Isa>) {
-    FORCED.store(cap.map_or(0, |i| i as u8 + 1), Ordering::Relaxed);
-}
-
-/// Name of the microkernel the next call with element type `T` will use, for reports.
-pub fn kernel_name<T: GemmScalar>() -> &'static str {
-    let f32 = std::mem::size_of::<T>() == 4;
-    match (isa(), f32) {
-        (Isa::Avx512, true) => "avx512f 12x32 f32",
-        (Isa::Avx512, false) => "avx512f 12x16 f64",
-        (Isa::Avx2, true) => "avx2+fma 6x16 f32",
-        (Isa::Avx2, false) => "avx2+fma 6x8 f64",
-        (Isa::Portable, true) => "portable 8x8 f32",
-        (Isa::Portable, false) => "portable 4x8 f64",
-    }
 }
 
 /// `C = alpha * A·B + beta * C` in `f32`.
@@ -572,172 +405,4 @@ pub fn dgemm_batched(
         rsc,
         csc,
     );
-}
-
-/// Largest offset (in elements) touched by a strided array with these `(len, stride)` dims, plus one;
-/// 0 if any dim is empty. Panics on overflow.
-#[track_caller]
-fn extent(op: &str, dims: &[(usize, usize)]) -> usize {
-    if dims.iter().any(|&(len, _)| len == 0) {
-        return 0;
-    }
-    let mut last = 0usize;
-    for &(len, stride) in dims {
-        last = (len - 1)
-            .checked_mul(stride)
-            .and_then(|o| o.checked_add(last))
-            .unwrap_or_else(|| overflow_panic(op));
-    }
-    last + 1
-}
-
-#[cold]
-#[inline(never)]
-#[track_caller]
-fn overflow_panic(op: &str) -> ! {
-    panic!("gemm: the strides of {op} overflow usize")
-}
-
-#[cold]
-#[inline(never)]
-#[track_caller]
-fn short_panic(op: &str, need: usize, have: usize, dims: &[(usize, usize)]) -> ! {
-    let d: Vec<String> = dims.iter().map(|(l, s)| format!("{l}@{s}")).collect();
-    panic!(
-        "gemm: slice for {op} is too short: dims (len@stride) [{}] need {need} elements, got {have}",
-        d.join(", ")
-    )
-}
-
-/// Panics unless the strided dims `(len, stride)` map distinct indices to distinct offsets, using the
-/// sufficient test "sorted by stride, each stride is at least the extent of the smaller dims".
-#[track_caller]
-fn assert_no_overlap(op: &str, dims: &[(usize, usize); 3]) {
-    // Allocation-free (this runs on every call, including 16x16x16 ones).
-    let mut d = *dims;
-    d.sort_unstable_by_key(|&(_, stride)| stride);
-    let mut ext = 1usize;
-    for &(len, stride) in d.iter().filter(|&&(len, _)| len > 1) {
-        if stride < ext {
-            overlap_panic(op, dims);
-        }
-        ext = (len - 1)
-            .checked_mul(stride)
-            .and_then(|o| o.checked_add(ext))
-            .unwrap_or_else(|| overflow_panic(op));
-    }
-}
-
-#[cold]
-#[inline(never)]
-#[track_caller]
-fn overlap_panic(op: &str, dims: &[(usize, usize)]) -> ! {
-    let d: Vec<String> = dims.iter().map(|(l, s)| format!("{l}@{s}")).collect();
-    panic!(
-        "gemm: the strides of {op} make elements overlap (dims len@stride [{}]); C must not alias itself",
-        d.join(", ")
-    )
-}
-
-/// The checked entry behind every public function.
-#[allow(clippy::too_many_arguments)]
-#[track_caller]
-fn gemm_batched_impl<T: GemmScalar>(
-    batch: usize,
-    m: usize,
-    k: usize,
-    n: usize,
-    alpha: T,
-    a: &[T],
-    bsa: usize,
-    rsa: usize,
-    csa: usize,
-    b: &[T],
-    bsb: usize,
-    rsb: usize,
-    csb: usize,
-    beta: T,
-    c: &mut [T],
-    bsc: usize,
-    rsc: usize,
-    csc: usize,
-) {
-    // Only the operands that will be read need to be in bounds: A and B are read only if the product is
-    // computed at all.
-    let compute = m > 0 && n > 0 && k > 0 && alpha != T::ZERO;
-    let dims_c = [(batch, bsc), (m, rsc), (n, csc)];
-    let need_c = extent("C", &dims_c);
-    if c.len() < need_c {
-        short_panic("C", need_c, c.len(), &dims_c);
-    }
-    assert_no_overlap("C", &dims_c);
-    if compute {
-        let dims_a = [(batch, bsa), (m, rsa), (k, csa)];
-        let need_a = extent("A", &dims_a);
-        if a.len() < need_a {
-            short_panic("A", need_a, a.len(), &dims_a);
-        }
-        let dims_b = [(batch, bsb), (k, rsb), (n, csb)];
-        let need_b = extent("B", &dims_b);
-        if b.len() < need_b {
-            short_panic("B", need_b, b.len(), &dims_b);
-        }
-    }
-    if need_c == 0 {
-        return;
-    }
-    if !compute {
-        for l in 0..batch {
-            for i in 0..m {
-                for j in 0..n {
-                    let idx = l * bsc + i * rsc + j * csc;
-                    c[idx] = if beta == T::ZERO {
-                        T::ZERO
-                    } else {
-                        beta * c[idx]
-                    };
-                }
-            }
-        }
-        return;
-    }
-    let base = driver::Problem {
-        m,
-        k,
-        n,
-        alpha,
-        a: a.as_ptr(),
-        rsa,
-        csa,
-        b: b.as_ptr(),
-        rsb,
-        csb,
-        beta,
-        c: driver::SendPtr(c.as_mut_ptr()),
-        rsc,
-        csc,
-    };
-    // SAFETY: the bounds of all batch members were checked above against the slices (A and B shared
-    // borrows, C an exclusive borrow, so C is not aliased by A or B), C's dims do not overlap, and
-    // m, n, k > 0.
-    unsafe { driver::gemm_batched_raw(batch, &base, bsa, bsb, bsc) };
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn extent_and_overlap_checks() {
-        assert_eq!(extent("A", &[(2, 3), (3, 1)]), 6);
-        assert_eq!(extent("A", &[(0, 3), (3, 1)]), 0);
-        assert_no_overlap("C", &[(1, 0), (3, 4), (4, 1)]);
-        assert_no_overlap("C", &[(2, 12), (3, 1), (4, 3)]);
-        assert!(
-            std::panic::catch_unwind(|| assert_no_overlap("C", &[(1, 0), (3, 2), (4, 1)])).is_err()
-        );
-        assert!(
-            std::panic::catch_unwind(|| assert_no_overlap("C", &[(1, 0), (2, 0), (3, 1)])).is_err()
-        );
-    }
 }
