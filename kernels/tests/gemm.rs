@@ -203,12 +203,14 @@ fn bits_on_threads<T: TestFloat>(
 #[test]
 fn one_and_two_threads_are_bitwise_identical() {
     use Layout::*;
-    // The last is a small-path shape with k > KC (one pass over k vs KC blocks would round differently).
+    // (64, 784, 40) is a small-path shape with k > KC (one pass over k vs KC blocks would round
+    // differently); (1100, 30, 70) has more MC blocks than one threaded group.
     let shapes = [
         (200, 150, 300),
         (97, 600, 130),
         (300, 40, 170),
         (64, 784, 40),
+        (1100, 30, 70),
     ];
     for &s in &shapes {
         assert!(
@@ -234,7 +236,13 @@ fn one_and_two_threads_are_bitwise_identical() {
     run_on(2, || {
         check_case::<f32>(
             sgemm, &mut rng, 200, 150, 300, RowMajor, ColMajor, RowMajor, 1.0, 0.0,
-        )
+        );
+        check_case::<f32>(
+            sgemm, &mut rng, 1100, 30, 70, RowMajor, RowMajor, RowMajor, 1.0, 0.5,
+        );
+        check_case::<f64>(
+            dgemm, &mut rng, 1100, 30, 70, Strided, RowMajor, RowMajor, -1.0, 0.0,
+        );
     });
 }
 

@@ -30,7 +30,7 @@ fn portable_dgemm_matches_reference() {
 fn portable_one_and_two_threads_are_bitwise_identical() {
     portable();
     let mut rng = Rng(25);
-    let (m, k, n) = (150, 300, 170);
+    let (m, k, n) = (650, 300, 170);
     let a: Vec<f32> = random(&mut rng, m * k);
     let b: Vec<f32> = random(&mut rng, k * n);
     let run = |threads: usize| {

@@ -183,13 +183,21 @@ pub(crate) unsafe fn gemm_packed<T: GemmScalar, K: Kernel<T>>(p: &Problem<T>, pa
     let direct_a =
         K::DIRECT_A && p.csa == 1 && rows_spread_over_l1(mr, p.rsa * std::mem::size_of::<T>());
 
+    // Threads work on groups of up to 2 ic blocks per thread at a time (A packed once per group, shared),
+    // each block split into N panel groups so that every thread gets several tasks.
+    let group = if threads > 1 {
+        n_ic.min(2 * threads)
+    } else {
+        1
+    };
     let mut bbuf = PackBuf::take(&B_BUF, nc * kc * std::mem::size_of::<T>());
+    let mut abuf = PackBuf::take(&A_BUF, group * mc * kc * std::mem::size_of::<T>());
     for jc in (0..p.n).step_by(nc) {
         let ncb = nc.min(p.n - jc);
         let panels = div_ceil(ncb, nr);
-        // Enough tasks that both threads stay busy; splitting N only changes who computes which tiles.
+        // Splitting N only changes who computes which tiles, never how.
         let n_split = if threads > 1 {
-            div_ceil(8 * threads, n_ic).min(panels)
+            div_ceil(4 * threads, group).min(panels)
         } else {
             1
         };
@@ -212,53 +220,64 @@ pub(crate) unsafe fn gemm_packed<T: GemmScalar, K: Kernel<T>>(p: &Problem<T>, pa
             }
             let bpack: &[T] = bpack;
             let beta = if pc == 0 { p.beta } else { T::ONE };
-            let task = |t: usize| {
-                let ic = (t / n_split) * mc;
-                let s = t % n_split;
-                let (j0, j1) = (s * panels / n_split, (s + 1) * panels / n_split);
-                let mcb = mc.min(p.m - ic);
-                let mut abuf = PackBuf::take(&A_BUF, mc * kcb * std::mem::size_of::<T>());
-                let apack = abuf.slice::<T>(div_ceil(mcb, mr) * mr * kcb);
-                // Full MR-row panels of a row-major A are read in place; only the partial last panel is
-                // packed (zero padded).
-                let skip = if direct_a { mcb / mr * mr } else { 0 };
-                if skip < mcb {
-                    // SAFETY: rows ic + skip .. ic + mcb <= m and columns pc .. pc + kcb <= k of A are in
-                    // bounds; the destination holds the remaining panels.
+            for g0 in (0..n_ic).step_by(group) {
+                // A rows of this group of ic blocks, packed once into a buffer the tasks share (so
+                // splitting N between threads never packs the same A twice). MC is a multiple of MR, so
+                // only the group ending at row m can have a partial panel.
+                let r0 = g0 * mc;
+                let r1 = ((g0 + group) * mc).min(p.m);
+                let a_panels = div_ceil(r1 - r0, mr);
+                let apack = abuf.slice::<T>(a_panels * mr * kcb);
+                let pack_panel = |(ip, panel): (usize, &mut [T])| {
+                    let rows = mr.min(r1 - r0 - ip * mr);
+                    // Full panels of an A read in place need no packing.
+                    if direct_a && rows == mr {
+                        return;
+                    }
+                    // SAFETY: rows r0 + ip*mr .. + rows <= m and columns pc .. pc + kcb <= k of A are in
+                    // bounds; `panel` holds mr * kcb elements.
+                    unsafe { pack_a(mr, rows, kcb, p.a_at(r0 + ip * mr, pc), p.rsa, p.csa, panel) };
+                };
+                if threads > 1 && !direct_a {
+                    apack
+                        .par_chunks_mut(mr * kcb)
+                        .enumerate()
+                        .for_each(pack_panel);
+                } else {
+                    apack.chunks_mut(mr * kcb).enumerate().for_each(pack_panel);
+                }
+                let apack: &[T] = apack;
+                let n_blocks = div_ceil(r1 - r0, mc);
+                let task = |t: usize| {
+                    let ic = r0 + (t / n_split) * mc;
+                    let s = t % n_split;
+                    let (j0, j1) = (s * panels / n_split, (s + 1) * panels / n_split);
+                    let mcb = mc.min(p.m - ic);
+                    let ablock = &apack[(ic - r0) * kcb..][..div_ceil(mcb, mr) * mr * kcb];
+                    let a_direct = if direct_a {
+                        Some((p.a_at(ic, pc), p.rsa))
+                    } else {
+                        None
+                    };
+                    let c0 = p.c_at(ic, jc);
+                    // SAFETY: `ablock` holds the block's div_ceil(mcb, mr) packed panels (with a_direct,
+                    // the full ones are read in place from A rows ic .. ic + mcb, in bounds) and bpack
+                    // `panels` panels of kcb; the C block rows ic .. ic + mcb, columns jc + j0*nr ..
+                    // jc + min(j1*nr, ncb) is in bounds and written by this task only (tasks partition ic
+                    // blocks x panel groups); the CPU supports K.
                     unsafe {
-                        pack_a(
-                            mr,
-                            mcb - skip,
-                            kcb,
-                            p.a_at(ic + skip, pc),
-                            p.rsa,
-                            p.csa,
-                            &mut apack[skip * kcb..],
+                        macro_kernel::<T, K>(
+                            mcb, kcb, ncb, j0, j1, p.alpha, a_direct, ablock, bpack, beta, c0,
+                            p.rsc, p.csc,
                         )
                     };
-                }
-                let a_direct = if direct_a {
-                    Some((p.a_at(ic, pc), p.rsa))
+                };
+                let ntasks = n_blocks * n_split;
+                if threads > 1 {
+                    (0..ntasks).into_par_iter().for_each(task);
                 } else {
-                    None
-                };
-                let c0 = p.c_at(ic, jc);
-                // SAFETY: the packed panels hold div_ceil(mcb, mr) (or the partial last) and panels x kcb
-                // tiles; A rows ic .. ic + mcb are in bounds; the C block rows ic .. ic + mcb, columns
-                // jc + j0*nr .. jc + min(j1*nr, ncb) is in bounds and written by this task only (tasks
-                // partition ic blocks x panel groups); the CPU supports K.
-                unsafe {
-                    macro_kernel::<T, K>(
-                        mcb, kcb, ncb, j0, j1, p.alpha, a_direct, apack, bpack, beta, c0, p.rsc,
-                        p.csc,
-                    )
-                };
-            };
-            let ntasks = n_ic * n_split;
-            if threads > 1 {
-                (0..ntasks).into_par_iter().for_each(task);
-            } else {
-                (0..ntasks).for_each(task);
+                    (0..ntasks).for_each(task);
+                }
             }
         }
     }
