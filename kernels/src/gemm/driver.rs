@@ -1,7 +1,8 @@
 //! The BLIS driver: blocking, packing calls, the macro-kernel and the thread split.
 //!
 //! Loop nest (see the module docs of `gemm`): `jc` (NC columns of B) -> `pc` (KC of the k dimension, pack
-//! B) -> tasks of (`ic` block of MC rows, group of NR-column panels) -> pack A -> `jr` panels -> `ir` tiles.
+//! B) -> groups of `ic` blocks (one MC block on one thread; up to 2 per thread with threads), A packed once
+//! per group -> tasks of (`ic` block, group of NR-column panels) -> `jr` panels -> `ir` tiles.
 //! Block sizes are balanced (`k = 784` becomes 4 blocks of 196, not 3x256 + 16) and depend only on the
 //! shape, never on the number of threads: threads only change which task runs where.
 
