@@ -99,6 +99,15 @@ pub trait Float:
     /// Hook: returns `Σ exp(x - m)` without storing.
     #[doc(hidden)]
     fn exp_sub_sum_nostore(x: &[Self], m: Self) -> Self;
+
+    /// Safe type dispatch: `Some(x)` when `Self` is `f32`.
+    fn as_f32(x: &[Self]) -> Option<&[f32]>;
+    /// Safe type dispatch: `Some(x)` when `Self` is `f32`.
+    fn as_f32_mut(x: &mut [Self]) -> Option<&mut [f32]>;
+    /// Safe type dispatch: `Some(x)` when `Self` is `f64`.
+    fn as_f64(x: &[Self]) -> Option<&[f64]>;
+    /// Safe type dispatch: `Some(x)` when `Self` is `f64`.
+    fn as_f64_mut(x: &mut [Self]) -> Option<&mut [f64]>;
 }
 
 macro_rules! impl_float_common {
@@ -181,6 +190,18 @@ impl Float for f32 {
     fn exp_sub_sum_nostore(x: &[f32], m: f32) -> f32 {
         crate::rows::exp_sub_sum_f32(x, m, None)
     }
+    fn as_f32(x: &[f32]) -> Option<&[f32]> {
+        Some(x)
+    }
+    fn as_f32_mut(x: &mut [f32]) -> Option<&mut [f32]> {
+        Some(x)
+    }
+    fn as_f64(_: &[f32]) -> Option<&[f64]> {
+        None
+    }
+    fn as_f64_mut(_: &mut [f32]) -> Option<&mut [f64]> {
+        None
+    }
 }
 
 impl Float for f64 {
@@ -228,5 +249,17 @@ impl Float for f64 {
     }
     fn exp_sub_sum_nostore(x: &[f64], m: f64) -> f64 {
         x.iter().map(|&v| (v - m).exp()).sum()
+    }
+    fn as_f32(_: &[f64]) -> Option<&[f32]> {
+        None
+    }
+    fn as_f32_mut(_: &mut [f64]) -> Option<&mut [f32]> {
+        None
+    }
+    fn as_f64(x: &[f64]) -> Option<&[f64]> {
+        Some(x)
+    }
+    fn as_f64_mut(x: &mut [f64]) -> Option<&mut [f64]> {
+        Some(x)
     }
 }
