@@ -45,7 +45,18 @@ pub struct Pool2dGeometry {
 impl Pool2dGeometry {
     /// A `k×k` window with stride `k`, no padding (PyTorch's defaults for `MaxPool2d(k)`).
     pub fn new(n: usize, c: usize, h: usize, w: usize, k: usize) -> Self {
-        Pool2dGeometry { n, c, h, w, kh: k, kw: k, stride: (k, k), padding: (0, 0), dilation: (1, 1), ceil_mode: false }
+        Pool2dGeometry {
+            n,
+            c,
+            h,
+            w,
+            kh: k,
+            kw: k,
+            stride: (k, k),
+            padding: (0, 0),
+            dilation: (1, 1),
+            ceil_mode: false,
+        }
     }
 
     /// Checks the geometry; `Err` names the problem.
@@ -57,12 +68,18 @@ impl Pool2dGeometry {
             return Err("dilation must be ≥ 1".into());
         }
         if 2 * self.padding.0 > self.kh || 2 * self.padding.1 > self.kw {
-            return Err(format!("padding {:?} must be at most half the kernel {}x{}", self.padding, self.kh, self.kw));
+            return Err(format!(
+                "padding {:?} must be at most half the kernel {}x{}",
+                self.padding, self.kh, self.kw
+            ));
         }
         let eh = self.dilation.0 * (self.kh - 1) + 1;
         let ew = self.dilation.1 * (self.kw - 1) + 1;
         if self.h + 2 * self.padding.0 < eh || self.w + 2 * self.padding.1 < ew {
-            return Err(format!("padded input {}x{} smaller than the window {eh}x{ew}", self.h, self.w));
+            return Err(format!(
+                "padded input {}x{} smaller than the window {eh}x{ew}",
+                self.h, self.w
+            ));
         }
         Ok(())
     }
@@ -85,12 +102,26 @@ impl Pool2dGeometry {
 
     /// Output height.
     pub fn out_h(&self) -> usize {
-        Self::out_size(self.h, self.kh, self.stride.0, self.padding.0, self.dilation.0, self.ceil_mode)
+        Self::out_size(
+            self.h,
+            self.kh,
+            self.stride.0,
+            self.padding.0,
+            self.dilation.0,
+            self.ceil_mode,
+        )
     }
 
     /// Output width.
     pub fn out_w(&self) -> usize {
-        Self::out_size(self.w, self.kw, self.stride.1, self.padding.1, self.dilation.1, self.ceil_mode)
+        Self::out_size(
+            self.w,
+            self.kw,
+            self.stride.1,
+            self.padding.1,
+            self.dilation.1,
+            self.ceil_mode,
+        )
     }
 
     /// `N·C·H·W`.
@@ -119,9 +150,13 @@ fn planes<A: Send, B: Sync>(
         return;
     }
     if big && rayon::current_num_threads() > 1 {
-        out.par_chunks_mut(out_plane).zip(inp.par_chunks(in_plane)).for_each(|(o, i)| f(i, o));
+        out.par_chunks_mut(out_plane)
+            .zip(inp.par_chunks(in_plane))
+            .for_each(|(o, i)| f(i, o));
     } else {
-        out.chunks_mut(out_plane).zip(inp.chunks(in_plane)).for_each(|(o, i)| f(i, o));
+        out.chunks_mut(out_plane)
+            .zip(inp.chunks(in_plane))
+            .for_each(|(o, i)| f(i, o));
     }
 }
 
@@ -133,51 +168,68 @@ fn planes<A: Send, B: Sync>(
 /// # Panics
 /// On an invalid geometry or a length mismatch.
 #[track_caller]
-pub fn max_pool2d_forward<T: Float>(g: &Pool2dGeometry, input: &[T], output: &mut [T], indices: &mut [usize]) {
+pub fn max_pool2d_forward<T: Float>(
+    g: &Pool2dGeometry,
+    input: &[T],
+    output: &mut [T],
+    indices: &mut [usize],
+) {
     g.check("max_pool2d_forward");
     check_len("max_pool2d_forward", "input", input.len(), g.input_len());
     check_len("max_pool2d_forward", "output", output.len(), g.output_len());
-    check_len("max_pool2d_forward", "indices", indices.len(), g.output_len());
+    check_len(
+        "max_pool2d_forward",
+        "indices",
+        indices.len(),
+        g.output_len(),
+    );
     let (oh, ow) = (g.out_h(), g.out_w());
     let (sh, sw) = g.stride;
     let (ph, pw) = g.padding;
     let (dh, dw) = g.dilation;
     let mut pairs: Vec<(T, usize)> = vec![(T::ZERO, 0); output.len()];
-    planes(input.len() >= POOL_PAR_THRESHOLD, &mut pairs, oh * ow, input, g.h * g.w, |x, o| {
-        for oy in 0..oh {
-            let y0 = (oy * sh) as isize - ph as isize;
-            let y1 = (y0 + ((g.kh - 1) * dh) as isize + 1).min(g.h as isize);
-            let mut ys = y0;
-            while ys < 0 {
-                ys += dh as isize;
-            }
-            for ox in 0..ow {
-                let x0 = (ox * sw) as isize - pw as isize;
-                let x1 = (x0 + ((g.kw - 1) * dw) as isize + 1).min(g.w as isize);
-                let mut xs = x0;
-                while xs < 0 {
-                    xs += dw as isize;
+    planes(
+        input.len() >= POOL_PAR_THRESHOLD,
+        &mut pairs,
+        oh * ow,
+        input,
+        g.h * g.w,
+        |x, o| {
+            for oy in 0..oh {
+                let y0 = (oy * sh) as isize - ph as isize;
+                let y1 = (y0 + ((g.kh - 1) * dh) as isize + 1).min(g.h as isize);
+                let mut ys = y0;
+                while ys < 0 {
+                    ys += dh as isize;
                 }
-                let mut best = T::NEG_INFINITY;
-                let mut bi = ys as usize * g.w + xs as usize;
-                let mut iy = ys;
-                while iy < y1 {
-                    let mut ix = xs;
-                    while ix < x1 {
-                        let idx = iy as usize * g.w + ix as usize;
-                        let v = x[idx];
-                        if v > best || v.is_nan() {
-                            best = v;
-                            bi = idx;
-                        }
-                        ix += dw as isize;
+                for ox in 0..ow {
+                    let x0 = (ox * sw) as isize - pw as isize;
+                    let x1 = (x0 + ((g.kw - 1) * dw) as isize + 1).min(g.w as isize);
+                    let mut xs = x0;
+                    while xs < 0 {
+                        xs += dw as isize;
                     }
-                    iy += dh as isize;
+                    let mut best = T::NEG_INFINITY;
+                    let mut bi = ys as usize * g.w + xs as usize;
+                    let mut iy = ys;
+                    while iy < y1 {
+                        let mut ix = xs;
+                        while ix < x1 {
+                            let idx = iy as usize * g.w + ix as usize;
+                            let v = x[idx];
+                            if v > best || v.is_nan() {
+                                best = v;
+                                bi = idx;
+                            }
+                            ix += dw as isize;
+                        }
+                        iy += dh as isize;
+                    }
+                    o[oy * ow + ox] = (best, bi);
                 }
-                o[oy * ow + ox] = (best, bi);
             }
-        }
-    });
+        },
+    );
     for ((o, i), (v, k)) in output.iter_mut().zip(indices.iter_mut()).zip(pairs) {
         *o = v;
         *i = k;
@@ -189,11 +241,31 @@ pub fn max_pool2d_forward<T: Float>(g: &Pool2dGeometry, input: &[T], output: &mu
 /// # Panics
 /// On a length mismatch or an index outside its plane.
 #[track_caller]
-pub fn max_pool2d_backward<T: Float>(g: &Pool2dGeometry, grad_output: &[T], indices: &[usize], grad_input: &mut [T]) {
+pub fn max_pool2d_backward<T: Float>(
+    g: &Pool2dGeometry,
+    grad_output: &[T],
+    indices: &[usize],
+    grad_input: &mut [T],
+) {
     g.check("max_pool2d_backward");
-    check_len("max_pool2d_backward", "grad_output", grad_output.len(), g.output_len());
-    check_len("max_pool2d_backward", "indices", indices.len(), g.output_len());
-    check_len("max_pool2d_backward", "grad_input", grad_input.len(), g.input_len());
+    check_len(
+        "max_pool2d_backward",
+        "grad_output",
+        grad_output.len(),
+        g.output_len(),
+    );
+    check_len(
+        "max_pool2d_backward",
+        "indices",
+        indices.len(),
+        g.output_len(),
+    );
+    check_len(
+        "max_pool2d_backward",
+        "grad_input",
+        grad_input.len(),
+        g.input_len(),
+    );
     let op = g.out_h() * g.out_w();
     let ip = g.h * g.w;
     if op == 0 || ip == 0 {
@@ -202,8 +274,16 @@ pub fn max_pool2d_backward<T: Float>(g: &Pool2dGeometry, grad_output: &[T], indi
     }
     let body = |(p, gi): (usize, &mut [T])| {
         gi.fill(T::ZERO);
-        for (&d, &k) in grad_output[p * op..(p + 1) * op].iter().zip(&indices[p * op..(p + 1) * op]) {
-            assert!(k < ip, "max_pool2d_backward: index {k} out of range for a {}x{} plane", g.h, g.w);
+        for (&d, &k) in grad_output[p * op..(p + 1) * op]
+            .iter()
+            .zip(&indices[p * op..(p + 1) * op])
+        {
+            assert!(
+                k < ip,
+                "max_pool2d_backward: index {k} out of range for a {}x{} plane",
+                g.h,
+                g.w
+            );
             gi[k] += d;
         }
     };
@@ -219,13 +299,21 @@ fn avg_window(o: usize, s: usize, p: usize, k: usize, len: usize) -> (usize, usi
     let a = (o * s) as isize - p as isize;
     let b = (a + k as isize).min((len + p) as isize);
     let size = (b - a) as usize;
-    (a.max(0) as usize, (b.min(len as isize)).max(0) as usize, size)
+    (
+        a.max(0) as usize,
+        (b.min(len as isize)).max(0) as usize,
+        size,
+    )
 }
 
 #[track_caller]
 fn check_avg(g: &Pool2dGeometry, kernel: &str) {
     g.check(kernel);
-    assert!(g.dilation == (1, 1), "{kernel}: average pooling has no dilation, got {:?}", g.dilation);
+    assert!(
+        g.dilation == (1, 1),
+        "{kernel}: average pooling has no dilation, got {:?}",
+        g.dilation
+    );
 }
 
 /// Average pooling forward (PyTorch `avg_pool2d`: `count_include_pad`, `divisor_override`).
@@ -247,26 +335,37 @@ pub fn avg_pool2d_forward<T: Float>(
     check_len("avg_pool2d_forward", "input", input.len(), g.input_len());
     check_len("avg_pool2d_forward", "output", output.len(), g.output_len());
     let (oh, ow) = (g.out_h(), g.out_w());
-    planes(input.len() >= POOL_PAR_THRESHOLD, output, oh * ow, input, g.h * g.w, |x, o| {
-        for oy in 0..oh {
-            let (y0, y1, hs) = avg_window(oy, g.stride.0, g.padding.0, g.kh, g.h);
-            for ox in 0..ow {
-                let (x0, x1, ws) = avg_window(ox, g.stride.1, g.padding.1, g.kw, g.w);
-                if y0 >= y1 || x0 >= x1 {
-                    o[oy * ow + ox] = T::ZERO;
-                    continue;
-                }
-                let div = divisor_override.unwrap_or(if count_include_pad { hs * ws } else { (y1 - y0) * (x1 - x0) });
-                let mut s = T::ZERO;
-                for iy in y0..y1 {
-                    for &v in &x[iy * g.w + x0..iy * g.w + x1] {
-                        s += v;
+    planes(
+        input.len() >= POOL_PAR_THRESHOLD,
+        output,
+        oh * ow,
+        input,
+        g.h * g.w,
+        |x, o| {
+            for oy in 0..oh {
+                let (y0, y1, hs) = avg_window(oy, g.stride.0, g.padding.0, g.kh, g.h);
+                for ox in 0..ow {
+                    let (x0, x1, ws) = avg_window(ox, g.stride.1, g.padding.1, g.kw, g.w);
+                    if y0 >= y1 || x0 >= x1 {
+                        o[oy * ow + ox] = T::ZERO;
+                        continue;
                     }
+                    let div = divisor_override.unwrap_or(if count_include_pad {
+                        hs * ws
+                    } else {
+                        (y1 - y0) * (x1 - x0)
+                    });
+                    let mut s = T::ZERO;
+                    for iy in y0..y1 {
+                        for &v in &x[iy * g.w + x0..iy * g.w + x1] {
+                            s += v;
+                        }
+                    }
+                    o[oy * ow + ox] = s / T::from_usize(div);
                 }
-                o[oy * ow + ox] = s / T::from_usize(div);
             }
-        }
-    });
+        },
+    );
 }
 
 /// Average pooling backward: overwrites `grad_input` with each `dy/divisor` spread over its window.
@@ -282,28 +381,49 @@ pub fn avg_pool2d_backward<T: Float>(
     grad_input: &mut [T],
 ) {
     check_avg(g, "avg_pool2d_backward");
-    check_len("avg_pool2d_backward", "grad_output", grad_output.len(), g.output_len());
-    check_len("avg_pool2d_backward", "grad_input", grad_input.len(), g.input_len());
+    check_len(
+        "avg_pool2d_backward",
+        "grad_output",
+        grad_output.len(),
+        g.output_len(),
+    );
+    check_len(
+        "avg_pool2d_backward",
+        "grad_input",
+        grad_input.len(),
+        g.input_len(),
+    );
     let (oh, ow) = (g.out_h(), g.out_w());
-    planes(grad_input.len() >= POOL_PAR_THRESHOLD, grad_input, g.h * g.w, grad_output, oh * ow, |dy, gi| {
-        gi.fill(T::ZERO);
-        for oy in 0..oh {
-            let (y0, y1, hs) = avg_window(oy, g.stride.0, g.padding.0, g.kh, g.h);
-            for ox in 0..ow {
-                let (x0, x1, ws) = avg_window(ox, g.stride.1, g.padding.1, g.kw, g.w);
-                if y0 >= y1 || x0 >= x1 {
-                    continue;
-                }
-                let div = divisor_override.unwrap_or(if count_include_pad { hs * ws } else { (y1 - y0) * (x1 - x0) });
-                let v = dy[oy * ow + ox] / T::from_usize(div);
-                for iy in y0..y1 {
-                    for d in &mut gi[iy * g.w + x0..iy * g.w + x1] {
-                        *d += v;
+    planes(
+        grad_input.len() >= POOL_PAR_THRESHOLD,
+        grad_input,
+        g.h * g.w,
+        grad_output,
+        oh * ow,
+        |dy, gi| {
+            gi.fill(T::ZERO);
+            for oy in 0..oh {
+                let (y0, y1, hs) = avg_window(oy, g.stride.0, g.padding.0, g.kh, g.h);
+                for ox in 0..ow {
+                    let (x0, x1, ws) = avg_window(ox, g.stride.1, g.padding.1, g.kw, g.w);
+                    if y0 >= y1 || x0 >= x1 {
+                        continue;
+                    }
+                    let div = divisor_override.unwrap_or(if count_include_pad {
+                        hs * ws
+                    } else {
+                        (y1 - y0) * (x1 - x0)
+                    });
+                    let v = dy[oy * ow + ox] / T::from_usize(div);
+                    for iy in y0..y1 {
+                        for d in &mut gi[iy * g.w + x0..iy * g.w + x1] {
+                            *d += v;
+                        }
                     }
                 }
             }
-        }
-    });
+        },
+    );
 }
 
 /// Adaptive window `[⌊o·len/out⌋, ⌈(o+1)·len/out⌉)`.
@@ -317,7 +437,10 @@ fn check_adaptive(kernel: &str, n: usize, c: usize, h: usize, w: usize, oh: usiz
         (oh > 0 && ow > 0) || n * c == 0,
         "{kernel}: output size must be positive, got {oh}x{ow}"
     );
-    assert!(h > 0 && w > 0 || n * c == 0, "{kernel}: input plane must be non-empty, got {h}x{w}");
+    assert!(
+        h > 0 && w > 0 || n * c == 0,
+        "{kernel}: input plane must be non-empty, got {h}x{w}"
+    );
 }
 
 /// Adaptive average pooling forward (PyTorch `adaptive_avg_pool2d`).
@@ -340,23 +463,40 @@ pub fn adaptive_avg_pool2d_forward<T: Float>(
     output: &mut [T],
 ) {
     check_adaptive("adaptive_avg_pool2d_forward", n, c, h, w, oh, ow);
-    check_len("adaptive_avg_pool2d_forward", "input", input.len(), n * c * h * w);
-    check_len("adaptive_avg_pool2d_forward", "output", output.len(), n * c * oh * ow);
-    planes(input.len() >= POOL_PAR_THRESHOLD, output, oh * ow, input, h * w, |x, o| {
-        for oy in 0..oh {
-            let (y0, y1) = adaptive_window(oy, oh, h);
-            for ox in 0..ow {
-                let (x0, x1) = adaptive_window(ox, ow, w);
-                let mut s = T::ZERO;
-                for iy in y0..y1 {
-                    for &v in &x[iy * w + x0..iy * w + x1] {
-                        s += v;
+    check_len(
+        "adaptive_avg_pool2d_forward",
+        "input",
+        input.len(),
+        n * c * h * w,
+    );
+    check_len(
+        "adaptive_avg_pool2d_forward",
+        "output",
+        output.len(),
+        n * c * oh * ow,
+    );
+    planes(
+        input.len() >= POOL_PAR_THRESHOLD,
+        output,
+        oh * ow,
+        input,
+        h * w,
+        |x, o| {
+            for oy in 0..oh {
+                let (y0, y1) = adaptive_window(oy, oh, h);
+                for ox in 0..ow {
+                    let (x0, x1) = adaptive_window(ox, ow, w);
+                    let mut s = T::ZERO;
+                    for iy in y0..y1 {
+                        for &v in &x[iy * w + x0..iy * w + x1] {
+                            s += v;
+                        }
                     }
+                    o[oy * ow + ox] = s / T::from_usize((y1 - y0) * (x1 - x0));
                 }
-                o[oy * ow + ox] = s / T::from_usize((y1 - y0) * (x1 - x0));
             }
-        }
-    });
+        },
+    );
 }
 
 /// Adaptive average pooling backward: overwrites `grad_input`.
@@ -376,21 +516,38 @@ pub fn adaptive_avg_pool2d_backward<T: Float>(
     grad_input: &mut [T],
 ) {
     check_adaptive("adaptive_avg_pool2d_backward", n, c, h, w, oh, ow);
-    check_len("adaptive_avg_pool2d_backward", "grad_output", grad_output.len(), n * c * oh * ow);
-    check_len("adaptive_avg_pool2d_backward", "grad_input", grad_input.len(), n * c * h * w);
-    planes(grad_input.len() >= POOL_PAR_THRESHOLD, grad_input, h * w, grad_output, oh * ow, |dy, gi| {
-        gi.fill(T::ZERO);
-        for oy in 0..oh {
-            let (y0, y1) = adaptive_window(oy, oh, h);
-            for ox in 0..ow {
-                let (x0, x1) = adaptive_window(ox, ow, w);
-                let v = dy[oy * ow + ox] / T::from_usize((y1 - y0) * (x1 - x0));
-                for iy in y0..y1 {
-                    for d in &mut gi[iy * w + x0..iy * w + x1] {
-                        *d += v;
+    check_len(
+        "adaptive_avg_pool2d_backward",
+        "grad_output",
+        grad_output.len(),
+        n * c * oh * ow,
+    );
+    check_len(
+        "adaptive_avg_pool2d_backward",
+        "grad_input",
+        grad_input.len(),
+        n * c * h * w,
+    );
+    planes(
+        grad_input.len() >= POOL_PAR_THRESHOLD,
+        grad_input,
+        h * w,
+        grad_output,
+        oh * ow,
+        |dy, gi| {
+            gi.fill(T::ZERO);
+            for oy in 0..oh {
+                let (y0, y1) = adaptive_window(oy, oh, h);
+                for ox in 0..ow {
+                    let (x0, x1) = adaptive_window(ox, ow, w);
+                    let v = dy[oy * ow + ox] / T::from_usize((y1 - y0) * (x1 - x0));
+                    for iy in y0..y1 {
+                        for d in &mut gi[iy * w + x0..iy * w + x1] {
+                            *d += v;
+                        }
                     }
                 }
             }
-        }
-    });
+        },
+    );
 }

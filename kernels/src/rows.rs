@@ -71,9 +71,13 @@ fn for_rows<T: Float>(x: &[T], out: &mut [T], cols: usize, f: impl Fn(&[T], &mut
         return;
     }
     if x.len() >= ROWS_PAR_THRESHOLD && rayon::current_num_threads() > 1 {
-        out.par_chunks_mut(cols).zip(x.par_chunks(cols)).for_each(|(o, r)| f(r, o));
+        out.par_chunks_mut(cols)
+            .zip(x.par_chunks(cols))
+            .for_each(|(o, r)| f(r, o));
     } else {
-        out.chunks_mut(cols).zip(x.chunks(cols)).for_each(|(o, r)| f(r, o));
+        out.chunks_mut(cols)
+            .zip(x.chunks(cols))
+            .for_each(|(o, r)| f(r, o));
     }
 }
 
@@ -160,7 +164,13 @@ pub fn log_softmax_rows_backward<T: Float>(y: &[T], dy: &[T], dx: &mut [T], cols
     });
 }
 
-fn rows3<T: Float>(a: &[T], b: &[T], out: &mut [T], cols: usize, f: impl Fn(&[T], &[T], &mut [T]) + Sync) {
+fn rows3<T: Float>(
+    a: &[T],
+    b: &[T],
+    out: &mut [T],
+    cols: usize,
+    f: impl Fn(&[T], &[T], &mut [T]) + Sync,
+) {
     if cols == 0 {
         return;
     }
@@ -170,7 +180,10 @@ fn rows3<T: Float>(a: &[T], b: &[T], out: &mut [T], cols: usize, f: impl Fn(&[T]
             .zip(b.par_chunks(cols))
             .for_each(|((o, x), y)| f(x, y, o));
     } else {
-        out.chunks_mut(cols).zip(a.chunks(cols)).zip(b.chunks(cols)).for_each(|((o, x), y)| f(x, y, o));
+        out.chunks_mut(cols)
+            .zip(a.chunks(cols))
+            .zip(b.chunks(cols))
+            .for_each(|((o, x), y)| f(x, y, o));
     }
 }
 
@@ -243,7 +256,11 @@ pub fn layer_norm_rows_forward<T: Float>(
             .zip(mean.par_iter_mut().zip(rstd.par_iter_mut()))
             .for_each(|((yr, xr), (mu, rs))| row(xr, yr, mu, rs));
     } else {
-        for ((yr, xr), (mu, rs)) in y.chunks_mut(cols).zip(x.chunks(cols)).zip(mean.iter_mut().zip(rstd.iter_mut())) {
+        for ((yr, xr), (mu, rs)) in y
+            .chunks_mut(cols)
+            .zip(x.chunks(cols))
+            .zip(mean.iter_mut().zip(rstd.iter_mut()))
+        {
             row(xr, yr, mu, rs);
         }
     }
@@ -307,7 +324,9 @@ pub fn layer_norm_rows_backward<T: Float>(
         }
     };
     if x.len() >= ROWS_PAR_THRESHOLD && rayon::current_num_threads() > 1 {
-        dx.par_chunks_mut(cols).enumerate().for_each(|(r, o)| row(r, o));
+        dx.par_chunks_mut(cols)
+            .enumerate()
+            .for_each(|(r, o)| row(r, o));
     } else {
         dx.chunks_mut(cols).enumerate().for_each(|(r, o)| row(r, o));
     }
@@ -350,8 +369,19 @@ fn check_targets(kernel: &str, targets: &[usize], rows: usize, cols: usize) {
 /// # Panics
 /// On a length mismatch or a target `≥ cols`.
 #[track_caller]
-pub fn cross_entropy_rows_forward<T: Float>(logits: &[T], targets: &[usize], cols: usize, losses: &mut [T]) {
-    check_rows("cross_entropy_rows_forward", "logits", logits.len(), logits.len(), cols);
+pub fn cross_entropy_rows_forward<T: Float>(
+    logits: &[T],
+    targets: &[usize],
+    cols: usize,
+    losses: &mut [T],
+) {
+    check_rows(
+        "cross_entropy_rows_forward",
+        "logits",
+        logits.len(),
+        logits.len(),
+        cols,
+    );
     let rows = logits.len().checked_div(cols).unwrap_or(0);
     check_len("cross_entropy_rows_forward", "losses", losses.len(), rows);
     check_targets("cross_entropy_rows_forward", targets, rows, cols);
@@ -380,7 +410,13 @@ pub fn cross_entropy_rows_backward<T: Float>(
     cols: usize,
     dx: &mut [T],
 ) {
-    check_rows("cross_entropy_rows_backward", "dx", dx.len(), logits.len(), cols);
+    check_rows(
+        "cross_entropy_rows_backward",
+        "dx",
+        dx.len(),
+        logits.len(),
+        cols,
+    );
     let rows = logits.len().checked_div(cols).unwrap_or(0);
     check_len("cross_entropy_rows_backward", "dloss", dloss.len(), rows);
     check_targets("cross_entropy_rows_backward", targets, rows, cols);

@@ -155,7 +155,14 @@ pub(crate) fn collapse_dims(
 
 /// One innermost row of the strided kernel.
 #[inline]
-pub(crate) fn strided_row<T: Float>(op: Binary, a: &[T], sa: usize, b: &[T], sb: usize, out: &mut [T]) {
+pub(crate) fn strided_row<T: Float>(
+    op: Binary,
+    a: &[T],
+    sa: usize,
+    b: &[T],
+    sb: usize,
+    out: &mut [T],
+) {
     let n = out.len();
     match (sa, sb) {
         (1, 1) => T::binary_slice(op, &a[..n], &b[..n], out),

@@ -210,7 +210,9 @@ fn two_phi(x: f32x8) -> (f32x8, f32x8) {
     // t = |x|/√2 as t + t_lo (the rounding error of the product and of the constant).
     let c = splat(std::f32::consts::FRAC_1_SQRT_2);
     let t = xa * c;
-    let t_lo = xa.mul_sub(c, t).mul_add(splat(1.0), xa * splat(1.210_161_7e-8));
+    let t_lo = xa
+        .mul_sub(c, t)
+        .mul_add(splat(1.0), xa * splat(1.210_161_7e-8));
     let xx = xa * xa;
     let xx_lo = xa.mul_sub(xa, xx);
     let half_hi = xx * splat(0.5);
@@ -375,7 +377,11 @@ pub fn gelu_erf_grad_f64(x: f64) -> f64 {
         return x;
     }
     let t = x * std::f64::consts::FRAC_1_SQRT_2;
-    let phi_cdf = if x >= 0.0 { 0.5 * (1.0 + erf_f64(t)) } else { 0.5 * erfc_f64(-t) };
+    let phi_cdf = if x >= 0.0 {
+        0.5 * (1.0 + erf_f64(t))
+    } else {
+        0.5 * erfc_f64(-t)
+    };
     let xc = x.clamp(-40.0, 40.0);
     phi_cdf + xc * (-0.5 * xc * xc).exp() * 0.398_942_280_401_432_7
 }
@@ -416,4 +422,3 @@ pub fn softplus8(x: f32x8) -> f32x8 {
     let r = x.simd_gt(splat(20.0)).select(x, r);
     x.is_nan().select(x, r)
 }
-

@@ -74,7 +74,14 @@ struct AdamConsts<T> {
     l2: bool,
 }
 
-fn adam_chunk<T: Float>(p: &mut [T], g: &[T], m: &mut [T], v: &mut [T], mut vmax: Option<&mut [T]>, c: &AdamConsts<T>) {
+fn adam_chunk<T: Float>(
+    p: &mut [T],
+    g: &[T],
+    m: &mut [T],
+    v: &mut [T],
+    mut vmax: Option<&mut [T]>,
+    c: &AdamConsts<T>,
+) {
     for i in 0..p.len() {
         let mut pi = p[i];
         let mut gi = g[i];
@@ -223,12 +230,19 @@ pub fn sgd_momentum_step<T: Float>(
     }
     let buf = match momentum_buf {
         Some(b) => b,
-        None => panic!("sgd_momentum_step: momentum = {} needs a momentum buffer", hp.momentum),
+        None => panic!(
+            "sgd_momentum_step: momentum = {} needs a momentum buffer",
+            hp.momentum
+        ),
     };
     check_len("sgd_momentum_step", "momentum_buf", buf.len(), n);
     for ((p, &g), b) in param.iter_mut().zip(grad).zip(buf.iter_mut()) {
         let d = d_of(g, *p);
-        let nb = if first_step { d } else { damp.mul_add(d, *b * mu) };
+        let nb = if first_step {
+            d
+        } else {
+            damp.mul_add(d, *b * mu)
+        };
         *b = nb;
         let d = if nesterov { mu.mul_add(nb, d) } else { nb };
         *p = d.mul_add(neg_lr, *p);
