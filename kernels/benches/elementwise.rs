@@ -32,7 +32,8 @@ fn unary(c: &mut Criterion) {
     let x = input(N, -5.0, 5.0);
     let mut y = vec![0.0f32; N];
     type Fast = fn(&[f32], &mut [f32]);
-    let cases: [(&str, Fast, fn(f32) -> f32); 5] = [
+    type Scalar = fn(f32) -> f32;
+    let cases: [(&str, Fast, Scalar); 5] = [
         ("exp", ew::exp, f32::exp),
         ("tanh", ew::tanh, f32::tanh),
         ("sigmoid", ew::sigmoid, |v| 1.0 / (1.0 + (-v).exp())),

@@ -1,5 +1,7 @@
 //! Convolution and pooling against naive direct loops (stride, padding, dilation, groups, ceil mode).
 
+#![allow(clippy::needless_range_loop)] // the naive references index like the math
+
 mod common;
 
 use common::*;

@@ -2,6 +2,8 @@
 //! (contiguous, scalar, broadcast-strided), axpy/scale/add_assign, the fused optimizer updates, and
 //! 1-vs-2-thread bit-identity.
 
+#![allow(clippy::needless_range_loop)] // the naive references index like the math
+
 mod common;
 
 use common::*;

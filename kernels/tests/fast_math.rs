@@ -4,10 +4,12 @@
 //! included) to the f64 reference rounded to f32. Sweeps are dense: every `STEP`-th f32 bit pattern in the
 //! range (several million inputs per function), plus the neighbourhoods of the branch points.
 
+#![allow(clippy::needless_range_loop)] // the naive references index like the math
+
 use tensorgrad_kernels::elementwise::{self as ew, math, Unary};
 
-/// Bit-pattern stride of the sweeps (covers ~8M floats per sign over the full range).
-const STEP: u32 = 97;
+/// Bit-pattern stride of the sweeps (~4M floats per sign over the full range).
+const STEP: u32 = 199;
 
 fn ordered(v: f32) -> i64 {
     let b = v.to_bits() as i32 as i64;
@@ -211,6 +213,7 @@ fn silu_softplus_error_bounded() {
 }
 
 #[test]
+#[allow(clippy::excessive_precision)] // reference values as printed by Python
 fn f64_erf_matches_reference_values() {
     // Values from Python's math.erf / math.erfc (correctly rounded double precision libm).
     let cases: [(f64, f64, f64); 6] = [

@@ -1,5 +1,7 @@
 //! Reductions and row kernels against naive f64 references, NaN semantics, and thread bit-identity.
 
+#![allow(clippy::needless_range_loop)] // the naive references index like the math
+
 mod common;
 
 use common::*;

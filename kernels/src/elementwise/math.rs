@@ -65,7 +65,7 @@ pub fn exp8(x: f32x8) -> f32x8 {
         .mul_add(r, splat(8.333_452e-3))
         .mul_add(r, splat(4.166_579_6e-2))
         .mul_add(r, splat(1.666_666_5e-1))
-        .mul_add(r, splat(5.000_000_1e-1));
+        .mul_add(r, splat(5e-1));
     let y = p.mul_add(r * r, r) + splat(1.0);
     let n1 = ni >> 1u32;
     let n2 = ni - n1;
@@ -95,7 +95,7 @@ pub fn ln8(x: f32x8) -> f32x8 {
         .mul_add(f, splat(-1.666_805_8e-1))
         .mul_add(f, splat(2.000_071_4e-1))
         .mul_add(f, splat(-2.499_999_4e-1))
-        .mul_add(f, splat(3.333_333_1e-1));
+        .mul_add(f, splat(3.333_333e-1));
     let y = (p * f) * z;
     let y = ef.mul_add(splat(LN2_LO), y);
     let y = splat(-0.5).mul_add(z, y);
@@ -121,10 +121,10 @@ pub fn tanh8(x: f32x8) -> f32x8 {
     let a = x.abs();
     let z = x * x;
     let p = splat(-5.704_988_7e-3)
-        .mul_add(z, splat(2.063_908_9e-2))
+        .mul_add(z, splat(2.063_909e-2))
         .mul_add(z, splat(-5.373_971_6e-2))
         .mul_add(z, splat(1.333_144_2e-1))
-        .mul_add(z, splat(-3.333_328_2e-1));
+        .mul_add(z, splat(-3.333_328e-1));
     let small = (p * z).mul_add(x, x);
     let t = exp8(a * splat(-2.0));
     let big = with_sign_of((splat(1.0) - t) / (splat(1.0) + t), x);
@@ -151,7 +151,7 @@ fn erf_small_ratio(s: f32x8) -> f32x8 {
         .mul_add(s, splat(-2.685_381_2e-2))
         .mul_add(s, splat(1.128_358_5e-1))
         .mul_add(s, splat(-3.761_262_6e-1))
-        .mul_add(s, splat(1.128_379_2))
+        .mul_add(s, splat(std::f32::consts::FRAC_2_SQRT_PI))
 }
 
 /// `erfc(t)` for `t ∈ [1, 10.5]`, given `u = 1/t` and `t² = s_hi + s_lo` (exact split).
@@ -170,7 +170,7 @@ fn erfc_large(u: f32x8, s_hi: f32x8, s_lo: f32x8) -> f32x8 {
     ];
     const B: [f32; 8] = [
         0.564_195_5,
-        -2.497_207_9e-4,
+        -2.497_208e-4,
         -0.277_670_26,
         -0.043_010_414,
         0.671_640_16,
@@ -219,7 +219,10 @@ fn two_phi(x: f32x8) -> (f32x8, f32x8) {
     let half_lo = xx_lo * splat(0.5);
     let gauss = exp8(-half_hi) * (splat(1.0) - half_lo);
     // erf(t + t_lo) ≈ erf(t) + (2/√π)·e^{-t²}·t_lo.
-    let erf_s = (t * erf_small_ratio(t * t)).mul_add(splat(1.0), splat(1.128_379_2) * gauss * t_lo);
+    let erf_s = (t * erf_small_ratio(t * t)).mul_add(
+        splat(1.0),
+        splat(std::f32::consts::FRAC_2_SQRT_PI) * gauss * t_lo,
+    );
     let u = splat(std::f32::consts::SQRT_2) / xa.fast_max(splat(std::f32::consts::SQRT_2));
     let erfc_l = erfc_large(u, half_hi, half_lo);
     let small = t.simd_lt(splat(1.0));
@@ -248,7 +251,7 @@ pub fn gelu_erf_grad8(x: f32x8) -> f32x8 {
     x.is_nan().select(x, r)
 }
 
-const GELU_K: f32 = 1.595_769_1; // 2·√(2/π)
+const GELU_K: f32 = 1.595_769; // 2·√(2/π)
 const GELU_C: f32 = 0.044_715;
 
 /// Tanh-approximated GELU `½x(1 + tanh(√(2/π)(x + 0.044715x³)))`, evaluated as `x·σ(2·inner)`.

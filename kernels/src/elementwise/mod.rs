@@ -275,7 +275,7 @@ fn strided_bad(msg: String) -> ! {
 
 /// Largest offset reachable with `shape`/`strides` plus one (0 for an empty shape product).
 fn span(shape: &[usize], strides: &[usize]) -> usize {
-    if shape.iter().any(|&d| d == 0) {
+    if shape.contains(&0) {
         return 0;
     }
     1 + shape
