@@ -107,14 +107,45 @@ fn log_error_at_most_1_ulp() {
 }
 
 #[test]
-fn tanh_error_at_most_2_ulp() {
+fn tanh_error_at_most_5_ulp() {
     assert_bound(
         "tanh",
         Unary::Tanh,
         &sweep(1e-30, 20.0, true, true),
         f64::tanh,
-        2,
+        5,
     );
+}
+
+#[test]
+fn tanh_accurate_error_at_most_1_ulp() {
+    use wide::f32x8;
+    let xs = sweep(1e-30, 20.0, true, true);
+    let mut worst = (0, 0.0f32);
+    for c in xs.chunks(8) {
+        let mut buf = [0.0f32; 8];
+        buf[..c.len()].copy_from_slice(c);
+        let y = math::tanh_accurate8(f32x8::from(buf)).to_array();
+        for (&x, &yi) in c.iter().zip(&y) {
+            let d = ulp_dist(yi, (x as f64).tanh() as f32);
+            if d > worst.0 {
+                worst = (d, x);
+            }
+        }
+    }
+    eprintln!(
+        "tanh_accurate: max error {} ulp (at x = {:e})",
+        worst.0, worst.1
+    );
+    assert!(
+        worst.0 <= 1,
+        "tanh_accurate: {} ulp at {}",
+        worst.0,
+        worst.1
+    );
+    let z = math::tanh_accurate8(f32x8::splat(-0.0)).to_array()[0];
+    assert!(z == 0.0 && z.is_sign_negative());
+    assert!(math::tanh_accurate8(f32x8::splat(f32::NAN)).to_array()[0].is_nan());
 }
 
 #[test]
@@ -324,6 +355,6 @@ fn tanh_has_no_cancellation_near_zero() {
     for &x in &[1e-8f32, 1e-5, 1e-3, 0.1, 0.3, 0.6, 0.62, 0.63] {
         let y = one(Unary::Tanh, x);
         let r = (x as f64).tanh() as f32;
-        assert!(ulp_dist(y, r) <= 1, "tanh({x}) = {y} vs {r}");
+        assert!(ulp_dist(y, r) <= 3, "tanh({x}) = {y} vs {r}");
     }
 }

@@ -75,11 +75,18 @@ fn min8(a: f32x8, b: f32x8) -> f32x8 {
 
 /// f32 contiguous kernel.
 pub(crate) fn binary_f32(op: Binary, a: &[f32], b: &[f32], out: &mut [f32]) {
+    // The four arithmetic ops are plain loops: LLVM vectorizes and unrolls them (faster than one f32x8
+    // per iteration here), with the same IEEE results.
+    fn plain(a: &[f32], b: &[f32], out: &mut [f32], f: impl Fn(f32, f32) -> f32) {
+        for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
+            *o = f(x, y);
+        }
+    }
     match op {
-        Binary::Add => zip8(a, b, out, |x, y| x + y),
-        Binary::Sub => zip8(a, b, out, |x, y| x - y),
-        Binary::Mul => zip8(a, b, out, |x, y| x * y),
-        Binary::Div => zip8(a, b, out, |x, y| x / y),
+        Binary::Add => plain(a, b, out, |x, y| x + y),
+        Binary::Sub => plain(a, b, out, |x, y| x - y),
+        Binary::Mul => plain(a, b, out, |x, y| x * y),
+        Binary::Div => plain(a, b, out, |x, y| x / y),
         Binary::Maximum => zip8(a, b, out, max8),
         Binary::Minimum => zip8(a, b, out, min8),
     }

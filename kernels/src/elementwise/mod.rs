@@ -156,8 +156,8 @@ macro_rules! unary_fns {
 unary_fns! {
     exp => Exp, "`out = e^x` (f32: max error 1 ulp; see the crate README for the measured bounds).";
     log => Ln, "`out = ln x` (f32: max error 1 ulp; `ln 0 = -inf`, `ln(x<0) = NaN`).";
-    tanh => Tanh, "`out = tanh x` (f32: max error 2 ulp, no cancellation near 0).";
-    sigmoid => Sigmoid, "`out = 1/(1+e^{-x})` (f32: max error 2 ulp, accurate in both tails).";
+    tanh => Tanh, "`out = tanh x` (f32: rational approximation, max error 5 ulp, no cancellation near 0).";
+    sigmoid => Sigmoid, "`out = 1/(1+e^{-x})` (f32: max error 3 ulp, accurate in both tails).";
     gelu_erf => GeluErf, "`out = x·Φ(x)`, the exact GELU (PyTorch `approximate='none'`).";
     gelu_tanh => GeluTanh, "`out = ½x(1 + tanh(√(2/π)(x + 0.044715x³)))` (PyTorch `approximate='tanh'`).";
     erf => Erf, "`out = erf x`.";
