@@ -152,4 +152,44 @@ fn main() {
         });
         row(&format!("softmax_rows c={cols}"), "<= 0.70", f, s);
     }
+
+    // Threads: wall time of a 1-thread vs a 2-thread rayon pool at sizes around the thresholds
+    // (PAR_THRESHOLD_TRANSCENDENTAL = 32K elements, PAR_THRESHOLD_CHEAP = 256K). Wall time is only
+    // meaningful on an otherwise idle machine.
+    println!();
+    println!(
+        "{:<22} {:>10} {:>12} {:>12} {:>8}",
+        "threads", "elements", "1 thr ns/el", "2 thr ns/el", "speedup"
+    );
+    for n in [8usize << 10, 32 << 10, 128 << 10, 1 << 20, 4 << 20] {
+        let x = input(n, -5.0, 5.0);
+        let b = input(n, 1.0, 2.0);
+        let mut y = vec![0.0f32; n];
+        for (name, f) in [
+            (
+                "exp",
+                Box::new(|x: &[f32], _b: &[f32], y: &mut [f32]| ew::exp(x, y))
+                    as Box<dyn Fn(&[f32], &[f32], &mut [f32]) + Sync>,
+            ),
+            (
+                "add",
+                Box::new(|x: &[f32], b: &[f32], y: &mut [f32]| ew::add(x, b, y)),
+            ),
+        ] {
+            let mut t = [0.0; 2];
+            for (k, threads) in [1usize, 2].into_iter().enumerate() {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .expect("pool");
+                t[k] = pool.install(|| measure(n, || f(black_box(&x), black_box(&b), &mut y)).1);
+            }
+            println!(
+                "{name:<22} {n:>10} {:>12.3} {:>12.3} {:>7.2}x",
+                t[0],
+                t[1],
+                t[0] / t[1]
+            );
+        }
+    }
 }

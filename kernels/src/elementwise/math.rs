@@ -201,9 +201,9 @@ fn erf_small_ratio(s: f32x8) -> f32x8 {
         .mul_add(s, splat(std::f32::consts::FRAC_2_SQRT_PI))
 }
 
-/// `erfc(t)` for `t ∈ [1, 10.5]`, given `u = 1/t` and `t² = s_hi + s_lo` (exact split).
+/// `erfc(t)` for `t ∈ [1, 10.5]`, given `u = 1/t` and `e = e^{-t²}`.
 #[inline(always)]
-fn erfc_large(u: f32x8, s_hi: f32x8, s_lo: f32x8) -> f32x8 {
+fn erfc_large(u: f32x8, e: f32x8) -> f32x8 {
     // Q7 ≈ t·erfcx(t) as a polynomial in u = 1/t; range 1: t ∈ [1, 2.5), range 2: t ∈ [2.5, 10.5].
     const A: [f32; 8] = [
         0.562_157_75,
@@ -231,8 +231,13 @@ fn erfc_large(u: f32x8, s_hi: f32x8, s_lo: f32x8) -> f32x8 {
     for k in (0..7).rev() {
         q = q.mul_add(u, c(k));
     }
-    let e = exp8(-s_hi) * (splat(1.0) - s_lo);
     e * u * q
+}
+
+/// `e^{-(hi + lo)} ≈ e^{-hi}·(1 - lo)` for a small correction `lo` (the exact low part of a square).
+#[inline(always)]
+fn exp_neg_split(hi: f32x8, lo: f32x8) -> f32x8 {
+    exp8(-hi) * (splat(1.0) - lo)
 }
 
 /// Error function on 8 lanes.
@@ -243,7 +248,7 @@ pub fn erf8(x: f32x8) -> f32x8 {
     let tc = t.fast_max(splat(1.0)).fast_min(splat(10.5));
     let s_hi = tc * tc;
     let s_lo = tc.mul_sub(tc, s_hi);
-    let erfc = erfc_large(splat(1.0) / tc, s_hi, s_lo);
+    let erfc = erfc_large(splat(1.0) / tc, exp_neg_split(s_hi, s_lo));
     let big = with_sign_of(splat(1.0) - erfc, x);
     let r = t.simd_lt(splat(1.0)).select(small, big);
     x.is_nan().select(x, r)
@@ -264,14 +269,14 @@ fn two_phi(x: f32x8) -> (f32x8, f32x8) {
     let xx_lo = xa.mul_sub(xa, xx);
     let half_hi = xx * splat(0.5);
     let half_lo = xx_lo * splat(0.5);
-    let gauss = exp8(-half_hi) * (splat(1.0) - half_lo);
+    let gauss = exp_neg_split(half_hi, half_lo);
     // erf(t + t_lo) ≈ erf(t) + (2/√π)·e^{-t²}·t_lo.
     let erf_s = (t * erf_small_ratio(t * t)).mul_add(
         splat(1.0),
         splat(std::f32::consts::FRAC_2_SQRT_PI) * gauss * t_lo,
     );
     let u = splat(std::f32::consts::SQRT_2) / xa.fast_max(splat(std::f32::consts::SQRT_2));
-    let erfc_l = erfc_large(u, half_hi, half_lo);
+    let erfc_l = erfc_large(u, gauss);
     let small = t.simd_lt(splat(1.0));
     // erfc(t) and 1 + erf(t) for t = |x|/√2.
     let erfc_t = small.select(splat(1.0) - erf_s, erfc_l);
