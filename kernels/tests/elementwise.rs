@@ -433,6 +433,8 @@ fn adam_and_adamw_follow_the_reference_over_several_steps() {
                 let g = rng.vec_f64(n, -1.0, 1.0);
                 let hp = AdamHyper {
                     lr: 0.01,
+                    // β1 < 0.5 exercises PyTorch's other lerp branch.
+                    beta1: if amsgrad { 0.3 } else { 0.9 },
                     weight_decay: wd,
                     decoupled,
                     amsgrad,

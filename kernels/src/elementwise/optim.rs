@@ -1,11 +1,12 @@
 //! Fused optimizer updates, following PyTorch's single-tensor (`foreach=False`) formulas operation by
-//! operation, including which steps PyTorch's vectorized CPU kernels fuse into an FMA.
+//! operation, including which steps PyTorch's vectorized (AVX2) CPU kernels fuse into an FMA (its scalar
+//! tail loop, for the last < 8 elements of a tensor, rounds some of them separately).
 //!
 //! Adam / AdamW (`torch.optim.adam._single_tensor_adam`), hyper-parameters in f64 like Python floats:
 //! ```text
 //! Adam:   g = g + wd·p                       (add(alpha=wd): fmadd)
 //! AdamW:  p = p · (1 - lr·wd)
-//! m = m + (1-β1)·(g - m)                     (lerp_, weight < 0.5: fmadd)
+//! m = lerp(m, g, 1-β1)                       (lerp_: fmadd(w, g-m, m) if w < 0.5 else fmadd(w-1, g-m, g))
 //! v = v·β2;  v = v + ((1-β2)·g)·g            (mul_, addcmul_)
 //! bc1 = 1 - β1^step;  bc2 = 1 - β2^step      (f64)
 //! step_size = lr / bc1;  bc2s = √bc2         (f64, then rounded to T)
@@ -65,6 +66,8 @@ struct AdamConsts<T> {
     wd: T,
     decay: T,
     w1: T,
+    w1_minus_one: T,
+    w1_small: bool,
     beta2: T,
     one_minus_beta2: T,
     bc2s: T,
@@ -91,7 +94,13 @@ fn adam_chunk<T: Float>(
         if c.decoupled {
             pi *= c.decay;
         }
-        let mi = c.w1.mul_add(gi - m[i], m[i]);
+        // PyTorch's vectorized lerp: fmadd(w, end - start, start) for w < 0.5, else
+        // fmadd(w - 1, end - start, end).
+        let mi = if c.w1_small {
+            c.w1.mul_add(gi - m[i], m[i])
+        } else {
+            c.w1_minus_one.mul_add(gi - m[i], gi)
+        };
         m[i] = mi;
         let vi = v[i] * c.beta2 + c.one_minus_beta2 * gi * gi;
         v[i] = vi;
@@ -149,6 +158,8 @@ pub fn adam_step<T: Float>(
         wd: T::from_f64(hp.weight_decay),
         decay: T::from_f64(1.0 - hp.lr * hp.weight_decay),
         w1: T::from_f64(1.0 - hp.beta1),
+        w1_minus_one: T::from_f64(1.0 - hp.beta1) - T::ONE,
+        w1_small: (1.0 - hp.beta1).abs() < 0.5,
         beta2: T::from_f64(hp.beta2),
         one_minus_beta2: T::from_f64(1.0 - hp.beta2),
         bc2s: T::from_f64(bc2.sqrt()),
