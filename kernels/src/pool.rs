@@ -187,52 +187,64 @@ pub fn max_pool2d_forward<T: Float>(
     let (sh, sw) = g.stride;
     let (ph, pw) = g.padding;
     let (dh, dw) = g.dilation;
-    let mut pairs: Vec<(T, usize)> = vec![(T::ZERO, 0); output.len()];
-    planes(
-        input.len() >= POOL_PAR_THRESHOLD,
-        &mut pairs,
-        oh * ow,
-        input,
-        g.h * g.w,
-        |x, o| {
-            for oy in 0..oh {
-                let y0 = (oy * sh) as isize - ph as isize;
-                let y1 = (y0 + ((g.kh - 1) * dh) as isize + 1).min(g.h as isize);
-                let mut ys = y0;
-                while ys < 0 {
-                    ys += dh as isize;
-                }
-                for ox in 0..ow {
-                    let x0 = (ox * sw) as isize - pw as isize;
-                    let x1 = (x0 + ((g.kw - 1) * dw) as isize + 1).min(g.w as isize);
-                    let mut xs = x0;
-                    while xs < 0 {
-                        xs += dw as isize;
-                    }
-                    let mut best = T::NEG_INFINITY;
-                    let mut bi = ys as usize * g.w + xs as usize;
-                    let mut iy = ys;
-                    while iy < y1 {
-                        let mut ix = xs;
-                        while ix < x1 {
-                            let idx = iy as usize * g.w + ix as usize;
-                            let v = x[idx];
-                            if v > best || v.is_nan() {
-                                best = v;
-                                bi = idx;
-                            }
-                            ix += dw as isize;
-                        }
-                        iy += dh as isize;
-                    }
-                    o[oy * ow + ox] = (best, bi);
-                }
+    let (ih, iw) = (g.h, g.w);
+    let plane = |x: &[T], o: &mut [T], ix_out: &mut [usize]| {
+        for oy in 0..oh {
+            let y0 = (oy * sh) as isize - ph as isize;
+            let y1 = (y0 + ((g.kh - 1) * dh) as isize + 1).min(ih as isize) as usize;
+            let mut ys = y0;
+            while ys < 0 {
+                ys += dh as isize;
             }
-        },
-    );
-    for ((o, i), (v, k)) in output.iter_mut().zip(indices.iter_mut()).zip(pairs) {
-        *o = v;
-        *i = k;
+            let ys = ys as usize;
+            for ox in 0..ow {
+                let x0 = (ox * sw) as isize - pw as isize;
+                let x1 = (x0 + ((g.kw - 1) * dw) as isize + 1).min(iw as isize) as usize;
+                let mut xs = x0;
+                while xs < 0 {
+                    xs += dw as isize;
+                }
+                let xs = xs as usize;
+                let mut best = T::NEG_INFINITY;
+                let mut bi = ys * iw + xs;
+                // Plain while loops: `step_by` costs an integer division per window.
+                let mut iy = ys;
+                while iy < y1 {
+                    let row = &x[iy * iw..(iy + 1) * iw];
+                    let mut ixx = xs;
+                    while ixx < x1 {
+                        let v = row[ixx];
+                        if v > best || v.is_nan() {
+                            best = v;
+                            bi = iy * iw + ixx;
+                        }
+                        ixx += dw;
+                    }
+                    iy += dh;
+                }
+                o[oy * ow + ox] = best;
+                ix_out[oy * ow + ox] = bi;
+            }
+        }
+    };
+    let (op, ip) = (oh * ow, ih * iw);
+    if op == 0 || ip == 0 {
+        return;
+    }
+    if input.len() >= POOL_PAR_THRESHOLD && rayon::current_num_threads() > 1 {
+        output
+            .par_chunks_mut(op)
+            .zip(indices.par_chunks_mut(op))
+            .zip(input.par_chunks(ip))
+            .for_each(|((o, i), x)| plane(x, o, i));
+    } else {
+        for ((o, i), x) in output
+            .chunks_mut(op)
+            .zip(indices.chunks_mut(op))
+            .zip(input.chunks(ip))
+        {
+            plane(x, o, i);
+        }
     }
 }
 
