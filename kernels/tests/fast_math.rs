@@ -199,21 +199,14 @@ fn gelu_tanh_error_bounded() {
         math::gelu_tanh_f64,
         3,
     );
-    // Left tail: sigmoid of a large negative argument amplifies the rounding of `x + 0.044715x³`.
-    // (PyTorch's `½x(1 + tanh(u))` cancels completely there; we use `x·σ(2u)`.) Bound grows ~|2u|·2 ulp.
+    // Left tail: σ(w) ≈ e^w there, so `w` is carried in double-f32 (see gelu_tanh8); intermediate e^w stays
+    // above the denormal range down to x ≈ -9.4. (PyTorch's `½x(1 + tanh(u))` cancels completely there.)
     assert_bound(
-        "gelu_tanh (-1<x<0)",
+        "gelu_tanh (x<0)",
         Unary::GeluTanh,
-        &sweep(1e-30, 1.0, true, false),
+        &sweep(1e-30, 9.0, true, false),
         math::gelu_tanh_f64,
         4,
-    );
-    assert_bound(
-        "gelu_tanh (-3<x<0)",
-        Unary::GeluTanh,
-        &sweep(1e-30, 3.0, true, false),
-        math::gelu_tanh_f64,
-        20,
     );
 }
 

@@ -23,7 +23,9 @@
 //! - `gelu_erf(x) = x·Φ(x)`, `Φ(x) = ½(1 + erf(x/√2))`; for `x < 0` it uses `Φ(x) = ½·erfc(|x|/√2)`
 //!   (no cancellation in the left tail) with `e^{-x²/2}` computed from the exact split of `x²`, and
 //!   `erfc(t) = e^{-t²}·erfcx(t)` (a degree-7 fit) for `t ∈ [0.4, 1)`.
-//! - `gelu_tanh(x) = x·σ(2·√(2/π)(x + 0.044715x³))` (the same as `½x(1 + tanh(·))`, without cancellation).
+//! - `gelu_tanh(x) = x·σ(w)`, `w = 2√(2/π)(x + 0.044715x³)` (the same as `½x(1 + tanh(w/2))` without its
+//!   cancellation), with `w` carried as an unevaluated sum `w + w_lo` (FMA error-free products) so the left
+//!   tail `σ(w) ≈ e^w` stays within a few ulp.
 //!
 //! The measured maximum errors (ulp, vs `f64` references rounded to f32) are asserted in
 //! `kernels/tests/fast_math.rs` and listed in `kernels/README.md`.
@@ -317,16 +319,48 @@ pub fn gelu_erf_grad8(x: f32x8) -> f32x8 {
     x.is_nan().select(x, r)
 }
 
-const GELU_K: f32 = 1.595_769; // 2·√(2/π)
+const GELU_K: f32 = 1.595_769_2; // 2·√(2/π) rounded to f32 (1.5957691669)
 const GELU_C: f32 = 0.044_715;
 
-/// Tanh-approximated GELU `½x(1 + tanh(√(2/π)(x + 0.044715x³)))`, evaluated as `x·σ(2·inner)`.
+const GELU_K_LO: f32 = -4.534_068e-8; // 2·√(2/π) - GELU_K
+const GELU_C_LO: f32 = 1.546_144_5e-9; // 0.044715 - GELU_C
+
+/// Tanh-approximated GELU `½x(1 + tanh(√(2/π)(x + 0.044715x³)))`, evaluated as `x·σ(w)`,
+/// `w = 2√(2/π)·x·(1 + 0.044715x²)`.
+///
+/// `w` is carried as `w + w_lo` (error-free products and sums with FMA, constants split in hi + lo), and
+/// `σ(w + w_lo)` uses `e^{-|w|}·(1 ∓ w_lo)`: in the left tail `σ(w) ≈ e^w` turns any rounding of `w` into
+/// `|w|` times that relative error, which would cost ~20 ulp at `x = -3`.
 #[inline(always)]
 pub fn gelu_tanh8(x: f32x8) -> f32x8 {
+    let one = splat(1.0);
     let xm = x.fast_max(splat(-16.0));
-    let inner = splat(GELU_K) * xm * splat(GELU_C).mul_add(xm * xm, splat(1.0));
-    let r = xm * sigmoid8(inner);
-    x.is_nan().select(x, r)
+    // a = C·x² (+ al)
+    let x2 = xm * xm;
+    let x2l = xm.mul_sub(xm, x2);
+    let a = splat(GELU_C) * x2;
+    let al = splat(GELU_C).mul_sub(x2, a) + splat(GELU_C).mul_add(x2l, splat(GELU_C_LO) * x2);
+    // s = 1 + a (+ sl), TwoSum
+    let sum = one + a;
+    let bb = sum - one;
+    let sl = ((one - (sum - bb)) + (a - bb)) + al;
+    // kx = K·x (+ kxl)
+    let kx = splat(GELU_K) * xm;
+    let kxl = splat(GELU_K).mul_sub(xm, kx) + splat(GELU_K_LO) * xm;
+    // w = kx·s (+ wl)
+    let w = kx * sum;
+    let wl = kx.mul_sub(sum, w) + kx.mul_add(sl, kxl * sum);
+    // σ(w + wl) with t = e^{-|w + wl|} ≈ e^{-|w|}·(1 - sign(w)·wl)
+    let aw = w.abs();
+    let t = exp_core(splat(-104.0).fast_max(-aw)) * (one - (wl ^ (w & splat(-0.0))));
+    let r = one / (one + t);
+    let sig = w.simd_ge(splat(0.0)).select(r, t * r);
+    let out = xm * sig;
+    // Large x: w overflows to inf and wl to NaN; there σ = 1 exactly.
+    let out = aw
+        .simd_ge(splat(200.0))
+        .select(xm * w.simd_ge(splat(0.0)).select(one, splat(0.0)), out);
+    x.is_nan().select(x, out)
 }
 
 /// Derivative of the tanh-approximated GELU: with `s = σ(2u)`, `u = k(x + c x³)`:
