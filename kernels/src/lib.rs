@@ -9,7 +9,23 @@
 //! - [`cpu`]: feature detection and the one-time warning when the SIMD paths were built without AVX2.
 //!
 //! Every kernel is generic over [`Float`] (`f32` fast paths, `f64` exact); results are bitwise identical
-//! for any number of rayon threads.
+//! for any number of rayon threads. Safe wrappers check slice lengths and panic with a message naming the
+//! kernel.
+//!
+//! ```
+//! use tensorgrad_kernels::{elementwise as ew, reduce, rows};
+//!
+//! // y = gelu(x) + bias (bias broadcast over the rows of a [2, 3] matrix), then row softmax.
+//! let x = [0.5f32, -1.0, 2.0, 0.0, 1.5, -0.5];
+//! let bias = [0.1f32, 0.2, 0.3];
+//! let mut g = [0.0f32; 6];
+//! ew::gelu_erf(&x, &mut g);
+//! let mut y = [0.0f32; 6];
+//! ew::binary_strided(ew::Binary::Add, &[2, 3], &g, &[3, 1], &bias, &[0, 1], &mut y);
+//! let mut p = [0.0f32; 6];
+//! rows::softmax_rows(&y, &mut p, 3);
+//! assert!((reduce::sum(&p) - 2.0).abs() < 1e-6);
+//! ```
 
 pub mod conv;
 pub mod cpu;

@@ -573,3 +573,23 @@ fn results_are_bit_identical_for_one_and_two_threads() {
     let two = with_threads(2, run);
     assert!(one == two, "1 vs 2 threads differ");
 }
+
+#[test]
+fn binary_strided_large_transposed_is_thread_independent() {
+    // A transposed operand leaves an inner row of one element after collapsing: many tiny rows.
+    let mut rng = Rng::new(9);
+    let (r, c) = (700, 600);
+    let a = rng.vec_f32(r * c, -1.0, 1.0);
+    let b = rng.vec_f32(r * c, -1.0, 1.0);
+    let run = || {
+        let mut out = vec![0.0f32; r * c];
+        ew::binary_strided(Binary::Sub, &[r, c], &a, &[1, r], &b, &[c, 1], &mut out);
+        out
+    };
+    let one = with_threads(1, run);
+    assert!(bits32(&one) == bits32(&with_threads(2, run)));
+    for i in [0, 1, 599, 600, 4321, r * c - 1] {
+        let (y, x) = (i / c, i % c);
+        assert_eq!(one[i], a[x * r + y] - b[y * c + x]);
+    }
+}

@@ -350,9 +350,15 @@ pub fn binary_strided<T: Float>(
             row(r, o);
         }
     } else {
-        out.par_chunks_mut(inner)
+        // Tasks of whole rows, at least ~4K elements each (a row may be tiny after a transpose).
+        let rows_per_task = (4096 / inner).max(1);
+        out.par_chunks_mut(inner * rows_per_task)
             .enumerate()
-            .for_each(|(r, o)| row(r, o));
+            .for_each(|(t, block)| {
+                for (k, o) in block.chunks_mut(inner).enumerate() {
+                    row(t * rows_per_task + k, o);
+                }
+            });
     }
 }
 
