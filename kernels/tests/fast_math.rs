@@ -247,7 +247,7 @@ fn f64_erf_matches_reference_values() {
             "erf(-{x})"
         );
         assert!(
-            (math::erfc_f64(x) - c).abs() <= 2e-14 * c,
+            (math::erfc_f64(x) - c).abs() <= 2e-15 * c,
             "erfc({x}) = {} vs {c}",
             math::erfc_f64(x)
         );

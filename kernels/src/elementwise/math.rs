@@ -379,7 +379,7 @@ pub fn gelu_tanh_grad8(x: f32x8) -> f32x8 {
 // Scalar f64 versions (the f64 kernels and the test references).
 
 /// `erf(x)` in f64: Maclaurin series for `|x| < 2`, continued fraction for `erfc` beyond.
-/// Relative error below ~1e-14 (tested against reference values).
+/// Relative error ≤ 2e-15 at the tested reference values.
 pub fn erf_f64(x: f64) -> f64 {
     if x.is_nan() {
         return x;
@@ -392,15 +392,15 @@ pub fn erf_f64(x: f64) -> f64 {
     }
 }
 
-/// `erfc(x)` in f64 without cancellation for large positive `x`.
+/// `erfc(x)` in f64 without cancellation for large positive `x` (`1 - erf` below 1, continued fraction
+/// from 1 on).
 pub fn erfc_f64(x: f64) -> f64 {
     if x.is_nan() {
         return x;
     }
-    if x < 0.5 {
+    if x < 1.0 {
+        // erfc ≥ 0.157 here: 1 - erf loses at most ~3 bits.
         1.0 - erf_f64(x)
-    } else if x < 2.0 {
-        erfc_mid(x)
     } else {
         erfc_cf(x)
     }
@@ -424,25 +424,15 @@ fn erf_series(x: f64) -> f64 {
     sum * std::f64::consts::FRAC_2_SQRT_PI
 }
 
-/// `erfc(x)` for `0.5 ≤ x < 2`: the same continued fraction as `erfc_cf`, with more terms (it converges
-/// for every `x > 0`, more slowly for small `x`); avoids the cancellation of `1 - erf(x)`.
-fn erfc_mid(x: f64) -> f64 {
-    let mut f = x;
-    for k in (1..=3000).rev() {
-        f = x + (k as f64 * 0.5) / f;
-    }
-    let hi = x * x;
-    let lo = x.mul_add(x, -hi);
-    (-hi).exp() * (-lo).exp() / f * (1.0 / std::f64::consts::PI.sqrt())
-}
-
 fn erfc_cf(x: f64) -> f64 {
     if x > 27.3 {
         return 0.0;
     }
-    // erfc(x) = e^{-x²}/√π · 1/(x + (1/2)/(x + 1/(x + (3/2)/(x + ...)))), evaluated backwards.
+    // erfc(x) = e^{-x²}/√π · 1/(x + (1/2)/(x + 1/(x + (3/2)/(x + ...)))), evaluated backwards with enough
+    // terms for full double precision at x ≥ 1 (250 terms at x = 1, 60 at x = 2; checked against libm).
+    let terms = (300.0 / (x * x)) as usize + 40;
     let mut f = x;
-    for k in (1..=120).rev() {
+    for k in (1..=terms).rev() {
         f = x + (k as f64 * 0.5) / f;
     }
     // e^{-x²} with x² split exactly: x² = hi + lo.
