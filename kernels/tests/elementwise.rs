@@ -584,6 +584,9 @@ fn binary_strided_large_transposed_is_thread_independent() {
     let run = || {
         let mut out = vec![0.0f32; r * c];
         ew::binary_strided(Binary::Sub, &[r, c], &a, &[1, r], &b, &[c, 1], &mut out);
+        let mut t = vec![0.0f32; r * c];
+        ew::unary_strided(Some(Unary::Tanh), &[r, c], &a, &[1, r], &mut t);
+        out.extend(t);
         out
     };
     let one = with_threads(1, run);
@@ -591,5 +594,54 @@ fn binary_strided_large_transposed_is_thread_independent() {
     for i in [0, 1, 599, 600, 4321, r * c - 1] {
         let (y, x) = (i / c, i % c);
         assert_eq!(one[i], a[x * r + y] - b[y * c + x]);
+    }
+}
+
+#[test]
+fn unary_strided_and_copy_strided_match_naive() {
+    let mut rng = Rng::new(10);
+    let shapes: &[&[usize]] = &[
+        &[],
+        &[5],
+        &[3, 7],
+        &[2, 3, 13],
+        &[4, 1, 9],
+        &[3, 0, 2],
+        &[300, 40],
+    ];
+    for &shape in shapes {
+        let full = contiguous_strides(shape);
+        let nd = shape.len();
+        let mut variants: Vec<Vec<usize>> = vec![full.clone(), vec![0; nd]];
+        if nd >= 2 {
+            let mut t = vec![0; nd];
+            let mut acc = 1;
+            for d in 0..nd {
+                t[d] = acc;
+                acc *= shape[d];
+            }
+            variants.push(t);
+            let mut bcast = full.clone();
+            bcast[0] = 0;
+            variants.push(bcast);
+        }
+        let span = shape.iter().product::<usize>().max(1);
+        for st in &variants {
+            let x = rng.vec_f32(span, 0.1, 3.0);
+            let zeros = vec![0.0f64; span];
+            let gathered: Vec<f32> = strided_naive(Binary::Add, shape, &to64(&x), st, &zeros, st)
+                .iter()
+                .map(|&v| v as f32)
+                .collect();
+            let mut out = vec![f32::NAN; gathered.len()];
+            ew::copy_strided(shape, &x, st, &mut out);
+            assert_eq!(bits32(&out), bits32(&gathered), "copy {shape:?} {st:?}");
+            for op in [Unary::Exp, Unary::Sqrt, Unary::Neg] {
+                let mut want = vec![0.0f32; gathered.len()];
+                ew::unary(op, &gathered, &mut want);
+                ew::unary_strided(Some(op), shape, &x, st, &mut out);
+                assert_eq!(bits32(&out), bits32(&want), "{op:?} {shape:?} {st:?}");
+            }
+        }
     }
 }

@@ -362,6 +362,101 @@ pub fn binary_strided<T: Float>(
     }
 }
 
+/// Strided unary map / gather: `out[idx] = op(x[Σ idx·x_strides])` for every index of `shape`, `out`
+/// contiguous (row-major); `op = None` copies (this is `contiguous()` for a permuted or expanded view).
+/// Stride 0 broadcasts. Dimensions that are contiguous in `x` are merged first; inner rows with stride 1
+/// go through the contiguous kernels.
+///
+/// # Shapes
+/// `shape` and `x_strides` have equal length; `out.len() = Π shape`.
+///
+/// # Panics
+/// If the ranks differ, `out` has the wrong length, or a stride reaches past the end of `x`.
+#[track_caller]
+pub fn unary_strided<T: Float>(
+    op: Option<Unary>,
+    shape: &[usize],
+    x: &[T],
+    x_strides: &[usize],
+    out: &mut [T],
+) {
+    crate::cpu::warn_if_simd_unused();
+    if x_strides.len() != shape.len() {
+        strided_bad(format!(
+            "rank mismatch: shape {shape:?}, x_strides {x_strides:?}"
+        ));
+    }
+    let n: usize = shape.iter().product();
+    check_len("unary_strided", "out", out.len(), n);
+    if n == 0 {
+        return;
+    }
+    if span(shape, x_strides) > x.len() {
+        strided_bad(format!(
+            "x has {} elements but shape {shape:?} with strides {x_strides:?} needs more",
+            x.len()
+        ));
+    }
+    let (s, sx, _) = binary::collapse_dims(shape, x_strides, x_strides);
+    let apply = |src: &[T], o: &mut [T]| match op {
+        Some(u) => T::unary_slice(u, src, o),
+        None => o.copy_from_slice(src),
+    };
+    if s.is_empty() {
+        apply(&x[..1], &mut out[..1]);
+        return;
+    }
+    let d = s.len() - 1;
+    let (inner, ix) = (s[d], sx[d]);
+    let row = |r: usize, o: &mut [T]| {
+        let (mut off, mut rem) = (0usize, r);
+        for k in (0..d).rev() {
+            off += (rem % s[k]) * sx[k];
+            rem /= s[k];
+        }
+        if ix == 1 {
+            apply(&x[off..off + inner], o);
+        } else {
+            // Gather through a small buffer, then map.
+            let mut buf = [T::ZERO; 256];
+            for (c, oc) in o.chunks_mut(256).enumerate() {
+                let base = off + c * 256 * ix;
+                for (j, b) in buf[..oc.len()].iter_mut().enumerate() {
+                    *b = x[base + j * ix];
+                }
+                apply(&buf[..oc.len()], oc);
+            }
+        }
+    };
+    let th = match op {
+        Some(u) if u.is_transcendental() => PAR_THRESHOLD_TRANSCENDENTAL,
+        _ => PAR_THRESHOLD_CHEAP,
+    };
+    if n < th || rayon::current_num_threads() == 1 {
+        for (r, o) in out.chunks_mut(inner).enumerate() {
+            row(r, o);
+        }
+    } else {
+        let rows_per_task = (4096 / inner).max(1);
+        out.par_chunks_mut(inner * rows_per_task)
+            .enumerate()
+            .for_each(|(t, block)| {
+                for (k, o) in block.chunks_mut(inner).enumerate() {
+                    row(t * rows_per_task + k, o);
+                }
+            });
+    }
+}
+
+/// Strided copy into a contiguous `out` (see [`unary_strided`] with `op = None`).
+///
+/// # Panics
+/// As [`unary_strided`].
+#[track_caller]
+pub fn copy_strided<T: Float>(shape: &[usize], x: &[T], x_strides: &[usize], out: &mut [T]) {
+    unary_strided(None, shape, x, x_strides, out)
+}
+
 /// `y += alpha·x` (f32: one FMA per element).
 ///
 /// # Panics
