@@ -50,6 +50,8 @@ pub trait Float:
     const NAN: Self;
     /// Short type name for messages (`"f32"` / `"f64"`).
     const NAME: &'static str;
+    /// Machine epsilon.
+    const EPSILON: Self;
 
     /// Converts from `f64` (rounding for `f32`).
     fn from_f64(v: f64) -> Self;
@@ -71,6 +73,16 @@ pub trait Float:
     fn is_nan(self) -> bool;
     /// `self^n` for an integer exponent.
     fn powi(self, n: i32) -> Self;
+    /// `self^e`.
+    fn powf(self, e: Self) -> Self;
+    /// Hyperbolic tangent (std).
+    fn tanh(self) -> Self;
+    /// True unless infinite or NaN.
+    fn is_finite(self) -> bool;
+    /// Larger of two values; NaN propagates (like `torch.maximum`).
+    fn maximum(self, other: Self) -> Self;
+    /// Smaller of two values; NaN propagates (like `torch.minimum`).
+    fn minimum(self, other: Self) -> Self;
 
     /// Hook: unary map over equal-length slices (lengths already checked, single thread).
     #[doc(hidden)]
@@ -118,6 +130,7 @@ macro_rules! impl_float_common {
         const NEG_INFINITY: Self = $t::NEG_INFINITY;
         const NAN: Self = $t::NAN;
         const NAME: &'static str = stringify!($t);
+        const EPSILON: Self = $t::EPSILON;
         #[inline(always)]
         fn from_f64(v: f64) -> Self {
             v as $t
@@ -157,6 +170,26 @@ macro_rules! impl_float_common {
         #[inline(always)]
         fn powi(self, n: i32) -> Self {
             $t::powi(self, n)
+        }
+        #[inline(always)]
+        fn powf(self, e: Self) -> Self {
+            $t::powf(self, e)
+        }
+        #[inline(always)]
+        fn tanh(self) -> Self {
+            $t::tanh(self)
+        }
+        #[inline(always)]
+        fn is_finite(self) -> bool {
+            $t::is_finite(self)
+        }
+        #[inline(always)]
+        fn maximum(self, other: Self) -> Self {
+            binary::apply_scalar(Binary::Maximum, self, other)
+        }
+        #[inline(always)]
+        fn minimum(self, other: Self) -> Self {
+            binary::apply_scalar(Binary::Minimum, self, other)
         }
     };
 }
