@@ -362,6 +362,9 @@ fn second_derivatives_pass_gradgradcheck() {
             (&a * &a).gather(0, &idx(&[4, 0], &[1, 2])).exp()
         }),
     ]);
+    // gradgradcheck draws its random output cotangent from the global generator; this is its only user in
+    // this test binary, so the draws are reproducible.
+    tensorgrad::manual_seed(2);
     let mut failures = Vec::new();
     for (k, row) in rows.iter().enumerate() {
         let inputs = make_inputs(row, 1000 + k as u64);
