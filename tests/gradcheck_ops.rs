@@ -290,6 +290,21 @@ fn table() -> Vec<Row> {
         row!("masked_fill", [n(&[2, 3])], |t| t[0].masked_fill(&t[0].lt_scalar(0.0), 0.5).exp()),
         row!("masked_fill broadcast mask", [n(&[2, 3])], |t| t[0].masked_fill(&Tensor::from_vec(vec![false, true, false], &[3]), -2.0).exp()),
 
+        row!("where condition broadcasts over both", [n(&[3]), n(&[1])], |t| {
+            let c = Tensor::from_vec(vec![true, false, false, true, true, false], &[2, 3]);
+            Tensor::where_(&c, &t[0], &t[1]).exp()
+        }),
+        row!("masked_fill(transposed)", [n(&[3, 2])], |t| t[0].t().masked_fill(&Tensor::from_vec(vec![true, false], &[2, 1]), 1.0).exp()),
+        row!("index_add(transposed self, sliced src)", [n(&[2, 4]), n(&[2, 6])], |t| {
+            t[0].t().index_add(0, &idx(&[3, 0, 3], &[3]), &t[1].slice(1, 0, 6, 2).t()).exp()
+        }),
+        row!("scatter_add(transposed self)", [n(&[3, 2]), n(&[2, 2])], |t| {
+            t[0].t().scatter_add(1, &idx(&[2, 2, 0, 1], &[2, 2]), &t[1]).exp()
+        }),
+        row!("cat dim -1 of permuted", [n(&[2, 2, 3]), n(&[2, 1, 2])], |t| {
+            Tensor::cat(&[&t[0].permute(&[1, 0, 2]), &t[1].permute(&[2, 0, 1])], -1).exp()
+        }),
+
         // Composites.
         row!("tanh MLP", [n(&[4, 3]), n(&[3, 5]), n(&[5]), n(&[5, 2])], |t| {
             (t[0].matmul(&t[1]) + &t[2]).tanh().matmul(&t[3]).log_softmax(-1).sum()
