@@ -15,8 +15,9 @@
 //! `[h_fwd | h_rev]` along the feature dim. Layer k > 0 reads layer k-1's output, through dropout when
 //! training with `dropout > 0` (not after the last layer).
 //!
-//! Backward is backpropagation through time, derived by autograd from the ops above; the LSTM step runs as
-//! one fused op (`lstm_cell`, forward and backward in one loop each, tested against its composition).
+//! Backward is backpropagation through time. For RNN and GRU autograd derives it from the per-step ops
+//! above; an LSTM direction runs as one fused op over all steps (`lstm_seq`: forward and BPTT each in one
+//! loop, tested against the per-step composition on values, gradients and second derivatives).
 //!
 //! Speed: the input projection `x W_ih^T + b` of all T steps is one `[T*N, in] x [in, G*H]` matmul; each
 //! step then only multiplies `h_{t-1} W_hh^T`.
@@ -28,7 +29,7 @@
 //! - `weight_ih_l{k}[_reverse]` `[G*H, input_size]` for k = 0 else `[G*H, D*H]`; `weight_hh_l{k}` `[G*H, H]`;
 //!   `bias_ih_l{k}`, `bias_hh_l{k}` `[G*H]`; all initialized U(-1/sqrt(H), 1/sqrt(H)) like PyTorch.
 
-mod lstm_cell;
+mod lstm_seq;
 
 use super::attention::dropout; // private shim until nn::Dropout lands on main
 use super::Module;
@@ -361,7 +362,7 @@ impl Recurrent {
         w: &DirectionWeights,
         x: &Tensor,
         mut h: Tensor,
-        mut c: Option<Tensor>,
+        c: Option<Tensor>,
         reverse: bool,
     ) -> (Tensor, Tensor, Option<Tensor>) {
         let (t_len, n, features) = (x.size(0), x.size(1), x.size(2));
@@ -375,6 +376,11 @@ impl Recurrent {
             _ => {}
         }
         let gx = gx.reshape([t_len, n, gh]);
+        if let (CellKind::Lstm, Some(c0)) = (self.kind, &c) {
+            let y = lstm_seq::lstm_sequence(&gx, &w.w_hh, &h, c0, reverse);
+            let last = y.narrow(0, if reverse { 0 } else { t_len - 1 }, 1).squeeze(0);
+            return (y.narrow(2, 0, hs), last.narrow(1, 0, hs), Some(last.narrow(1, hs, hs)));
+        }
         let w_hh_t = w.w_hh.t();
         let mut outs: Vec<Option<Tensor>> = vec![None; t_len];
         for step in 0..t_len {
@@ -386,12 +392,7 @@ impl Recurrent {
                     let a = gx_t + gh_t;
                     h = if act == Nonlinearity::Tanh { a.tanh() } else { a.relu() };
                 }
-                CellKind::Lstm => {
-                    let cell = c.as_ref().unwrap_or_else(|| unreachable!("LSTM keeps a cell state"));
-                    let hc = lstm_cell::lstm_cell(&(gx_t + gh_t), cell);
-                    h = hc.narrow(1, 0, hs);
-                    c = Some(hc.narrow(1, hs, hs));
-                }
+                CellKind::Lstm => unreachable!("LSTM runs through the fused lstm_sequence above"),
                 CellKind::Gru => {
                     let gh_t = match &w.b_hh {
                         Some(bh) => gh_t + bh,
