@@ -15,9 +15,9 @@
 //! `[h_fwd | h_rev]` along the feature dim. Layer k > 0 reads layer k-1's output, through dropout when
 //! training with `dropout > 0` (not after the last layer).
 //!
-//! Backward is backpropagation through time. For RNN and GRU autograd derives it from the per-step ops
-//! above; an LSTM direction runs as one fused op over all steps (`lstm_seq`: forward and BPTT each in one
-//! loop, tested against the per-step composition on values, gradients and second derivatives).
+//! Backward is backpropagation through time. An LSTM or GRU direction runs as one fused op over all steps
+//! (`lstm_seq`, `gru_seq`: forward and BPTT each in one loop, tested against the per-step composition on
+//! values, gradients and second derivatives); for the plain RNN autograd derives BPTT from per-step ops.
 //!
 //! Speed: the input projection `x W_ih^T + b` of all T steps is one `[T*N, in] x [in, G*H]` matmul; each
 //! step then only multiplies `h_{t-1} W_hh^T`.
@@ -29,6 +29,7 @@
 //! - `weight_ih_l{k}[_reverse]` `[G*H, input_size]` for k = 0 else `[G*H, D*H]`; `weight_hh_l{k}` `[G*H, H]`;
 //!   `bias_ih_l{k}`, `bias_hh_l{k}` `[G*H]`; all initialized U(-1/sqrt(H), 1/sqrt(H)) like PyTorch.
 
+mod gru_seq;
 mod lstm_seq;
 
 use super::attention::dropout; // private shim until nn::Dropout lands on main
@@ -381,30 +382,19 @@ impl Recurrent {
             let last = y.narrow(0, if reverse { 0 } else { t_len - 1 }, 1).squeeze(0);
             return (y.narrow(2, 0, hs), last.narrow(1, 0, hs), Some(last.narrow(1, hs, hs)));
         }
+        if self.kind == CellKind::Gru {
+            let b_hh = w.b_hh.clone().unwrap_or_else(|| Tensor::zeros_dtype(&[gh], gx.dtype()));
+            let y = gru_seq::gru_sequence(&gx, &w.w_hh, &b_hh, &h, reverse);
+            let last = y.narrow(0, if reverse { 0 } else { t_len - 1 }, 1).squeeze(0);
+            return (y, last, None);
+        }
+        // Plain RNN: per-step ops, autograd derives BPTT.
         let w_hh_t = w.w_hh.t();
         let mut outs: Vec<Option<Tensor>> = vec![None; t_len];
         for step in 0..t_len {
             let t = if reverse { t_len - 1 - step } else { step };
-            let gx_t = gx.narrow(0, t, 1).squeeze(0);
-            let gh_t = h.matmul(&w_hh_t);
-            match self.kind {
-                CellKind::Rnn(act) => {
-                    let a = gx_t + gh_t;
-                    h = if act == Nonlinearity::Tanh { a.tanh() } else { a.relu() };
-                }
-                CellKind::Lstm => unreachable!("LSTM runs through the fused lstm_sequence above"),
-                CellKind::Gru => {
-                    let gh_t = match &w.b_hh {
-                        Some(bh) => gh_t + bh,
-                        None => gh_t,
-                    };
-                    let (xg, hg) = (gx_t.chunk(3, 1), gh_t.chunk(3, 1));
-                    let r = (&xg[0] + &hg[0]).sigmoid();
-                    let z = (&xg[1] + &hg[1]).sigmoid();
-                    let cand = (&xg[2] + &(&r * &hg[2])).tanh();
-                    h = &cand + &(&z * &(&h - &cand));
-                }
-            }
+            let a = gx.narrow(0, t, 1).squeeze(0) + h.matmul(&w_hh_t);
+            h = if self.kind == CellKind::Rnn(Nonlinearity::Relu) { a.relu() } else { a.tanh() };
             outs[t] = Some(h.clone());
         }
         let outs: Vec<Tensor> = outs.into_iter().map(|o| o.unwrap_or_else(|| unreachable!())).collect();
