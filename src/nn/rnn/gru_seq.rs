@@ -53,7 +53,8 @@ pub(crate) fn gru_sequence(gx: &Tensor, w_hh: &Tensor, b_hh: &Tensor, h0: &Tenso
     let (y, act) = no_grad(|| {
         crate::dispatch_float!(gx.dtype(), "gru_sequence", T => {
             let gxv = gx.to_vec::<T>();
-            let (w_t, b) = (w_hh.detach().t(), b_hh.detach());
+            // W_hh^T contiguous once per sequence: every step streams it row by row.
+            let (w_t, b) = (w_hh.detach().t().contiguous(), b_hh.detach());
             let mut y = vec![T::from_f64(0.0); t_len * n * h];
             let mut act = vec![T::from_f64(0.0); t_len * n * 4 * h];
             let mut h_prev = h0.detach().contiguous();

@@ -55,7 +55,8 @@ pub(crate) fn lstm_sequence(gx: &Tensor, w_hh: &Tensor, h0: &Tensor, c0: &Tensor
     let (y, act) = no_grad(|| {
         crate::dispatch_float!(gx.dtype(), "lstm_sequence", T => {
             let gxv = gx.to_vec::<T>();
-            let w_t = w_hh.detach().t();
+            // Contiguous once per sequence: every step streams it row by row.
+            let w_t = w_hh.detach().t().contiguous();
             let mut y = vec![T::from_f64(0.0); t_len * n * 2 * h];
             let mut act = vec![T::from_f64(0.0); t_len * n * 5 * h];
             let mut h_prev = h0.detach();
