@@ -9,9 +9,10 @@
 //! MHA:    q, k, v = query W_q^T + b_q, key W_k^T + b_k, value W_v^T + b_v   ([W_q; W_k; W_v] = in_proj_weight)
 //!         split E into num_heads heads of E/num_heads, attend per head, concatenate, out_proj
 //! ```
-//! Backward is derived by autograd from these ops; the scaled masked softmax runs as one fused op
-//! ([`scaled_masked_softmax`]-style private op, tested against its composition), whose backward is
-//! `ds = scale * y * (dy - sum(dy * y))`.
+//! Backward is derived by autograd from these ops, except that `softmax(scores * scale + M)` runs as one
+//! fused op (`scaled_masked_softmax`, tested against its composition on values, gradients and second
+//! derivatives) whose backward is `d scores = scale * y * (dy - sum(dy * y))` (the mask is a constant; a
+//! float mask that requires grad takes the composed path so its gradient flows).
 //!
 //! # Mask conventions (exactly PyTorch's, which differ between the two entry points)
 //! - [`scaled_dot_product_attention`]: a bool `attn_mask` is **true where a query may attend**; a float mask is
@@ -553,6 +554,16 @@ mod tests {
             gradcheck(f, std::slice::from_ref(&s), GradcheckOptions::default()).unwrap();
             gradgradcheck(f, std::slice::from_ref(&s), GradcheckOptions::default()).unwrap();
         }
+    }
+
+    #[test]
+    fn learned_float_mask_gets_its_gradient() {
+        crate::manual_seed(6);
+        let s = Tensor::randn(&[2, 3]).to_dtype(DType::F64).requires_grad_();
+        let m = Tensor::randn(&[3]).to_dtype(DType::F64).requires_grad_();
+        let w = Tensor::randn(&[2, 3]).to_dtype(DType::F64);
+        let f = |t: &[Tensor]| (scaled_masked_softmax(&t[0], Some(&t[1]), 0.5) * &w).sum();
+        gradcheck(f, &[s, m], GradcheckOptions::default()).unwrap();
     }
 
     #[test]
