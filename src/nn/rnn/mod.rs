@@ -15,9 +15,9 @@
 //! `[h_fwd | h_rev]` along the feature dim. Layer k > 0 reads layer k-1's output, through dropout when
 //! training with `dropout > 0` (not after the last layer).
 //!
-//! Backward is backpropagation through time. An LSTM or GRU direction runs as one fused op over all steps
-//! (`lstm_seq`, `gru_seq`: forward and BPTT each in one loop, tested against the per-step composition on
-//! values, gradients and second derivatives); for the plain RNN autograd derives BPTT from per-step ops.
+//! Backward is backpropagation through time. Each direction of each layer runs as one fused op over all
+//! steps (`rnn_seq`, `lstm_seq`, `gru_seq`: forward and BPTT each in one loop, tested against the per-step
+//! composition on values, gradients and second derivatives).
 //!
 //! Speed: the input projection `x W_ih^T + b` of all T steps is one `[T*N, in] x [in, G*H]` matmul; each
 //! step then only multiplies `h_{t-1} W_hh^T`.
@@ -31,6 +31,7 @@
 
 mod gru_seq;
 mod lstm_seq;
+mod rnn_seq;
 
 use super::attention::dropout; // private shim until nn::Dropout lands on main
 use super::Module;
@@ -362,7 +363,7 @@ impl Recurrent {
         &self,
         w: &DirectionWeights,
         x: &Tensor,
-        mut h: Tensor,
+        h: Tensor,
         c: Option<Tensor>,
         reverse: bool,
     ) -> (Tensor, Tensor, Option<Tensor>) {
@@ -377,28 +378,26 @@ impl Recurrent {
             _ => {}
         }
         let gx = gx.reshape([t_len, n, gh]);
-        if let (CellKind::Lstm, Some(c0)) = (self.kind, &c) {
-            let y = lstm_seq::lstm_sequence(&gx, &w.w_hh, &h, c0, reverse);
-            let last = y.narrow(0, if reverse { 0 } else { t_len - 1 }, 1).squeeze(0);
-            return (y.narrow(2, 0, hs), last.narrow(1, 0, hs), Some(last.narrow(1, hs, hs)));
+        let last = |y: &Tensor| y.narrow(0, if reverse { 0 } else { t_len - 1 }, 1).squeeze(0);
+        match self.kind {
+            CellKind::Lstm => {
+                let c0 = c.unwrap_or_else(|| h.zeros_like());
+                let y = lstm_seq::lstm_sequence(&gx, &w.w_hh, &h, &c0, reverse);
+                let hc = last(&y);
+                (y.narrow(2, 0, hs), hc.narrow(1, 0, hs), Some(hc.narrow(1, hs, hs)))
+            }
+            CellKind::Gru => {
+                let b_hh = w.b_hh.clone().unwrap_or_else(|| Tensor::zeros_dtype(&[gh], gx.dtype()));
+                let y = gru_seq::gru_sequence(&gx, &w.w_hh, &b_hh, &h, reverse);
+                let h_last = last(&y);
+                (y, h_last, None)
+            }
+            CellKind::Rnn(act) => {
+                let y = rnn_seq::rnn_sequence(&gx, &w.w_hh, &h, act == Nonlinearity::Relu, reverse);
+                let h_last = last(&y);
+                (y, h_last, None)
+            }
         }
-        if self.kind == CellKind::Gru {
-            let b_hh = w.b_hh.clone().unwrap_or_else(|| Tensor::zeros_dtype(&[gh], gx.dtype()));
-            let y = gru_seq::gru_sequence(&gx, &w.w_hh, &b_hh, &h, reverse);
-            let last = y.narrow(0, if reverse { 0 } else { t_len - 1 }, 1).squeeze(0);
-            return (y, last, None);
-        }
-        // Plain RNN: per-step ops, autograd derives BPTT.
-        let w_hh_t = w.w_hh.t();
-        let mut outs: Vec<Option<Tensor>> = vec![None; t_len];
-        for step in 0..t_len {
-            let t = if reverse { t_len - 1 - step } else { step };
-            let a = gx.narrow(0, t, 1).squeeze(0) + h.matmul(&w_hh_t);
-            h = if self.kind == CellKind::Rnn(Nonlinearity::Relu) { a.relu() } else { a.tanh() };
-            outs[t] = Some(h.clone());
-        }
-        let outs: Vec<Tensor> = outs.into_iter().map(|o| o.unwrap_or_else(|| unreachable!())).collect();
-        (Tensor::stack(&outs.iter().collect::<Vec<_>>(), 0), h, c)
     }
 }
 
