@@ -139,6 +139,7 @@ fn lstm_gradcheck_inputs_states_and_parameters() {
 #[test]
 fn gru_gradcheck_inputs_states_and_parameters() {
     gradcheck_layer("gru", RnnOptions::new(3, 2), false);
+    gradcheck_layer("gru", RnnOptions::new(3, 2).bias(false), true);
     gradcheck_layer("gru", RnnOptions::new(3, 2).num_layers(2).bidirectional(true).batch_first(true), true);
 }
 
