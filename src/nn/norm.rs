@@ -298,7 +298,12 @@ impl Module for LayerNorm {
     fn describe(&self) -> String {
         let dims: Vec<String> = self.normalized_shape.iter().map(|d| d.to_string()).collect();
         let tuple = if dims.len() == 1 { format!("({},)", dims[0]) } else { format!("({})", dims.join(", ")) };
-        format!("LayerNorm({tuple}, eps={}, elementwise_affine={})", py_float(self.eps), py_bool(self.weight.is_some()))
+        format!(
+            "LayerNorm({tuple}, eps={}, elementwise_affine={}, bias={})",
+            py_float(self.eps),
+            py_bool(self.weight.is_some()),
+            py_bool(self.bias.is_some())
+        )
     }
 }
 
@@ -413,12 +418,13 @@ impl Module for BatchNorm {
 
     fn describe(&self) -> String {
         format!(
-            "{}({}, eps={}, momentum={}, affine={}, track_running_stats={})",
+            "{}({}, eps={}, momentum={}, affine={}, bias={}, track_running_stats={})",
             self.name,
             self.num_features,
             py_float(self.eps),
             py_float(self.momentum),
             py_bool(self.weight.is_some()),
+            py_bool(self.bias.is_some()),
             py_bool(self.running_mean.is_some())
         )
     }
