@@ -74,10 +74,7 @@ fn layer_norm_matches_pytorch() {
     assert!(ln.named_parameters().is_empty());
     check_layer(&ln, &fx["ln_noaffine"], "ln_noaffine");
     let r = load_fixture("nn/repr.json");
-    assert_eq!(
-        LayerNorm::with_options(&[4, 5], 1e-5, false, false, DType::F32).describe(),
-        r["ln2"].as_str().unwrap()
-    );
+    assert_eq!(LayerNorm::with_options(&[4, 5], 1e-5, false, false, DType::F32).describe(), r["ln2"].as_str().unwrap());
 }
 
 #[test]
@@ -123,7 +120,10 @@ fn batch_norm_matches_pytorch_in_train_and_eval() {
         assert_close(&ye, &tensor(&case["out_eval"]), rtol, &format!("{name}: eval output"));
         bn.train();
         let yt = tensorgrad::no_grad(|| bn.forward(&xe));
-        assert!(yt.to_vec_f64().iter().zip(ye.to_vec_f64()).any(|(a, b)| (a - b).abs() > 1e-3), "{name}: train differs");
+        assert!(
+            yt.to_vec_f64().iter().zip(ye.to_vec_f64()).any(|(a, b)| (a - b).abs() > 1e-3),
+            "{name}: train differs"
+        );
     }
 }
 

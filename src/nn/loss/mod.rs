@@ -1,6 +1,8 @@
 //! Loss functions (`torch.nn.functional.*_loss`) and their module forms (`MSELoss`, `CrossEntropyLoss`, ...).
-//! All are composed from differentiable tensor ops (log-softmax is itself a fused, stable op), so their
-//! backward is the chain rule through those ops. `d` = input - target, `p` = log-probabilities:
+//! Most are composed from differentiable tensor ops, so their backward is the chain rule through those
+//! ops; cross-entropy with class indices is one fused op (`cross_entropy.rs`, tested against its
+//! composition), and binary cross-entropy has PyTorch's dedicated backward (finite at x = 0 and 1).
+//! `d` = input - target, `p` = log-probabilities:
 //!
 //! | loss | per element | derivative w.r.t. the input |
 //! |---|---|---|
@@ -340,10 +342,37 @@ fn apply_weight(loss_name: &str, loss: Tensor, weight: Option<&Tensor>) -> Tenso
 #[track_caller]
 pub fn binary_cross_entropy(input: &Tensor, target: &Tensor, weight: Option<&Tensor>, reduction: Reduction) -> Tensor {
     same_shape("BCELoss", input, target);
-    let log_x = input.log().clamp(Some(-100.0), None);
-    let log_1mx = (1.0 - input).log().clamp(Some(-100.0), None);
-    let loss = -(target * &log_x + (1.0 - target) * &log_1mx);
+    let value = crate::no_grad(|| bce_value(input, target));
+    let loss = Tensor::from_op(value, &[input, target], || BceBackward { x: input.clone(), t: target.clone() });
     reduce("BCELoss", apply_weight("BCELoss", loss, weight), reduction)
+}
+
+/// `-(t max(ln x, -100) + (1 - t) max(ln(1 - x), -100))`, elementwise.
+fn bce_value(x: &Tensor, t: &Tensor) -> Tensor {
+    let log_x = x.log().clamp(Some(-100.0), None);
+    let log_1mx = (1.0 - x).log().clamp(Some(-100.0), None);
+    -(t * &log_x + (1.0 - t) * &log_1mx)
+}
+
+/// PyTorch's BCE backward: `dx = dy (x - t) / max(x (1 - x), 1e-12)` (finite at x = 0 or 1, where the
+/// clamped logs' own derivative would be 0 or NaN), `dt = dy (max(ln(1 - x), -100) - max(ln x, -100))`.
+struct BceBackward {
+    x: Tensor,
+    t: Tensor,
+}
+
+impl crate::Backward for BceBackward {
+    fn name(&self) -> &'static str {
+        "binary_cross_entropy"
+    }
+
+    fn backward(&self, dy: &Tensor, needs: &[bool]) -> Vec<Option<Tensor>> {
+        let (x, t) = (&self.x, &self.t);
+        let dx = needs[0].then(|| dy * &(x - t) / (x * &(1.0 - x)).clamp(Some(1e-12), None));
+        let dt =
+            needs[1].then(|| dy * &((1.0 - x).log().clamp(Some(-100.0), None) - x.log().clamp(Some(-100.0), None)));
+        vec![dx, dt]
+    }
 }
 
 /// Binary cross-entropy from logits in the stable form `(1 - t) x + (1 + (pw - 1) t) softplus(-x)`,
