@@ -177,3 +177,56 @@ fn losses_reject_bad_shapes_and_targets() {
     });
     assert!(msg.contains("MSELoss") && msg.contains("batchmean"), "{msg}");
 }
+
+/// Cross-entropy (mean reduction) composed from primitive ops only: log_softmax, gather-based NLL and the
+/// smoothing term, divided by the total weight of the kept targets.
+fn cross_entropy_composed(x: &Tensor, t: &[i64], w: &[f64], ignore: i64, eps: f64) -> Tensor {
+    let c = x.shape()[1];
+    let logp = x.log_softmax(1);
+    let wt = Tensor::from_vec(w.to_vec(), &[1, c]);
+    let (mut total, mut denom) = (Tensor::zeros_dtype(&[], DType::F64), 0.0);
+    for (i, &y) in t.iter().enumerate() {
+        if y == ignore {
+            continue;
+        }
+        let row = logp.narrow(0, i, 1);
+        let nll = -row.narrow(1, y as usize, 1).sum() * w[y as usize];
+        let smooth = -(&row * &wt).sum();
+        total = total + nll * (1.0 - eps) + smooth * (eps / c as f64);
+        denom += w[y as usize];
+    }
+    total / denom
+}
+
+#[test]
+fn fused_cross_entropy_equals_composition_values_and_gradients() {
+    tensorgrad::manual_seed(4);
+    let t = [2i64, -100, 0, 3, 3];
+    let target = Tensor::from_vec(t.to_vec(), &[5]);
+    for (eps, weights) in
+        [(0.0, None), (0.15, None), (0.0, Some(vec![0.5, 2.0, 1.0, 1.5])), (0.3, Some(vec![0.2, 1.0, 3.0, 0.7]))]
+    {
+        let x = randn64(&[5, 4]);
+        let wt = weights.as_ref().map(|w: &Vec<f64>| Tensor::from_vec(w.clone(), &[4]));
+        let fused = F::cross_entropy(&x, &target, wt.as_ref(), -100, Reduction::Mean, eps);
+        assert_eq!(fused.op_name(), Some("div"), "mean of the fused per-row op");
+        let w = weights.clone().unwrap_or(vec![1.0; 4]);
+        let composed = cross_entropy_composed(&x, &t, &w, -100, eps);
+        assert_close(&fused, &composed, 1e-12, &format!("value eps={eps}"));
+        let gf = tensorgrad::grad(&[&fused], &[&x], None, false)[0].clone().unwrap();
+        let gc = tensorgrad::grad(&[&composed], &[&x], None, false)[0].clone().unwrap();
+        assert_close(&gf, &gc, 1e-10, &format!("grad eps={eps}"));
+        gradcheck(
+            "fused cross_entropy",
+            |ts| F::cross_entropy(&ts[0], &target, wt.as_ref(), -100, Reduction::None, eps),
+            &[x.clone()],
+        );
+        if let Err(e) = tensorgrad::gradgradcheck(
+            |ts| F::cross_entropy(&ts[0], &target, wt.as_ref(), -100, Reduction::Sum, eps),
+            &[x.clone()],
+            tensorgrad::GradcheckOptions::default(),
+        ) {
+            panic!("fused cross_entropy gradgradcheck: {e}");
+        }
+    }
+}

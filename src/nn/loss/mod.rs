@@ -24,8 +24,11 @@
 //! an unbatched `[C]`), with index targets `[N]`, `[N, d1, ..]` or `[]`; any shape (equal for input and
 //! target) for the elementwise losses.
 
+mod cross_entropy;
+
 use crate::error::{panic_msg, shape_mismatch};
 use crate::tensor::{DType, Tensor};
+use cross_entropy::cross_entropy_rows;
 
 /// How a loss combines its per-element values (`reduction=` in PyTorch).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -269,8 +272,7 @@ pub fn cross_entropy(
         panic_msg(format!("{NAME}: expected input [N, C], [N, C, d1, ..] or [C], got a scalar"));
     }
     let c = input.shape()[class_dim];
-    let logp = input.log_softmax(class_dim as isize);
-    let logp2 = classes_last(NAME, &logp);
+    let log_softmax = || input.log_softmax(class_dim as isize);
     let out_shape = index_target_shape(input);
     if target.dtype().is_float() {
         // Class probabilities.
@@ -280,6 +282,7 @@ pub fn cross_entropy(
                 panic_msg(format!("{NAME}: expected weight of shape [{c}] (one per class), got {:?}", w.shape()));
             }
         }
+        let logp2 = classes_last(NAME, &log_softmax());
         let mut t = classes_last(NAME, target);
         if label_smoothing > 0.0 {
             t = t * (1.0 - label_smoothing) + label_smoothing / c as f64;
@@ -294,6 +297,22 @@ pub fn cross_entropy(
             _ => reduce(NAME, loss, reduction),
         };
     }
+    if !weight.is_some_and(Tensor::requires_grad) {
+        // The fused op (no gradient for the class weights, which are constants here).
+        let (safe, w_target) = index_targets(NAME, input, target, weight, ignore_index);
+        let keep = target.ne_scalar(ignore_index as f64).reshape([-1]).to_dtype(input.dtype());
+        let logits = classes_last(NAME, input);
+        let rows = cross_entropy_rows(&logits, &safe.to_vec::<i64>(), &w_target, &keep, weight, label_smoothing);
+        return match reduction {
+            Reduction::None => rows.reshape(out_shape),
+            Reduction::Sum => rows.sum(),
+            Reduction::Mean => rows.sum() / w_target.sum(),
+            Reduction::BatchMean => reduce(NAME, rows, reduction),
+        };
+    }
+    // Composed from log_softmax and nll (used when the class weights require grad).
+    let logp = log_softmax();
+    let logp2 = classes_last(NAME, &logp);
     let nll_part = nll(NAME, &logp, target, weight, ignore_index, reduction);
     if label_smoothing == 0.0 {
         return nll_part;
