@@ -164,8 +164,8 @@ fn pools_gradcheck() {
     // Distinct values so the max is unique and finite differences do not cross a tie.
     let x = Tensor::from_vec((0..2 * 5 * 4).map(|i| ((i * 37) % 41) as f64 * 0.1).collect(), &[1, 2, 5, 4])
         .requires_grad_();
-    gradcheck("max_pool2d", |t| F::max_pool2d(&t[0], (2, 2), (2, 1), (1, 0)), &[x.clone()]);
-    gradcheck("avg_pool2d", |t| F::avg_pool2d(&t[0], (3, 2), (1, 2), (1, 1)), &[x.clone()]);
+    gradcheck("max_pool2d", |t| F::max_pool2d(&t[0], (2, 2), (2, 1), (1, 0)), std::slice::from_ref(&x));
+    gradcheck("avg_pool2d", |t| F::avg_pool2d(&t[0], (3, 2), (1, 2), (1, 1)), std::slice::from_ref(&x));
     gradcheck("adaptive_avg_pool2d", |t| F::adaptive_avg_pool2d(&t[0], (3, 3)), &[x]);
 }
 
@@ -252,7 +252,7 @@ fn activations_gradcheck() {
         Box::new(Flatten::new(0, 1)),
     ];
     for m in &modules {
-        gradcheck(&m.describe(), |t| m.forward(&t[0]), &[x.clone()]);
+        gradcheck(&m.describe(), |t| m.forward(&t[0]), std::slice::from_ref(&x));
     }
 }
 
@@ -408,7 +408,8 @@ fn init_distributions_have_the_documented_scale() {
     tensorgrad::manual_seed(11);
     let w = Tensor::zeros(&[200, 100]);
     let (fan_in, fan_out) = (100.0f64, 200.0f64);
-    let cases: Vec<(&str, Box<dyn Fn(&Tensor) -> Tensor>, f64)> = vec![
+    type Init = Box<dyn Fn(&Tensor) -> Tensor>;
+    let cases: Vec<(&str, Init, f64)> = vec![
         ("xavier_uniform", Box::new(|t| init::xavier_uniform_(t, 1.0)), (2.0 / (fan_in + fan_out)).sqrt()),
         ("xavier_normal", Box::new(|t| init::xavier_normal_(t, 2.0)), 2.0 * (2.0 / (fan_in + fan_out)).sqrt()),
         (

@@ -134,7 +134,7 @@ fn losses_gradcheck() {
         ("kl_log_target", Box::new(|x| F::kl_div(x, &probs.log(), Reduction::Mean, true))),
     ];
     for (name, f) in &cases {
-        gradcheck(name, |t| f(&t[0]), &[a.clone()]);
+        gradcheck(name, |t| f(&t[0]), std::slice::from_ref(&a));
     }
     // Also with respect to the class weights and the probability targets.
     gradcheck(
@@ -219,11 +219,11 @@ fn fused_cross_entropy_equals_composition_values_and_gradients() {
         gradcheck(
             "fused cross_entropy",
             |ts| F::cross_entropy(&ts[0], &target, wt.as_ref(), -100, Reduction::None, eps),
-            &[x.clone()],
+            std::slice::from_ref(&x),
         );
         if let Err(e) = tensorgrad::gradgradcheck(
             |ts| F::cross_entropy(&ts[0], &target, wt.as_ref(), -100, Reduction::Sum, eps),
-            &[x.clone()],
+            std::slice::from_ref(&x),
             tensorgrad::GradcheckOptions::default(),
         ) {
             panic!("fused cross_entropy gradgradcheck: {e}");
