@@ -35,11 +35,13 @@
 //! - `tensorgrad-kernels` (a separate crate): the SIMD and multithreaded kernels, and all the `unsafe`.
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 #[macro_use]
 mod macros;
 
 mod autograd;
+pub mod data;
 pub(crate) mod error;
 pub mod nn;
 mod ops;

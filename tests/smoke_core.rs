@@ -1,3 +1,4 @@
+//! Smoke tests of the engine core: gradients, fan-out with broadcasting, and a long chain.
 use tensorgrad::{gradcheck, gradgradcheck, DType, GradcheckOptions, Tensor};
 
 fn f64t(v: Vec<f64>, shape: &[usize]) -> Tensor {

@@ -168,7 +168,8 @@ fn check(
             for o in 0..n_out {
                 let numeric = (plus[o] - minus[o]) / (2.0 * options.eps);
                 let a = analytic[o][slot][j];
-                if !((a - numeric).abs() <= options.atol + options.rtol * numeric.abs()) {
+                let within = (a - numeric).abs() <= options.atol + options.rtol * numeric.abs();
+                if !within {
                     return Err(GradcheckError {
                         input: i,
                         input_index: unravel(j, leaf.shape()),

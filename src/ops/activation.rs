@@ -65,15 +65,7 @@ impl Tensor {
     /// `max(x, 0)` elementwise.
     #[track_caller]
     pub fn relu(&self) -> Tensor {
-        let y = map_float(self, "relu", |v| {
-            if v > 0.0 {
-                v
-            } else if v.is_nan() {
-                v
-            } else {
-                0.0
-            }
-        });
+        let y = map_float(self, "relu", |v| if v > 0.0 || v.is_nan() { v } else { 0.0 });
         Tensor::from_op(y, &[self], || ActivationBackward { x: self.clone(), y: None, kind: Kind::LeakyRelu(0.0) })
     }
 
@@ -168,7 +160,7 @@ struct ActivationBackward {
 impl Backward for ActivationBackward {
     fn name(&self) -> &'static str {
         match self.kind {
-            Kind::LeakyRelu(s) if s == 0.0 => "relu",
+            Kind::LeakyRelu(0.0) => "relu",
             Kind::LeakyRelu(_) => "leaky_relu",
             Kind::Elu(_) => "elu",
             Kind::Gelu(_) => "gelu",

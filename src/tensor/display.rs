@@ -168,7 +168,7 @@ mod tests {
 
     #[test]
     fn large_tensors_are_abbreviated() {
-        let t = Tensor::arange(0.0, 2000.0, 1.0).reshape(&[40, 50]);
+        let t = Tensor::arange(0.0, 2000.0, 1.0).reshape([40, 50]);
         let s = format!("{t}");
         assert!(s.contains("..."), "{s}");
         assert!(s.lines().count() < 12, "{s}");

@@ -238,7 +238,7 @@ mod tests {
     #[test]
     fn view_of_transposed_split_and_merge() {
         // [2,3,4] permuted to [4,2,3]: strides [1,12,4]; merging the last two dims is a valid view.
-        let l = Layout { shape: [4, 2, 3].into(), strides: [1, 12, 4].into(), offset: 0 };
+        let l = Layout { shape: Dims::from_slice(&[4, 2, 3]), strides: Dims::from_slice(&[1, 12, 4]), offset: 0 };
         assert_eq!(l.view_strides(&[4, 6]).unwrap().as_slice(), &[1, 4]);
         assert_eq!(l.view_strides(&[2, 2, 2, 3]).unwrap().as_slice(), &[2, 1, 12, 4]);
         assert!(l.view_strides(&[24]).is_none());
