@@ -40,6 +40,16 @@ fn conv_params(shape: &[usize], bias: bool, dtype: DType) -> (Tensor, Option<Ten
 ///
 /// # Panics
 /// `forward` panics on a wrong rank or channel count, or a kernel larger than the padded input.
+///
+/// ```
+/// use tensorgrad::nn::{Conv2d, Module};
+/// use tensorgrad::{DType, Tensor};
+///
+/// // 3 -> 8 channels, 3x3 kernel, stride 2, padding 1: 32x32 -> 16x16.
+/// let conv = Conv2d::with_options(3, 8, (3, 3), (2, 2), (1, 1), (1, 1), 1, true, DType::F32);
+/// assert_eq!(conv.weight.shape(), &[8, 3, 3, 3]);
+/// assert_eq!(conv.forward(&Tensor::randn(&[2, 3, 32, 32])).shape(), &[2, 8, 16, 16]);
+/// ```
 pub struct Conv2d {
     /// `C_in`.
     pub in_channels: usize,

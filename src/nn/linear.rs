@@ -20,6 +20,17 @@ use crate::tensor::{DType, Tensor};
 ///
 /// # Panics
 /// `forward` panics if the input's last dim is not `in_features`.
+///
+/// ```
+/// use tensorgrad::nn::{Linear, Module};
+/// use tensorgrad::Tensor;
+///
+/// let layer = Linear::new(4, 2);
+/// assert_eq!(layer.forward(&Tensor::randn(&[8, 3, 4])).shape(), &[8, 3, 2]);
+/// assert_eq!(layer.describe(), "Linear(in_features=4, out_features=2, bias=True)");
+/// let names: Vec<String> = layer.named_parameters().into_iter().map(|(n, _)| n).collect();
+/// assert_eq!(names, ["weight", "bias"]);
+/// ```
 pub struct Linear {
     /// Input features.
     pub in_features: usize,

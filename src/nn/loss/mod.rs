@@ -487,6 +487,20 @@ pub struct HuberLoss {
 }
 
 /// `torch.nn.CrossEntropyLoss`.
+///
+/// ```
+/// use tensorgrad::nn::CrossEntropyLoss;
+/// use tensorgrad::Tensor;
+///
+/// let logits = Tensor::from_vec(vec![2.0f32, 0.0, 0.0, 0.0, 0.0, 2.0], &[2, 3]);
+/// let target = Tensor::from_vec(vec![0i64, 2], &[2]);
+/// let loss = CrossEntropyLoss::new().forward(&logits, &target);
+/// let expected = -(2f64.exp() / (2f64.exp() + 2.0)).ln();
+/// assert!((loss.item() - expected).abs() < 1e-6);
+/// // Label smoothing and ignored targets, as in PyTorch:
+/// let smooth = CrossEntropyLoss { label_smoothing: 0.1, ignore_index: 2, ..CrossEntropyLoss::new() };
+/// assert!(smooth.forward(&logits, &target).item() > loss.item());
+/// ```
 #[derive(Clone, Debug)]
 pub struct CrossEntropyLoss {
     /// Per-class weights `[C]`.
