@@ -465,3 +465,34 @@ fn init_orthogonal_gives_orthonormal_rows_or_columns() {
     init::kaiming_uniform_(&p, 5f64.sqrt(), FanMode::FanIn, Nonlinearity::LeakyRelu);
     assert!(p.is_leaf() && p.to_vec_f64().iter().all(|x| x.abs() <= 1.0 / 3f64.sqrt()));
 }
+
+#[test]
+fn layers_accept_non_contiguous_and_unbatched_inputs() {
+    tensorgrad::manual_seed(9);
+    // A transposed view: same values as `dense`, other strides.
+    let dense = Tensor::normal_dtype(&[2, 3, 5, 4], 0.0, 1.0, DType::F64);
+    let strided = dense.transpose(2, 3).contiguous().transpose(2, 3);
+    assert!(!strided.is_contiguous());
+    let modules: Vec<Box<dyn Module>> = vec![
+        Box::new(Conv2d::with_options(3, 2, (2, 3), (1, 1), (1, 1), (1, 1), 1, true, DType::F64)),
+        Box::new(MaxPool2d::with_options((2, 2), (1, 2), (1, 0))),
+        Box::new(AvgPool2d::new((2, 2))),
+        Box::new(AdaptiveAvgPool2d::new((2, 3))),
+        Box::new(LayerNorm::with_options(&[4], 1e-5, true, true, DType::F64)),
+        Box::new(Linear::with_options(4, 3, true, DType::F64)),
+        Box::new(BatchNorm2d::with_options(3, 1e-5, 0.1, true, false, DType::F64)),
+    ];
+    for m in &modules {
+        let (a, b) = (m.forward(&dense), m.forward(&strided));
+        common::assert_close(&b, &a, 1e-12, &m.describe());
+    }
+    // Unbatched [C, H, W] inputs give the batched result without the batch dim.
+    for m in &modules[..4] {
+        let one = dense.narrow(0, 1, 1);
+        let (a, b) = (m.forward(&one).squeeze(0), m.forward(&one.squeeze(0)));
+        common::assert_close(&b, &a, 1e-12, &format!("{} unbatched", m.describe()));
+    }
+    let conv1 = Conv1d::with_options(3, 2, 2, 1, 0, 1, 1, false, DType::F64);
+    let seq = Tensor::normal_dtype(&[3, 6], 0.0, 1.0, DType::F64);
+    common::assert_close(&conv1.forward(&seq), &conv1.forward(&seq.unsqueeze(0)).squeeze(0), 1e-12, "conv1d unbatched");
+}
