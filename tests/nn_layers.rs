@@ -480,7 +480,7 @@ fn layers_accept_non_contiguous_and_unbatched_inputs() {
         Box::new(AdaptiveAvgPool2d::new((2, 3))),
         Box::new(LayerNorm::with_options(&[4], 1e-5, true, true, DType::F64)),
         Box::new(Linear::with_options(4, 3, true, DType::F64)),
-        Box::new(BatchNorm2d::with_options(3, 1e-5, 0.1, true, false, DType::F64)),
+        Box::new(BatchNorm2d::with_options(3, 1e-5, Some(0.1), true, false, DType::F64)),
     ];
     for m in &modules {
         let (a, b) = (m.forward(&dense), m.forward(&strided));

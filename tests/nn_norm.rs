@@ -90,9 +90,9 @@ fn bn_for(name: &str, case: &serde_json::Value) -> Box<dyn Module> {
     let dtype = tensor(&case["out"]).dtype();
     let c = tensor(&case["params"]["weight"]).numel();
     match name {
-        "bn1d_3d" => Box::new(BatchNorm1d::with_options(c, 1e-3, 0.3, true, true, dtype)),
-        n if n.starts_with("bn1d") => Box::new(BatchNorm1d::with_options(c, 1e-5, 0.1, true, true, dtype)),
-        _ => Box::new(BatchNorm2d::with_options(c, 1e-5, 0.1, true, true, dtype)),
+        "bn1d_3d" => Box::new(BatchNorm1d::with_options(c, 1e-3, Some(0.3), true, true, dtype)),
+        n if n.starts_with("bn1d") => Box::new(BatchNorm1d::with_options(c, 1e-5, Some(0.1), true, true, dtype)),
+        _ => Box::new(BatchNorm2d::with_options(c, 1e-5, Some(0.1), true, true, dtype)),
     }
 }
 
@@ -174,4 +174,18 @@ fn batch_norm_rejects_bad_input() {
         BatchNorm2d::new(3).forward(&Tensor::zeros(&[1, 3, 1, 1]));
     });
     assert!(msg.contains("more than 1 value per channel"), "{msg}");
+}
+
+#[test]
+fn batch_norm_without_momentum_keeps_a_cumulative_average() {
+    let bn = BatchNorm1d::with_options(2, 1e-5, None, true, true, DType::F64);
+    assert!(bn.describe().contains("momentum=None"), "{}", bn.describe());
+    let a = Tensor::from_vec(vec![1.0, 10.0, 3.0, 20.0], &[2, 2]);
+    let b = Tensor::from_vec(vec![5.0, 0.0, 7.0, 2.0], &[2, 2]);
+    bn.forward(&a);
+    bn.forward(&b);
+    // Batch means [2, 15] and [6, 1]; unbiased variances [2, 50] and [2, 2].
+    assert_close(bn.running_mean.as_ref().unwrap(), &Tensor::from_vec(vec![4.0, 8.0], &[2]), 1e-12, "mean");
+    assert_close(bn.running_var.as_ref().unwrap(), &Tensor::from_vec(vec![2.0, 26.0], &[2]), 1e-12, "var");
+    assert_eq!(bn.num_batches_tracked.as_ref().unwrap().to_vec::<i64>(), vec![2]);
 }

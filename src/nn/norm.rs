@@ -18,6 +18,7 @@
 //! train: mu_c, var_c = mean and biased variance of the batch; y = (x - mu_c) / sqrt(var_c + eps) * w_c + b_c
 //!        running_mean = (1 - momentum) running_mean + momentum mu_c
 //!        running_var  = (1 - momentum) running_var  + momentum var_c * n / (n - 1)    (unbiased, n values per channel)
+//!        (momentum `None`: a cumulative average, momentum = 1 / num_batches_tracked)
 //! eval:  y = (x - running_mean_c) / sqrt(running_var_c + eps) * w_c + b_c
 //! ```
 //! Composed from tensor ops (its backward is theirs); the running statistics are updated under `no_grad`.
@@ -315,8 +316,8 @@ pub struct BatchNorm {
     pub num_features: usize,
     /// Added to the variance.
     pub eps: f64,
-    /// Weight of the newest batch in the running statistics.
-    pub momentum: f64,
+    /// Weight of the newest batch in the running statistics; `None` for a cumulative average.
+    pub momentum: Option<f64>,
     /// `[C]`, ones (`None` without `affine`).
     pub weight: Option<Tensor>,
     /// `[C]`, zeros.
@@ -337,7 +338,7 @@ impl BatchNorm {
         ranks: &'static [usize],
         num_features: usize,
         eps: f64,
-        momentum: f64,
+        momentum: Option<f64>,
         affine: bool,
         track_running_stats: bool,
         dtype: DType,
@@ -376,9 +377,14 @@ impl Module for BatchNorm {
             ));
         }
         let training = self.is_training();
+        let mut momentum = self.momentum.unwrap_or(0.0);
         if training {
             if let Some(t) = &self.num_batches_tracked {
-                t.with_slice_mut(|s: &mut [i64]| s[0] += 1);
+                let batches = t.with_slice_mut(|s: &mut [i64]| {
+                    s[0] += 1;
+                    s[0]
+                });
+                momentum = self.momentum.unwrap_or(1.0 / batches as f64);
             }
         }
         batch_norm(
@@ -388,7 +394,7 @@ impl Module for BatchNorm {
             self.weight.as_ref(),
             self.bias.as_ref(),
             training,
-            self.momentum,
+            momentum,
             self.eps,
         )
     }
@@ -422,7 +428,7 @@ impl Module for BatchNorm {
             self.name,
             self.num_features,
             py_float(self.eps),
-            py_float(self.momentum),
+            self.momentum.map_or("None".to_string(), py_float),
             py_bool(self.weight.is_some()),
             py_bool(self.bias.is_some()),
             py_bool(self.running_mean.is_some())
@@ -439,14 +445,15 @@ macro_rules! batch_norm_layer {
         impl $Name {
             #[doc = concat!("`", stringify!($Name), "(num_features)`: eps 1e-5, momentum 0.1, affine, tracking running statistics, f32.")]
             pub fn new(num_features: usize) -> $Name {
-                $Name::with_options(num_features, 1e-5, 0.1, true, true, DType::F32)
+                $Name::with_options(num_features, 1e-5, Some(0.1), true, true, DType::F32)
             }
 
-            /// Every option: `eps`, `momentum`, `affine` (weight and bias), `track_running_stats`, the dtype.
+            /// Every option: `eps`, `momentum` (`None` for a cumulative average), `affine` (weight and bias),
+            /// `track_running_stats`, the dtype.
             pub fn with_options(
                 num_features: usize,
                 eps: f64,
-                momentum: f64,
+                momentum: Option<f64>,
                 affine: bool,
                 track_running_stats: bool,
                 dtype: DType,
