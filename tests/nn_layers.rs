@@ -150,6 +150,8 @@ fn pools_match_pytorch() {
     check_layer(&MaxPool2d::new((2, 2)), &fx["maxpool_default"], "maxpool_default");
     check_layer(&AvgPool2d::with_options((3, 2), (2, 1), (1, 1)), &fx["avgpool"], "avgpool");
     check_layer(&AvgPool2d::new((2, 2)), &fx["avgpool_default"], "avgpool_default");
+    let exclude = AvgPool2d { count_include_pad: false, ..AvgPool2d::with_options((3, 2), (2, 1), (1, 1)) };
+    check_layer(&exclude, &fx["avgpool_exclude_pad"], "avgpool_exclude_pad");
     check_layer(&AdaptiveAvgPool2d::new((3, 2)), &fx["adaptive"], "adaptive");
     check_layer(&AdaptiveAvgPool2d::new((4, 3)), &fx["adaptive_up"], "adaptive_up");
     let r = load_fixture("nn/repr.json");
@@ -165,7 +167,12 @@ fn pools_gradcheck() {
     let x = Tensor::from_vec((0..2 * 5 * 4).map(|i| ((i * 37) % 41) as f64 * 0.1).collect(), &[1, 2, 5, 4])
         .requires_grad_();
     gradcheck("max_pool2d", |t| F::max_pool2d(&t[0], (2, 2), (2, 1), (1, 0)), std::slice::from_ref(&x));
-    gradcheck("avg_pool2d", |t| F::avg_pool2d(&t[0], (3, 2), (1, 2), (1, 1)), std::slice::from_ref(&x));
+    gradcheck("avg_pool2d", |t| F::avg_pool2d(&t[0], (3, 2), (1, 2), (1, 1), true), std::slice::from_ref(&x));
+    gradcheck(
+        "avg_pool2d excluding padding",
+        |t| F::avg_pool2d(&t[0], (3, 2), (1, 2), (1, 1), false),
+        std::slice::from_ref(&x),
+    );
     gradcheck("adaptive_avg_pool2d", |t| F::adaptive_avg_pool2d(&t[0], (3, 3)), &[x]);
 }
 

@@ -7,7 +7,7 @@
 //! | linear | `y = x W^T + b` | `dx = dy W`, `dW = dy^T x`, `db = sum dy` (by matmul's backward) |
 //! | conv1d / conv2d | cross-correlation, see `ops/conv.rs` | its adjoint convolutions |
 //! | max_pool2d | `y = max` over each window (padding is `-inf`) | `dy` to the window's argmax (a `gather`) |
-//! | avg_pool2d | mean over each `kh x kw` window, zero padding counted | `dy / (kh kw)` to each tap (a depthwise conv) |
+//! | avg_pool2d | mean over each `kh x kw` window (zero padding counted by default) | `dy / count` to each tap (a depthwise conv) |
 //! | adaptive_avg_pool2d | `y = A_h x A_w^T`, `A` rows average windows `[floor(i H/o), ceil((i+1) H/o))` | `dx = A_h^T dy A_w` |
 //! | dropout | `y = x * m / (1 - p)`, `m ~ Bernoulli(1 - p)` | `dx = dy * m / (1 - p)` |
 //! | embedding | `y[.., :] = W[idx[..], :]` | rows of `dy` added into `dW` (none into `padding_idx`) |
@@ -250,8 +250,9 @@ pub fn max_pool2d(x: &Tensor, kernel: (usize, usize), stride: (usize, usize), pa
     }
 }
 
-/// Mean over each `kernel` window, counting zero padding (`count_include_pad=True`, PyTorch's default),
-/// `torch.nn.functional.avg_pool2d`. Computed as a depthwise convolution with weights `1 / (kh kw)`.
+/// Mean over each `kernel` window, `torch.nn.functional.avg_pool2d`. With `count_include_pad` (PyTorch's
+/// default) the zero padding counts towards the divisor `kh kw`; without, each window divides by its number
+/// of in-bounds elements. Computed as a depthwise convolution with weights `1 / (kh kw)`.
 ///
 /// # Shapes
 /// As [`max_pool2d`].
@@ -259,14 +260,26 @@ pub fn max_pool2d(x: &Tensor, kernel: (usize, usize), stride: (usize, usize), pa
 /// # Panics
 /// As [`max_pool2d`].
 #[track_caller]
-pub fn avg_pool2d(x: &Tensor, kernel: (usize, usize), stride: (usize, usize), padding: (usize, usize)) -> Tensor {
+pub fn avg_pool2d(
+    x: &Tensor,
+    kernel: (usize, usize),
+    stride: (usize, usize),
+    padding: (usize, usize),
+    count_include_pad: bool,
+) -> Tensor {
     let (x4, squeeze) = pool_input("AvgPool2d", x);
     let [n, c, h, w] = [x4.shape()[0], x4.shape()[1], x4.shape()[2], x4.shape()[3]];
     let oh = pool_out("AvgPool2d", h, kernel.0, stride.0, padding.0);
     let ow = pool_out("AvgPool2d", w, kernel.1, stride.1, padding.1);
     let taps = Tensor::full_dtype(&[1, 1, kernel.0, kernel.1], 1.0 / (kernel.0 * kernel.1) as f64, x.dtype());
     let planes = x4.reshape([n * c, 1, h, w]);
-    let y = conv2d(&planes, &taps, None, stride, padding, (1, 1), 1).reshape([n, c, oh, ow]);
+    let mut y = conv2d(&planes, &taps, None, stride, padding, (1, 1), 1).reshape([n, c, oh, ow]);
+    if !count_include_pad && (padding.0 > 0 || padding.1 > 0) {
+        // Fraction of each window inside the input, from the same pooling of a plane of ones.
+        let ones = Tensor::ones_dtype(&[1, 1, h, w], x.dtype());
+        let inside = conv2d(&ones, &taps, None, stride, padding, (1, 1), 1);
+        y = y / inside;
+    }
     if squeeze {
         y.squeeze(0)
     } else {

@@ -4,6 +4,7 @@
 //! max:      y[n, c, i, j] = max_{p < kh, q < kw} x[n, c, i sh - ph + p, j sw - pw + q]   (padding = -inf)
 //!           dx = dy routed to each window's argmax
 //! avg:      y[n, c, i, j] = 1/(kh kw) sum_{p, q} x[n, c, i sh - ph + p, j sw - pw + q]   (padding = 0, counted)
+//!           (without count_include_pad: divided by the number of in-bounds taps instead)
 //!           dx = each dy spread evenly over its window
 //! adaptive: y[n, c, i, j] = mean of x[n, c, h0(i)..h1(i), w0(j)..w1(j)],  h0(i) = floor(i H / oh),
 //!           h1(i) = ceil((i + 1) H / oh)  (and likewise for w); dx = each dy spread evenly over its window
@@ -70,7 +71,8 @@ impl Module for MaxPool2d {
     }
 }
 
-/// Mean over `kernel_size` windows, zero padding included in the count (`count_include_pad=True`).
+/// Mean over `kernel_size` windows; zero padding is included in the count unless `count_include_pad` is
+/// false.
 ///
 /// # Shapes
 /// As [`MaxPool2d`].
@@ -84,24 +86,26 @@ pub struct AvgPool2d {
     pub stride: (usize, usize),
     /// Zero padding `(ph, pw)` on each side.
     pub padding: (usize, usize),
+    /// Whether padded zeros count towards each window's divisor (default `true`).
+    pub count_include_pad: bool,
 }
 
 impl AvgPool2d {
     /// `AvgPool2d(kernel_size)`: stride = kernel_size, no padding.
     pub fn new(kernel_size: (usize, usize)) -> AvgPool2d {
-        AvgPool2d { kernel_size, stride: kernel_size, padding: (0, 0) }
+        AvgPool2d::with_options(kernel_size, kernel_size, (0, 0))
     }
 
-    /// With an explicit stride and padding.
+    /// With an explicit stride and padding (`count_include_pad` true; set the field to change it).
     pub fn with_options(kernel_size: (usize, usize), stride: (usize, usize), padding: (usize, usize)) -> AvgPool2d {
-        AvgPool2d { kernel_size, stride, padding }
+        AvgPool2d { kernel_size, stride, padding, count_include_pad: true }
     }
 }
 
 impl Module for AvgPool2d {
     #[track_caller]
     fn forward(&self, x: &Tensor) -> Tensor {
-        avg_pool2d(x, self.kernel_size, self.stride, self.padding)
+        avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.count_include_pad)
     }
 
     fn named_parameters(&self) -> Vec<(String, Tensor)> {
