@@ -29,9 +29,12 @@ pub use super::norm::{batch_norm, layer_norm};
 /// `x [.., in]`, `weight [out, in]`, `bias [out]` -> `[.., out]`.
 ///
 /// # Panics
-/// If `x`'s last dim is not `in`, or `bias` is not `[out]`.
+/// If `weight` is not 2-D, `x`'s last dim is not `in`, or `bias` is not `[out]`.
 #[track_caller]
 pub fn linear(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Tensor {
+    if weight.rank() != 2 {
+        panic_msg(format!("Linear: expected a 2-D weight [out_features, in_features], got shape {:?}", weight.shape()));
+    }
     let (out_f, in_f) = (weight.shape()[0], weight.shape()[1]);
     if x.rank() == 0 || x.shape()[x.rank() - 1] != in_f {
         panic_msg(format!(
