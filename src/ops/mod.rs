@@ -7,6 +7,7 @@
 mod activation;
 mod binary;
 mod compare;
+pub(crate) mod conv;
 pub(crate) mod fast;
 mod index;
 mod join;
