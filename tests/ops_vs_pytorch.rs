@@ -203,6 +203,23 @@ fn special(name: &str) -> Option<F> {
     Some(Box::new(move |t| op(&t[0])))
 }
 
+/// A deliberate difference from PyTorch: gelu and silu at x = -inf. PyTorch evaluates `x * Phi(x)` there as
+/// `-inf * 0 = NaN`; our kernels return the limit, -0. For those cases the expected NaN at a -inf input is
+/// replaced by -0 (every other element, and every other case, is compared as PyTorch computed it).
+fn limits_at_negative_infinity(name: &str, input: &Tensor, expected: Tensor) -> Tensor {
+    if !matches!(name, "special gelu" | "special gelu tanh" | "special silu") {
+        return expected;
+    }
+    let x = input.to_vec_f64();
+    let e: Vec<f64> = expected
+        .to_vec_f64()
+        .iter()
+        .zip(&x)
+        .map(|(&e, &x)| if x == f64::NEG_INFINITY && e.is_nan() { -0.0 } else { e })
+        .collect();
+    Tensor::from_vec(e, expected.shape()).to_dtype(expected.dtype())
+}
+
 /// 1e-5 relative as the issue asks; F64_RTOL (1e-6) holds for every case, so that is what is used.
 const RTOL: f64 = F64_RTOL;
 
@@ -216,6 +233,7 @@ fn check_case(case: &serde_json::Value, dtype: DType, rtol: f64) -> Result<(), S
         let out = f(&inputs);
         let expected = tensor(&case["output"]);
         let expected = if expected.dtype() == DType::F64 { expected.to_dtype(dtype) } else { expected };
+        let expected = limits_at_negative_infinity(name, &inputs[0], expected);
         assert_eq!(out.dtype(), expected.dtype(), "output dtype");
         assert_close(&out, &expected, rtol, "output");
         if case.get("grad_output").is_some() && !out.requires_grad() {

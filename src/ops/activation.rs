@@ -15,9 +15,11 @@
 //! Backwards take a fused elementwise path in a plain backward, and a composition of differentiable ops
 //! under `create_graph` (so second derivatives are exact).
 
+use super::fast::{self, UnaryKernel};
 use super::unary::{map_float, output_for_backward, zip_float};
 use crate::autograd::{is_grad_enabled, Backward};
 use crate::tensor::Tensor;
+use tensorgrad_kernels::elementwise::UnaryBackward as UnaryBackwardKernel;
 
 const SQRT_2_OVER_PI: f64 = 0.797_884_560_802_865_4;
 const GELU_C: f64 = 0.044715;
@@ -42,18 +44,16 @@ fn sigmoid_f64(v: f64) -> f64 {
     }
 }
 
-fn gelu_tanh_f64(v: f64) -> f64 {
-    0.5 * v * (1.0 + (SQRT_2_OVER_PI * (v + GELU_C * v * v * v)).tanh())
-}
-
-fn gelu_tanh_grad_f64(v: f64) -> f64 {
-    let t = (SQRT_2_OVER_PI * (v + GELU_C * v * v * v)).tanh();
-    0.5 * (1.0 + t) + 0.5 * v * (1.0 - t * t) * SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_C * v * v)
-}
-
-fn gelu_erf_grad_f64(v: f64) -> f64 {
+/// d gelu/dx = Phi(x) + x phi(x), evaluated as written (so -inf and +inf give NaN, as in PyTorch).
+fn gelu_erf_grad(v: f64) -> f64 {
     0.5 * (1.0 + crate::tensor::dtype::erf_f64(v * std::f64::consts::FRAC_1_SQRT_2))
         + v * INV_SQRT_2PI * (-0.5 * v * v).exp()
+}
+
+/// d gelu_tanh/dx = (1 + t)/2 + x (1 - t^2) u'/2 with t = tanh(u), evaluated as written.
+fn gelu_tanh_grad(v: f64) -> f64 {
+    let t = (SQRT_2_OVER_PI * (v + GELU_C * v * v * v)).tanh();
+    0.5 * (1.0 + t) + 0.5 * v * (1.0 - t * t) * SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_C * v * v)
 }
 
 /// 1 where `pred(x)`, else 0 (a constant: no gradient flows through a mask).
@@ -65,7 +65,7 @@ impl Tensor {
     /// `max(x, 0)` elementwise.
     #[track_caller]
     pub fn relu(&self) -> Tensor {
-        let y = map_float(self, "relu", |v| if v > 0.0 || v.is_nan() { v } else { 0.0 });
+        let y = fast::unary("relu", UnaryKernel::Relu, self);
         Tensor::from_op(y, &[self], || ActivationBackward { x: self.clone(), y: None, kind: Kind::LeakyRelu(0.0) })
     }
 
@@ -91,10 +91,8 @@ impl Tensor {
     #[track_caller]
     pub fn gelu(&self, approximate: GeluApprox) -> Tensor {
         let y = match approximate {
-            GeluApprox::None => map_float(self, "gelu", |v| {
-                0.5 * v * (1.0 + crate::tensor::dtype::erf_f64(v * std::f64::consts::FRAC_1_SQRT_2))
-            }),
-            GeluApprox::Tanh => map_float(self, "gelu", gelu_tanh_f64),
+            GeluApprox::None => fast::unary("gelu", UnaryKernel::GeluErf, self),
+            GeluApprox::Tanh => fast::unary("gelu", UnaryKernel::GeluTanh, self),
         };
         Tensor::from_op(y, &[self], || ActivationBackward { x: self.clone(), y: None, kind: Kind::Gelu(approximate) })
     }
@@ -102,7 +100,7 @@ impl Tensor {
     /// The logistic function `1 / (1 + e^-x)`, computed without overflow.
     #[track_caller]
     pub fn sigmoid(&self) -> Tensor {
-        let y = map_float(self, "sigmoid", sigmoid_f64);
+        let y = fast::unary("sigmoid", UnaryKernel::Sigmoid, self);
         Tensor::from_op(y.clone(), &[self], || ActivationBackward {
             x: self.clone(),
             y: Some(y.detach()),
@@ -113,7 +111,7 @@ impl Tensor {
     /// Hyperbolic tangent elementwise.
     #[track_caller]
     pub fn tanh(&self) -> Tensor {
-        let y = map_float(self, "tanh", f64::tanh);
+        let y = fast::unary("tanh", UnaryKernel::Tanh, self);
         Tensor::from_op(y.clone(), &[self], || ActivationBackward {
             x: self.clone(),
             y: Some(y.detach()),
@@ -124,7 +122,11 @@ impl Tensor {
     /// `ln(1 + e^(beta x)) / beta`, linear where `beta x > threshold` (PyTorch defaults 1 and 20).
     #[track_caller]
     pub fn softplus(&self, beta: f64, threshold: f64) -> Tensor {
-        let y = map_float(self, "softplus", |v| if v * beta > threshold { v } else { (v * beta).exp().ln_1p() / beta });
+        let y = if (beta, threshold) == (1.0, 20.0) {
+            fast::unary("softplus", UnaryKernel::Softplus, self)
+        } else {
+            map_float(self, "softplus", |v| if v * beta > threshold { v } else { (v * beta).exp().ln_1p() / beta })
+        };
         Tensor::from_op(y, &[self], || ActivationBackward {
             x: self.clone(),
             y: None,
@@ -135,7 +137,7 @@ impl Tensor {
     /// SiLU (swish): `x * sigmoid(x)`.
     #[track_caller]
     pub fn silu(&self) -> Tensor {
-        let y = map_float(self, "silu", |v| v * sigmoid_f64(v));
+        let y = fast::unary("silu", UnaryKernel::Silu, self);
         Tensor::from_op(y, &[self], || ActivationBackward { x: self.clone(), y: None, kind: Kind::Silu })
     }
 }
@@ -177,14 +179,23 @@ impl Backward for ActivationBackward {
         let dx = match self.kind {
             // At NaN inputs PyTorch passes relu's gradient (it tests the NaN output `<= 0`) but gives leaky_relu
             // the negative slope (it tests the input `> 0`).
-            Kind::LeakyRelu(0.0) => dy * &map_float(x, "relu", |v| if v > 0.0 || v.is_nan() { 1.0 } else { 0.0 }),
+            Kind::LeakyRelu(0.0) if recording => {
+                dy * &map_float(x, "relu", |v| if v > 0.0 || v.is_nan() { 1.0 } else { 0.0 })
+            }
+            Kind::LeakyRelu(0.0) => fast::unary_backward("relu", UnaryBackwardKernel::Relu, x, dy, |v, g| {
+                if v > 0.0 || v.is_nan() {
+                    g
+                } else {
+                    0.0
+                }
+            }),
             Kind::LeakyRelu(s) => dy * &map_float(x, "relu", |v| if v > 0.0 { 1.0 } else { s }),
             Kind::Sigmoid => {
                 let y = output_for_backward(x, self.y.as_ref().unwrap(), |x| x.sigmoid());
                 if recording {
                     dy * &(&y * &(1.0 - &y))
                 } else {
-                    zip_float("sigmoid", dy, &y, |g, s| g * s * (1.0 - s))
+                    fast::unary_backward("sigmoid", UnaryBackwardKernel::Sigmoid, &y, dy, |s, g| g * s * (1.0 - s))
                 }
             }
             Kind::Tanh => {
@@ -192,7 +203,7 @@ impl Backward for ActivationBackward {
                 if recording {
                     dy * &(1.0 - &(&y * &y))
                 } else {
-                    zip_float("tanh", dy, &y, |g, t| g * (1.0 - t * t))
+                    fast::unary_backward("tanh", UnaryBackwardKernel::Tanh, &y, dy, |t, g| g * (1.0 - t * t))
                 }
             }
             Kind::Elu(a) if recording => {
@@ -205,16 +216,29 @@ impl Backward for ActivationBackward {
                 let pdf: Tensor = (x * x * -0.5).exp() * INV_SQRT_2PI;
                 dy * &(cdf + x * &pdf)
             }
-            Kind::Gelu(GeluApprox::None) => zip_float("gelu", dy, x, |g, v| g * gelu_erf_grad_f64(v)),
+            Kind::Gelu(GeluApprox::None) => {
+                fast::unary_backward("gelu", UnaryBackwardKernel::GeluErf, x, dy, |v, g| g * gelu_erf_grad(v))
+            }
             Kind::Gelu(GeluApprox::Tanh) if recording => {
                 let t = ((x + &(x * x * x * GELU_C)) * SQRT_2_OVER_PI).tanh();
                 let du = (x * x * (3.0 * GELU_C) + 1.0) * SQRT_2_OVER_PI;
                 dy * &((&t + 1.0) * 0.5 + x * &(1.0 - &(&t * &t)) * &du * 0.5)
             }
-            Kind::Gelu(GeluApprox::Tanh) => zip_float("gelu", dy, x, |g, v| g * gelu_tanh_grad_f64(v)),
+            Kind::Gelu(GeluApprox::Tanh) => {
+                fast::unary_backward("gelu", UnaryBackwardKernel::GeluTanh, x, dy, |v, g| g * gelu_tanh_grad(v))
+            }
             Kind::Softplus(b, th) if recording => {
                 let m = mask(x, |v| v * b > th);
                 dy * &(&m + &((1.0 - &m) * &(x * b).sigmoid()))
+            }
+            Kind::Softplus(b, th) if (b, th) == (1.0, 20.0) => {
+                fast::unary_backward("softplus", UnaryBackwardKernel::Softplus, x, dy, |v, g| {
+                    if v > 20.0 {
+                        g
+                    } else {
+                        g * sigmoid_f64(v)
+                    }
+                })
             }
             Kind::Softplus(b, th) => {
                 zip_float("softplus", dy, x, |g, v| if v * b > th { g } else { g * sigmoid_f64(v * b) })
@@ -223,7 +247,7 @@ impl Backward for ActivationBackward {
                 let s = x.sigmoid();
                 dy * &(&s * &(1.0 + x * &(1.0 - &s)))
             }
-            Kind::Silu => zip_float("silu", dy, x, |g, v| {
+            Kind::Silu => fast::unary_backward("silu", UnaryBackwardKernel::Silu, x, dy, |v, g| {
                 let s = sigmoid_f64(v);
                 g * s * (1.0 + v * (1.0 - s))
             }),

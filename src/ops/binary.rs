@@ -12,7 +12,8 @@
 //!
 //! Scalar forms (`x + s`, `s - x`, `x * s`, `s / x`, ...) are single ops, not a broadcast scalar tensor.
 
-use super::unary::{map_float, zip_float};
+use super::fast::{self, BinaryKernel};
+use super::unary::zip_float;
 use crate::autograd::Backward;
 use crate::ops::zip_map;
 use crate::tensor::{DType, Dims, Tensor};
@@ -68,7 +69,7 @@ impl BinaryOp {
 
 #[track_caller]
 fn binary(a: &Tensor, b: &Tensor, op: BinaryOp) -> Tensor {
-    let value = crate::ops::fast::binary_value(op.name(), a, b, |p, q| op.apply(p, q));
+    let value = fast::binary_value(op.name(), a, b, |p, q| op.apply(p, q));
     Tensor::from_op(value, &[a, b], || {
         // add/sub need only the shapes; the others save their inputs.
         let save = !matches!(op, BinaryOp::Add | BinaryOp::Sub);
@@ -235,7 +236,7 @@ impl Tensor {
         }
         crate::dispatch_float!(self.dtype(), "add_assign", T => {
             let src = other.contiguous_vec::<T>();
-            self.with_slice_mut::<T, _>(|dst| crate::ops::fast::add_assign(dst, &src));
+            self.with_slice_mut::<T, _>(|dst| fast::add_assign(dst, &src));
         })
     }
 }
@@ -251,10 +252,10 @@ enum ScalarOp {
 #[track_caller]
 fn scalar_op(x: &Tensor, op: ScalarOp) -> Tensor {
     let y = match op {
-        ScalarOp::Add(s) => crate::ops::fast::scalar_value("add", x, s, |v| v + s),
-        ScalarOp::Mul(s) => crate::ops::fast::scalar_value("mul", x, s, |v| v * s),
-        ScalarOp::RSub(s) => map_float(x, "rsub", |v| s - v),
-        ScalarOp::RDiv(s) => map_float(x, "rdiv", |v| s / v),
+        ScalarOp::Add(s) => fast::scalar_value("add", BinaryKernel::Add, x, s, false),
+        ScalarOp::Mul(s) => fast::scalar_value("mul", BinaryKernel::Mul, x, s, false),
+        ScalarOp::RSub(s) => fast::scalar_value("rsub", BinaryKernel::Sub, x, s, true),
+        ScalarOp::RDiv(s) => fast::scalar_value("rdiv", BinaryKernel::Div, x, s, true),
     };
     Tensor::from_op(y, &[x], || ScalarBackward { op, x: matches!(op, ScalarOp::RDiv(_)).then(|| x.clone()) })
 }

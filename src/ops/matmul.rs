@@ -9,7 +9,7 @@
 use crate::autograd::Backward;
 use crate::error::shape_mismatch;
 use crate::tensor::layout::{broadcast_shapes, for_each_offset2, Layout};
-use crate::tensor::{Dims, Float, Tensor};
+use crate::tensor::{Dims, Tensor};
 
 impl Tensor {
     /// Matrix product with `torch.matmul` semantics (dot, matrix-vector, matrix, batched with broadcasting).
@@ -84,11 +84,16 @@ fn dtype_mismatch(a: &Tensor, b: &Tensor) -> ! {
 
 /// The value of a broadcast batched product: one GEMM per batch entry (or one for all when the right
 /// operand is a single matrix and the left one's rows can be merged).
-fn batched_product<T: Float>(a: &Tensor, b: &Tensor, batch: &[usize], (m, k, n): (usize, usize, usize)) -> Tensor {
+fn batched_product<T: crate::ops::fast::Kernel>(
+    a: &Tensor,
+    b: &Tensor,
+    batch: &[usize],
+    (m, k, n): (usize, usize, usize),
+) -> Tensor {
     let mut shape: Vec<usize> = batch.to_vec();
     shape.extend([m, n]);
     let batches: usize = batch.iter().product();
-    let mut out = vec![T::ZERO; batches * m * n];
+    let mut out = vec![<T as crate::tensor::Element>::from_f64(0.0); batches * m * n];
     let (la, lb) = (a.layout(), b.layout());
     let ga = a.read();
     let gb = b.read();

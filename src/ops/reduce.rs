@@ -45,10 +45,13 @@ impl Tensor {
     #[track_caller]
     pub fn sum_dims(&self, dims: &[isize], keepdim: bool) -> Tensor {
         let dims = normalize_dims("sum", dims, self.rank());
-        let value = crate::dispatch_float!(self.dtype(), "sum", T => reduce_groups::<T, T>(self, &dims, keepdim, |g| {
-            // fold from +0: `Iterator::sum` of no f64s is -0.0, and an empty sum must print and divide as 0.
-            T::from_f64(g.iter().fold(0.0, |acc, v| acc + v.to_f64()))
-        }));
+        let value = match sum_block(self, &dims, keepdim) {
+            Some(value) => value,
+            None => crate::dispatch_float!(self.dtype(), "sum", T => reduce_groups::<T, T>(self, &dims, keepdim, |g| {
+                // fold from +0: `Iterator::sum` of no f64s is -0.0, and an empty sum must print and divide as 0.
+                T::from_f64(g.iter().fold(0.0, |acc, v| acc + v.to_f64()))
+            })),
+        };
         let kept: Dims = keepdim_shape(self.shape(), &dims).into();
         Tensor::from_op(value, &[self], || SumBackward { in_shape: self.shape().into(), kept })
     }
@@ -273,6 +276,30 @@ fn sqrt_zero_grad_at_zero(v: &Tensor) -> Tensor {
     let zero = v.detach().eq_scalar(0.0);
     let safe = Tensor::where_(&zero, &v.ones_like(), v);
     Tensor::where_(&zero, &v.zeros_like(), &safe.sqrt())
+}
+
+/// The sum through the axis-sum kernel when `dims` is one consecutive, non-empty block of a contiguous
+/// tensor (the common case: a trailing dim, or the batch dim of a bias gradient); `None` otherwise.
+#[track_caller]
+fn sum_block(x: &Tensor, dims: &[usize], keepdim: bool) -> Option<Tensor> {
+    let (&first, &last) = (dims.first()?, dims.last()?);
+    if last - first + 1 != dims.len() || !x.is_contiguous() {
+        return None;
+    }
+    let shape = x.shape();
+    let (outer, len, inner): (usize, usize, usize) =
+        (shape[..first].iter().product(), shape[first..=last].iter().product(), shape[last + 1..].iter().product());
+    if len == 0 {
+        return None;
+    }
+    let out_shape: Vec<usize> = if keepdim {
+        shape.iter().enumerate().map(|(d, &s)| if dims.contains(&d) { 1 } else { s }).collect()
+    } else {
+        shape.iter().enumerate().filter(|(d, _)| !dims.contains(d)).map(|(_, &s)| s).collect()
+    };
+    Some(crate::dispatch_float!(x.dtype(), "sum", T => {
+        Tensor::from_vec(x.with_slice(|v: &[T]| super::fast::sum_axis(v, outer, len, inner)), &out_shape)
+    }))
 }
 
 struct SumBackward {

@@ -3,32 +3,21 @@
 //! softmax:      y_i = e^(x_i - m) / sum_j e^(x_j - m)      dx = y * (dy - sum(dy * y))
 //! log_softmax:  y_i = x_i - m - ln sum_j e^(x_j - m)       dx = dy - e^y * sum(dy)
 
+use super::fast;
 use super::unary::output_for_backward;
+use crate::autograd::is_grad_enabled;
 use crate::autograd::Backward;
-use crate::tensor::{Element, Float, Tensor};
+use crate::tensor::Tensor;
 
-/// Applies `row_fn` to every row of `x` along `dim` (moved last and made contiguous when needed).
-fn along_rows(x: &Tensor, dim: usize, row_fn: impl Fn(&[f64], &mut [f64])) -> Tensor {
+/// Softmax or log-softmax of the rows along `dim` (moved last and made contiguous when needed) through
+/// the row kernels.
+fn along_rows(x: &Tensor, dim: usize, log: bool) -> Tensor {
     let last = x.rank() - 1;
     let moved = if dim == last { x.detach() } else { x.detach().transpose(dim as isize, last as isize) };
     let cols = x.shape()[dim];
     let out = crate::dispatch_float!(x.dtype(), "softmax", T => {
-        let values = moved.contiguous_vec::<T>();
-        let mut out = vec![T::ZERO; values.len()];
-        let mut row_in = vec![0.0; cols];
-        let mut row_out = vec![0.0; cols];
-        if cols > 0 {
-            for (src, dst) in values.chunks_exact(cols).zip(out.chunks_exact_mut(cols)) {
-                for (r, &v) in row_in.iter_mut().zip(src) {
-                    *r = v.to_f64();
-                }
-                row_fn(&row_in, &mut row_out);
-                for (d, &r) in dst.iter_mut().zip(&row_out) {
-                    *d = T::from_f64(r);
-                }
-            }
-        }
-        Tensor::from_vec(out, moved.shape())
+        let values = moved.with_slice(|v: &[T]| fast::softmax_rows(v, cols, log));
+        Tensor::from_vec(values, moved.shape())
     });
     if dim == last {
         out
@@ -37,26 +26,17 @@ fn along_rows(x: &Tensor, dim: usize, row_fn: impl Fn(&[f64], &mut [f64])) -> Te
     }
 }
 
-fn softmax_row(x: &[f64], y: &mut [f64]) {
-    let m = x.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-    let m = if m.is_infinite() { 0.0 } else { m };
-    let mut sum = 0.0;
-    for (o, &v) in y.iter_mut().zip(x) {
-        *o = (v - m).exp();
-        sum += *o;
-    }
-    for o in y.iter_mut() {
-        *o /= sum;
-    }
-}
-
-fn log_softmax_row(x: &[f64], y: &mut [f64]) {
-    let m = x.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-    let m = if m.is_infinite() { 0.0 } else { m };
-    let lse = x.iter().map(|&v| (v - m).exp()).sum::<f64>().ln() + m;
-    for (o, &v) in y.iter_mut().zip(x) {
-        *o = v - lse;
-    }
+/// The plain (unrecorded) backward through the row kernels: dy and y moved like the forward.
+fn backward_rows(y: &Tensor, dy: &Tensor, dim: usize, log: bool) -> Tensor {
+    let last = y.rank() - 1;
+    let mv = |t: &Tensor| if dim == last { t.clone() } else { t.transpose(dim as isize, last as isize) };
+    let (ym, dym) = (mv(y), mv(dy));
+    let cols = y.shape()[dim];
+    let dx = crate::dispatch_float!(y.dtype(), "softmax", T => {
+        let values = ym.with_slice(|a: &[T]| dym.with_slice(|g: &[T]| fast::softmax_rows_backward(a, g, cols, log)));
+        Tensor::from_vec(values, ym.shape())
+    });
+    mv(&dx)
 }
 
 impl Tensor {
@@ -67,7 +47,7 @@ impl Tensor {
         if self.rank() == 0 {
             return self.reshape([1usize]).softmax(0).reshape([0usize; 0]);
         }
-        let y = along_rows(self, d, softmax_row);
+        let y = along_rows(self, d, false);
         Tensor::from_op(y.clone(), &[self], || SoftmaxBackward {
             x: self.clone(),
             y: y.detach(),
@@ -83,7 +63,7 @@ impl Tensor {
         if self.rank() == 0 {
             return self.reshape([1usize]).log_softmax(0).reshape([0usize; 0]);
         }
-        let y = along_rows(self, d, log_softmax_row);
+        let y = along_rows(self, d, true);
         Tensor::from_op(y.clone(), &[self], || SoftmaxBackward {
             x: self.clone(),
             y: y.detach(),
@@ -111,6 +91,9 @@ impl Backward for SoftmaxBackward {
 
     fn backward(&self, dy: &Tensor, _: &[bool]) -> Vec<Option<Tensor>> {
         let dim = self.dim;
+        if !(is_grad_enabled() && self.x.requires_grad()) {
+            return vec![Some(backward_rows(&self.y, dy, dim as usize, self.log))];
+        }
         let dx = if self.log {
             let y = output_for_backward(&self.x, &self.y, |x| x.log_softmax(dim));
             dy - &(y.exp() * dy.sum_dim(dim, true))

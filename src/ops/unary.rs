@@ -16,6 +16,7 @@
 //! Ops whose backward uses the output `y` save it; under `create_graph` they recompute it from `x` with a
 //! graph, so second derivatives see the dependence of `y` on `x`.
 
+use super::fast::{self, UnaryKernel};
 use super::map;
 use crate::autograd::{is_grad_enabled, Backward};
 use crate::tensor::{Element, Tensor};
@@ -43,12 +44,15 @@ pub(crate) fn output_for_backward(x: &Tensor, y: &Tensor, recompute: impl FnOnce
 
 /// Declares a one-input op whose backward is `|x, y, dy| -> dx` written with tensor ops.
 macro_rules! unary_op {
-    ($(#[$doc:meta])* $method:ident, $Backward:ident, $name:literal, |$v:ident| $value:expr, |$x:ident, $y:ident, $dy:ident| $grad:expr) => {
+    ($(#[$doc:meta])* $method:ident, $Backward:ident, $name:literal, $kernel:expr, |$v:ident| $value:expr, |$x:ident, $y:ident, $dy:ident| $grad:expr) => {
         impl Tensor {
             $(#[$doc])*
             #[track_caller]
             pub fn $method(&self) -> Tensor {
-                let y = map_float(self, $name, |$v| $value);
+                let y = match $kernel {
+                    Some(kernel) => fast::unary($name, kernel, self),
+                    None => map_float(self, $name, |$v| $value),
+                };
                 Tensor::from_op(y.clone(), &[self], || $Backward { x: self.clone(), y: y.detach() })
             }
         }
@@ -74,40 +78,40 @@ macro_rules! unary_op {
 
 unary_op!(
     /// `-x` elementwise.
-    neg, NegBackward, "neg", |v| -v, |x, y, dy| -dy
+    neg, NegBackward, "neg", Some(UnaryKernel::Neg), |v| -v, |x, y, dy| -dy
 );
 unary_op!(
     /// `e^x` elementwise.
-    exp, ExpBackward, "exp", |v| v.exp(), |x, y, dy| dy * y
+    exp, ExpBackward, "exp", Some(UnaryKernel::Exp), |v| v.exp(), |x, y, dy| dy * y
 );
 unary_op!(
     /// Natural logarithm elementwise.
-    log, LogBackward, "log", |v| v.ln(), |x, y, dy| dy / x
+    log, LogBackward, "log", Some(UnaryKernel::Ln), |v| v.ln(), |x, y, dy| dy / x
 );
 unary_op!(
     /// Square root elementwise.
-    sqrt, SqrtBackward, "sqrt", |v| v.sqrt(), |x, y, dy| dy * 0.5 / y
+    sqrt, SqrtBackward, "sqrt", Some(UnaryKernel::Sqrt), |v| v.sqrt(), |x, y, dy| dy * 0.5 / y
 );
 unary_op!(
     /// `1 / sqrt(x)` elementwise.
-    rsqrt, RsqrtBackward, "rsqrt", |v| 1.0 / v.sqrt(), |x, y, dy| dy * -0.5 * &(y * y) * y
+    rsqrt, RsqrtBackward, "rsqrt", Some(UnaryKernel::Rsqrt), |v| 1.0 / v.sqrt(), |x, y, dy| dy * -0.5 * &(y * y) * y
 );
 unary_op!(
     /// Absolute value elementwise (gradient `sign(x)`, 0 at 0).
-    abs, AbsBackward, "abs", |v| v.abs(),
+    abs, AbsBackward, "abs", Some(UnaryKernel::Abs), |v| v.abs(),
     |x, y, dy| dy * &map_float(x, "abs", |v| if v > 0.0 { 1.0 } else if v < 0.0 { -1.0 } else { 0.0 }) // 0 at 0 and NaN
 );
 unary_op!(
     /// Sine elementwise.
-    sin, SinBackward, "sin", |v| v.sin(), |x, y, dy| dy * &x.cos()
+    sin, SinBackward, "sin", None, |v| v.sin(), |x, y, dy| dy * &x.cos()
 );
 unary_op!(
     /// Cosine elementwise.
-    cos, CosBackward, "cos", |v| v.cos(), |x, y, dy| -(dy * &x.sin())
+    cos, CosBackward, "cos", None, |v| v.cos(), |x, y, dy| -(dy * &x.sin())
 );
 unary_op!(
     /// The error function elementwise.
-    erf, ErfBackward, "erf", |v| crate::tensor::dtype::erf_f64(v),
+    erf, ErfBackward, "erf", Some(UnaryKernel::Erf), |v| crate::tensor::dtype::erf_f64(v),
     |x, y, dy| dy * &(x * x).neg().exp() * std::f64::consts::FRAC_2_SQRT_PI
 );
 
