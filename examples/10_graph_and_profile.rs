@@ -29,7 +29,8 @@ struct Mlp {
 
 impl Mlp {
     fn new() -> Mlp {
-        let init = |shape: &[usize], fan_in: usize| (Tensor::randn(shape) * (1.0 / fan_in as f64).sqrt()).requires_grad_();
+        let init =
+            |shape: &[usize], fan_in: usize| (Tensor::randn(shape) * (1.0 / fan_in as f64).sqrt()).requires_grad_();
         Mlp {
             w1: init(&[HIDDEN, IN], IN),
             b1: Tensor::zeros(&[HIDDEN]).requires_grad_(),

@@ -15,7 +15,12 @@ fn panic_message_under_anomaly(f: impl FnOnce()) -> Option<String> {
     let result = catch_unwind(AssertUnwindSafe(f));
     profile::set_detect_anomaly(false);
     let payload = result.err()?;
-    Some(payload.downcast_ref::<String>().cloned().unwrap_or_else(|| payload.downcast_ref::<&str>().unwrap().to_string()))
+    Some(
+        payload
+            .downcast_ref::<String>()
+            .cloned()
+            .unwrap_or_else(|| payload.downcast_ref::<&str>().unwrap().to_string()),
+    )
 }
 
 #[test]

@@ -52,7 +52,8 @@ fn dot_has_op_and_named_leaf_nodes_and_input_edges() {
     let mul_id = dot.lines().find(|l| l.contains("label=\"mul")).unwrap().split_whitespace().next().unwrap();
     assert_eq!(dot.matches(&format!("{relu_id} -> {mul_id} ")).count(), 2, "{dot}");
     // Every edge goes between declared nodes.
-    let declared: Vec<&str> = dot.lines().filter(|l| l.contains("[shape=")).map(|l| l.split_whitespace().next().unwrap()).collect();
+    let declared: Vec<&str> =
+        dot.lines().filter(|l| l.contains("[shape=")).map(|l| l.split_whitespace().next().unwrap()).collect();
     for edge in dot.lines().filter(|l| l.contains("->")) {
         let parts: Vec<&str> = edge.split_whitespace().collect();
         assert!(declared.contains(&parts[0]) && declared.contains(&parts[2]), "dangling edge {edge}");

@@ -19,7 +19,11 @@ struct Net {
 
 fn net() -> Net {
     tensorgrad::manual_seed(3);
-    Net { x: Tensor::randn(&[4, 3]), w: Tensor::randn(&[5, 3]).requires_grad_(), b: Tensor::zeros(&[5]).requires_grad_() }
+    Net {
+        x: Tensor::randn(&[4, 3]),
+        w: Tensor::randn(&[5, 3]).requires_grad_(),
+        b: Tensor::zeros(&[5]).requires_grad_(),
+    }
 }
 
 /// One step of a known graph: matmul, add, relu, log_softmax, sum; then backward.

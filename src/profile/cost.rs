@@ -57,8 +57,26 @@ const COPIES: &[&str] = &[
 
 /// Reductions: about one operation per input element.
 const REDUCTIONS: &[&str] = &[
-    "sum", "sum_dim", "sum_dims", "mean", "mean_dim", "mean_dims", "max", "min", "max_dim", "min_dim", "amax", "amin",
-    "argmax", "argmin", "var", "var_dims", "std", "std_dims", "logsumexp", "norm",
+    "sum",
+    "sum_dim",
+    "sum_dims",
+    "mean",
+    "mean_dim",
+    "mean_dims",
+    "max",
+    "min",
+    "max_dim",
+    "min_dim",
+    "amax",
+    "amin",
+    "argmax",
+    "argmin",
+    "var",
+    "var_dims",
+    "std",
+    "std_dims",
+    "logsumexp",
+    "norm",
 ];
 
 /// Estimated `(flops, bytes)` of one call of the op `name` with inputs of `inputs` shapes producing `output`,

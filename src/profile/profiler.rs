@@ -482,7 +482,9 @@ impl ProfileReport {
     }
 
     fn aggregate(&self, by_site: bool) -> Vec<OpStats> {
-        let mut rows: HashMap<(&'static str, Option<(&'static str, u32)>), OpStats> = HashMap::new();
+        // Keyed by (op name, call site file and line when grouping by call site).
+        type Key = (&'static str, Option<(&'static str, u32)>);
+        let mut rows: HashMap<Key, OpStats> = HashMap::new();
         for e in self.events.iter().filter(|e| e.counted) {
             let site = by_site.then(|| (e.location.file(), e.location.line()));
             let row = rows.entry((e.name, site)).or_insert_with(|| OpStats {
@@ -493,7 +495,9 @@ impl ProfileReport {
             row.add(e);
         }
         let mut rows: Vec<OpStats> = rows.into_values().collect();
-        rows.sort_by(|a, b| b.total_time.cmp(&a.total_time).then(a.name.cmp(b.name)).then(a.call_site.cmp(&b.call_site)));
+        rows.sort_by(|a, b| {
+            b.total_time.cmp(&a.total_time).then(a.name.cmp(b.name)).then(a.call_site.cmp(&b.call_site))
+        });
         rows
     }
 
