@@ -29,7 +29,7 @@
 use super::cost;
 use super::memory::{format_bytes, memory_stats, node_saved_bytes, MemoryStats};
 use crate::autograd::{Node, NodeState};
-use crate::tensor::{DType, Tensor};
+use crate::tensor::{DType, Dims, Tensor};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -96,9 +96,9 @@ pub struct ProfileEvent {
     /// Bytes the autograd node made by this forward keeps for backward (0 without a node).
     pub saved_bytes: usize,
     /// Shapes of the op's inputs (empty when the op did not report them).
-    pub input_shapes: Vec<Vec<usize>>,
+    pub input_shapes: Vec<Dims>,
     /// Shape of the op's output, when reported.
-    pub output_shape: Option<Vec<usize>>,
+    pub output_shape: Option<Dims>,
     /// Element type of the output, when reported.
     pub dtype: Option<DType>,
 }
@@ -208,7 +208,7 @@ pub fn op_scope(name: &'static str) -> OpScope {
 
 /// Opens the frame of one node's backward (called by the engine only while profiling).
 pub(crate) fn backward_scope(node: &Node, state: &NodeState) -> OpScope {
-    let shapes = state.inputs.iter().map(|t| t.shape().to_vec()).collect();
+    let shapes = state.inputs.iter().map(|t| Dims::from_slice(t.shape())).collect();
     begin_frame(EventKind::Backward, node.name, node.location, Some(shapes))
 }
 
@@ -236,8 +236,8 @@ struct Frame {
     flops: f64,
     bytes: f64,
     saved_bytes: usize,
-    input_shapes: Option<Vec<Vec<usize>>>,
-    output_shape: Option<Vec<usize>>,
+    input_shapes: Option<Vec<Dims>>,
+    output_shape: Option<Dims>,
     dtype: Option<DType>,
 }
 
@@ -261,7 +261,7 @@ fn begin_frame(
     kind: EventKind,
     name: &'static str,
     location: &'static Location<'static>,
-    input_shapes: Option<Vec<Vec<usize>>>,
+    input_shapes: Option<Vec<Dims>>,
 ) -> OpScope {
     let session = CURRENT_SESSION.load(Ordering::Acquire);
     STACK.with(|stack| {
@@ -343,9 +343,9 @@ pub(crate) fn note_op(inputs: &[&Tensor], output: &Tensor) {
         frame.bytes += bytes;
         if frame.kind == EventKind::Forward {
             if frame.input_shapes.is_none() {
-                frame.input_shapes = Some(shapes.iter().map(|s| s.to_vec()).collect());
+                frame.input_shapes = Some(shapes.iter().map(|s| Dims::from_slice(s)).collect());
             }
-            frame.output_shape = Some(output.shape().to_vec());
+            frame.output_shape = Some(Dims::from_slice(output.shape()));
             frame.dtype = Some(output.dtype());
         }
     });
