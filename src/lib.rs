@@ -43,8 +43,10 @@ mod macros;
 mod autograd;
 pub mod data;
 pub(crate) mod error;
+pub mod io;
 pub mod nn;
 mod ops;
+pub mod optim;
 pub mod profile;
 mod tensor;
 

@@ -179,6 +179,19 @@ impl Tensor {
         out
     }
 
+    /// The inputs of the op that made this tensor, in the order the op received them: what PyTorch reaches
+    /// through `grad_fn.next_functions`. Together with [`op_name`](Self::op_name) it is enough to walk and
+    /// print the graph from a loss down to its leaves.
+    ///
+    /// Empty for leaves, and for op outputs whose graph a backward without `retain_graph` has already freed.
+    pub fn grad_fn_inputs(&self) -> Vec<Tensor> {
+        let Some(node) = self.0.node.as_ref() else {
+            return Vec::new();
+        };
+        let state = node.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.as_ref().map(|s| s.inputs.to_vec()).unwrap_or_default()
+    }
+
     /// The accumulated gradient (leaves that require grad, and tensors that called [`retain_grad`](Self::retain_grad)).
     pub fn grad(&self) -> Option<Tensor> {
         self.0.grad.lock().unwrap_or_else(|e| e.into_inner()).clone()
@@ -200,5 +213,26 @@ impl Tensor {
         let id = NEXT_HOOK_ID.fetch_add(1, Ordering::Relaxed);
         self.0.hooks.lock().unwrap_or_else(|e| e.into_inner()).push((id, Arc::new(hook)));
         HookHandle { tensor: Arc::downgrade(&self.0), id }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::Tensor;
+
+    #[test]
+    fn grad_fn_inputs_lists_op_inputs_until_backward_frees_them() {
+        let a = Tensor::from_vec(vec![2.0f64], &[1]).requires_grad_();
+        let b = Tensor::from_vec(vec![3.0f64], &[1]).requires_grad_();
+        let prod = &a * &b;
+        let y = &prod + &a;
+        assert!(a.grad_fn_inputs().is_empty(), "a leaf has no op inputs");
+        let inputs = y.grad_fn_inputs();
+        assert_eq!(inputs.len(), 2);
+        assert!(inputs[0].same(&prod) && inputs[1].same(&a));
+        let prod_inputs = inputs[0].grad_fn_inputs();
+        assert!(prod_inputs[0].same(&a) && prod_inputs[1].same(&b));
+        y.sum().backward();
+        assert!(y.grad_fn_inputs().is_empty(), "backward without retain_graph frees the graph");
     }
 }

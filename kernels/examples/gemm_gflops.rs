@@ -1,0 +1,514 @@
+//! GEMM GFLOP/s table: tensorgrad vs `matrixmultiply` vs the `gemm` crate, 1 and 2 threads, plus the
+//! machine's measured FMA peak. Runs in well under a minute.
+//!
+//! ```text
+//! cargo run --release -p tensorgrad-kernels --example gemm_gflops
+//! cargo run --release -p tensorgrad-kernels --example gemm_gflops -- --tune   # thresholds
+//! TG_GEMM_ISA=avx2 cargo run --release -p tensorgrad-kernels --example gemm_gflops   # AVX2 tier
+//! ```
+//!
+//! Shapes are `m x k x n` (A is m x k, B is k x n, all row-major f32). Each cell is the median of 5
+//! timed batches (each batch >= 20 ms of calls, after a warm-up call). One-thread rows are timed on the
+//! thread's CPU clock (robust on a shared machine: time slices lost to other processes do not count),
+//! two-thread rows on the wall clock. `matrixmultiply` reads its thread
+//! count once per process from `MATMUL_NUM_THREADS`, so the table is built by re-running this program once
+//! per thread count (`--threads N`, which prints only rows).
+
+use std::hint::black_box;
+use std::process::Command;
+use std::time::Instant;
+
+const SHAPES: [(usize, usize, usize); 11] = [
+    (16, 16, 16),
+    (64, 64, 64),
+    (128, 128, 128),
+    (256, 256, 256),
+    (512, 512, 512),
+    (1024, 1024, 1024),
+    (2048, 2048, 2048),
+    (32, 784, 16),
+    (128, 784, 512),
+    (128, 512, 512),
+    (2048, 128, 512),
+];
+
+/// Seconds of CPU time consumed by the calling thread (Linux), immune to time slices lost to other
+/// processes on a shared machine. Falls back to wall time elsewhere.
+#[cfg(target_os = "linux")]
+fn thread_cpu_secs() -> f64 {
+    #[repr(C)]
+    struct Timespec {
+        tv_sec: i64,
+        tv_nsec: i64,
+    }
+    extern "C" {
+        fn clock_gettime(clk: i32, tp: *mut Timespec) -> i32;
+    }
+    const CLOCK_THREAD_CPUTIME_ID: i32 = 3;
+    let mut t = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec through the valid pointer.
+    unsafe { clock_gettime(CLOCK_THREAD_CPUTIME_ID, &mut t) };
+    t.tv_sec as f64 + t.tv_nsec as f64 * 1e-9
+}
+
+#[cfg(not(target_os = "linux"))]
+fn thread_cpu_secs() -> f64 {
+    wall_secs()
+}
+
+/// Seconds of CPU time consumed by all threads of this process (Linux; wall time elsewhere).
+#[cfg(target_os = "linux")]
+fn process_cpu_secs() -> f64 {
+    #[repr(C)]
+    struct Timespec {
+        tv_sec: i64,
+        tv_nsec: i64,
+    }
+    extern "C" {
+        fn clock_gettime(clk: i32, tp: *mut Timespec) -> i32;
+    }
+    const CLOCK_PROCESS_CPUTIME_ID: i32 = 2;
+    let mut t = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec through the valid pointer.
+    unsafe { clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &mut t) };
+    t.tv_sec as f64 + t.tv_nsec as f64 * 1e-9
+}
+
+#[cfg(not(target_os = "linux"))]
+fn process_cpu_secs() -> f64 {
+    wall_secs()
+}
+
+fn wall_secs() -> f64 {
+    use std::sync::OnceLock;
+    static T0: OnceLock<Instant> = OnceLock::new();
+    T0.get_or_init(Instant::now).elapsed().as_secs_f64()
+}
+
+/// Median seconds per call of `f`, measured with `clock` (thread CPU time for single-threaded runs, wall
+/// time when other threads do part of the work).
+fn time_with(clock: fn() -> f64, mut f: impl FnMut()) -> f64 {
+    f();
+    let t = clock();
+    f();
+    let once = (clock() - t).max(1e-9);
+    let reps = ((0.02 / once).ceil() as usize).clamp(1, 1_000_000);
+    let mut per_call: Vec<f64> = (0..5)
+        .map(|_| {
+            let t = clock();
+            for _ in 0..reps {
+                f();
+            }
+            (clock() - t) / reps as f64
+        })
+        .collect();
+    per_call.sort_by(f64::total_cmp);
+    per_call[2]
+}
+
+/// [`time_with`] on the thread's CPU clock.
+fn time_it(f: impl FnMut()) -> f64 {
+    time_with(thread_cpu_secs, f)
+}
+
+/// Peak f32 FMA throughput of one core, for AVX2 (8 lanes) and AVX-512 (16 lanes): 14 (AVX2: 16 ymm
+/// registers) or 16 independent FMA chains (2 pipes x 4-5 cycles latency need 8-10), 2 * lanes * chains
+/// flops per iteration. `NaN` if the CPU lacks the instructions.
+#[cfg(target_arch = "x86_64")]
+fn fma_peak_gflops() -> (f64, f64) {
+    use std::arch::x86_64::*;
+    #[target_feature(enable = "avx2,fma")]
+    #[inline(never)]
+    fn run2(iters: usize) -> f32 {
+        let mut acc = [_mm256_set1_ps(0.0); 14];
+        let x = _mm256_set1_ps(0.999_999);
+        let y = _mm256_set1_ps(1e-7);
+        for _ in 0..iters {
+            for a in acc.iter_mut() {
+                *a = _mm256_fmadd_ps(*a, x, y);
+            }
+        }
+        let mut s = _mm256_setzero_ps();
+        for a in acc {
+            s = _mm256_add_ps(s, a);
+        }
+        let mut out = [0.0f32; 8];
+        // SAFETY: out holds 8 f32.
+        unsafe { _mm256_storeu_ps(out.as_mut_ptr(), s) };
+        out.iter().sum()
+    }
+    #[target_feature(enable = "avx512f")]
+    #[inline(never)]
+    fn run512(iters: usize) -> f32 {
+        let mut acc = [_mm512_set1_ps(0.0); 16];
+        let x = _mm512_set1_ps(0.999_999);
+        let y = _mm512_set1_ps(1e-7);
+        for _ in 0..iters {
+            for a in acc.iter_mut() {
+                *a = _mm512_fmadd_ps(*a, x, y);
+            }
+        }
+        let mut s = _mm512_setzero_ps();
+        for a in acc {
+            s = _mm512_add_ps(s, a);
+        }
+        _mm512_reduce_add_ps(s)
+    }
+    let iters = 1_000_000;
+    let p2 = if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+        let secs = time_it(|| {
+            // SAFETY: AVX2 and FMA were detected.
+            black_box(unsafe { run2(black_box(iters)) });
+        });
+        iters as f64 * 14.0 * 16.0 / secs / 1e9
+    } else {
+        f64::NAN
+    };
+    let p512 = if is_x86_feature_detected!("avx512f") {
+        let secs = time_it(|| {
+            // SAFETY: AVX-512F was detected.
+            black_box(unsafe { run512(black_box(iters)) });
+        });
+        iters as f64 * 16.0 * 32.0 / secs / 1e9
+    } else {
+        f64::NAN
+    };
+    (p2, p512)
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn fma_peak_gflops() -> (f64, f64) {
+    (f64::NAN, f64::NAN)
+}
+
+fn rows(threads: usize) {
+    set_isa_from_env();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap();
+    // One thread: everything runs on this thread, so its CPU time is the cost (robust on a busy machine).
+    // Two threads: wall time.
+    let clock: fn() -> f64 = if threads == 1 {
+        thread_cpu_secs
+    } else {
+        wall_secs
+    };
+    pool.install(|| {
+        for &(m, k, n) in &SHAPES {
+            let a: Vec<f32> = (0..m * k)
+                .map(|i| ((i * 7) % 13) as f32 * 0.1 - 0.6)
+                .collect();
+            let b: Vec<f32> = (0..k * n)
+                .map(|i| ((i * 5) % 11) as f32 * 0.1 - 0.5)
+                .collect();
+            let mut c = vec![0.0f32; m * n];
+            let flops = 2.0 * (m * n * k) as f64;
+            let tg = time_with(clock, || {
+                tensorgrad_kernels::gemm::sgemm(
+                    m, k, n, 1.0, &a, k, 1, &b, n, 1, 0.0, &mut c, n, 1,
+                );
+                black_box(&mut c);
+            });
+            let mm = time_with(clock, || {
+                // SAFETY: a, b, c hold m x k, k x n, m x n row-major matrices.
+                unsafe {
+                    matrixmultiply::sgemm(
+                        m,
+                        k,
+                        n,
+                        1.0,
+                        a.as_ptr(),
+                        k as isize,
+                        1,
+                        b.as_ptr(),
+                        n as isize,
+                        1,
+                        0.0,
+                        c.as_mut_ptr(),
+                        n as isize,
+                        1,
+                    )
+                };
+                black_box(&mut c);
+            });
+            let par = if threads > 1 {
+                gemm::Parallelism::Rayon(threads)
+            } else {
+                gemm::Parallelism::None
+            };
+            let gc = time_with(clock, || {
+                // SAFETY: as above; gemm computes dst = alpha*dst + beta*lhs*rhs, read_dst = false.
+                unsafe {
+                    gemm::gemm(
+                        m,
+                        n,
+                        k,
+                        c.as_mut_ptr(),
+                        1,
+                        n as isize,
+                        false,
+                        a.as_ptr(),
+                        1,
+                        k as isize,
+                        b.as_ptr(),
+                        1,
+                        n as isize,
+                        0.0f32,
+                        1.0f32,
+                        false,
+                        false,
+                        false,
+                        par,
+                    )
+                };
+                black_box(&mut c);
+            });
+            let g = |s: f64| flops / s / 1e9;
+            println!(
+                "| {:>16} | {threads} | {:>9.1} | {:>9.1} | {:>9.1} | {:>9.2} |",
+                format!("{m}x{k}x{n}"),
+                g(tg),
+                g(mm),
+                g(gc),
+                tg * 1e6
+            );
+        }
+    });
+}
+
+/// A few `f64` rows (one thread): dgemm vs the baselines.
+fn rows_f64() {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    pool.install(|| {
+        for s in [64usize, 256, 512, 1024] {
+            let (m, k, n) = (s, s, s);
+            let a: Vec<f64> = (0..m * k)
+                .map(|i| ((i * 7) % 13) as f64 * 0.1 - 0.6)
+                .collect();
+            let b: Vec<f64> = (0..k * n)
+                .map(|i| ((i * 5) % 11) as f64 * 0.1 - 0.5)
+                .collect();
+            let mut c = vec![0.0f64; m * n];
+            let flops = 2.0 * (m * n * k) as f64;
+            let tg = time_it(|| {
+                tensorgrad_kernels::gemm::dgemm(
+                    m, k, n, 1.0, &a, k, 1, &b, n, 1, 0.0, &mut c, n, 1,
+                );
+                black_box(&mut c);
+            });
+            let mm = time_it(|| {
+                // SAFETY: a, b, c hold m x k, k x n, m x n row-major matrices.
+                unsafe {
+                    matrixmultiply::dgemm(
+                        m,
+                        k,
+                        n,
+                        1.0,
+                        a.as_ptr(),
+                        k as isize,
+                        1,
+                        b.as_ptr(),
+                        n as isize,
+                        1,
+                        0.0,
+                        c.as_mut_ptr(),
+                        n as isize,
+                        1,
+                    )
+                };
+                black_box(&mut c);
+            });
+            let gc = time_it(|| {
+                // SAFETY: as above.
+                unsafe {
+                    gemm::gemm(
+                        m,
+                        n,
+                        k,
+                        c.as_mut_ptr(),
+                        1,
+                        n as isize,
+                        false,
+                        a.as_ptr(),
+                        1,
+                        k as isize,
+                        b.as_ptr(),
+                        1,
+                        n as isize,
+                        0.0f64,
+                        1.0f64,
+                        false,
+                        false,
+                        false,
+                        gemm::Parallelism::None,
+                    )
+                };
+                black_box(&mut c);
+            });
+            let g = |t: f64| flops / t / 1e9;
+            println!(
+                "| {:>16} | 1 | {:>9.1} | {:>9.1} | {:>9.1} | {:>9.2} |",
+                format!("f64 {m}x{k}x{n}"),
+                g(tg),
+                g(mm),
+                g(gc),
+                tg * 1e6
+            );
+        }
+    });
+}
+
+/// `TG_GEMM_ISA=avx2` (or `portable`) caps tensorgrad's kernel tier, to measure the lower tiers.
+fn set_isa_from_env() {
+    use tensorgrad_kernels::gemm::{force_isa, Isa};
+    match std::env::var("TG_GEMM_ISA").as_deref() {
+        Ok("avx2") => force_isa(Some(Isa::Avx2)),
+        Ok("portable") => force_isa(Some(Isa::Portable)),
+        _ => {}
+    }
+}
+
+/// `--tune`: the measurements behind `SMALL_MNK` and `PAR_MNK` (microseconds per call).
+fn tune() {
+    use tensorgrad_kernels::gemm::{set_thresholds, sgemm, PAR_MNK, SMALL_MNK};
+    let time = |m: usize, k: usize, n: usize, threads: usize| {
+        let clock: fn() -> f64 = if threads == 1 {
+            thread_cpu_secs
+        } else {
+            wall_secs
+        };
+        let a = vec![0.5f32; m * k];
+        let b = vec![0.25f32; k * n];
+        let mut c = vec![0.0f32; m * n];
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            time_with(clock, || {
+                sgemm(m, k, n, 1.0, &a, k, 1, &b, n, 1, 0.0, &mut c, n, 1);
+                black_box(&mut c);
+            }) * 1e6
+        })
+    };
+    println!("small path vs packed path on 1 and 2 threads (us per call)");
+    println!("| shape | small, 1 thread | packed, 1 thread | packed, 2 threads |");
+    println!("|---|---|---|---|");
+    for (m, k, n) in [
+        (16, 16, 16),
+        (32, 32, 32),
+        (64, 64, 64),
+        (80, 80, 80),
+        (96, 96, 96),
+        (112, 112, 112),
+        (128, 128, 128),
+        (160, 160, 160),
+        (192, 192, 192),
+        (256, 256, 256),
+        (32, 784, 16),
+        (64, 784, 128),
+    ] {
+        set_thresholds(usize::MAX, usize::MAX);
+        let small = time(m, k, n, 1);
+        set_thresholds(0, usize::MAX);
+        let packed = time(m, k, n, 1);
+        set_thresholds(0, 0);
+        let packed2 = time(m, k, n, 2);
+        println!("| {m}x{k}x{n} | {small:.2} | {packed:.2} | {packed2:.2} |");
+    }
+    println!();
+    println!("2-thread scaling, packed path: wall-clock speedup (both on the wall clock, interleaved), and");
+    println!("the CPU-time estimate 2 * t1 / (CPU of both threads): the speedup on an otherwise idle machine");
+    println!("if no time were lost waiting (counts rayon's spinning and extra packing, not lost time slices)");
+    println!(
+        "| shape | 1 thread us (wall) | 2 threads us (wall) | wall speedup | CPU-time estimate |"
+    );
+    println!("|---|---|---|---|---|");
+    set_thresholds(0, 0);
+    for s in [128usize, 192, 256, 384, 512, 1024] {
+        let a = vec![0.5f32; s * s];
+        let b = vec![0.25f32; s * s];
+        let mut c = vec![0.0f32; s * s];
+        let mut run = |threads: usize, clock: fn() -> f64| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                time_with(clock, || {
+                    sgemm(s, s, s, 1.0, &a, s, 1, &b, s, 1, 0.0, &mut c, s, 1);
+                    black_box(&mut c);
+                })
+            })
+        };
+        // Interleave 1- and 2-thread runs so both see similar load; median of 3 each.
+        let mut w1 = Vec::new();
+        let mut w2 = Vec::new();
+        for _ in 0..3 {
+            w1.push(run(1, wall_secs));
+            w2.push(run(2, wall_secs));
+        }
+        w1.sort_by(f64::total_cmp);
+        w2.sort_by(f64::total_cmp);
+        let t1cpu = run(1, thread_cpu_secs);
+        let t2cpu = run(2, process_cpu_secs);
+        println!(
+            "| {s}^3 | {:.1} | {:.1} | {:.2} | {:.2} |",
+            w1[1] * 1e6,
+            w2[1] * 1e6,
+            w1[1] / w2[1],
+            2.0 * t1cpu / t2cpu
+        );
+    }
+    set_thresholds(SMALL_MNK, PAR_MNK);
+}
+
+fn main() {
+    set_isa_from_env();
+    if std::env::args().any(|a| a == "--tune") {
+        tune();
+        return;
+    }
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--threads") {
+        let threads = args[i + 1].parse().expect("--threads N");
+        rows(threads);
+        if threads == 1 {
+            rows_f64();
+        }
+        return;
+    }
+    let (p2, p512) = fma_peak_gflops();
+    println!(
+        "f32 FMA peak, 1 core: AVX2 {p2:.1} GFLOP/s, AVX-512 {p512:.1} GFLOP/s; tensorgrad microkernel: {}",
+        tensorgrad_kernels::gemm::kernel_name::<f32>()
+    );
+    println!();
+    println!(
+        "GFLOP/s (2*m*n*k / time), shapes m x k x n, row-major f32; us = tensorgrad time per call"
+    );
+    println!();
+    println!(
+        "| shape (m x k x n) | threads | tensorgrad | matrixmultiply | gemm 0.19 | tensorgrad us |"
+    );
+    println!("|---|---|---|---|---|---|");
+    let exe = std::env::current_exe().expect("own path");
+    for threads in [1, 2] {
+        let status = Command::new(&exe)
+            .args(["--threads", &threads.to_string()])
+            .env("MATMUL_NUM_THREADS", threads.to_string())
+            .status()
+            .expect("re-run self");
+        assert!(status.success());
+    }
+}

@@ -1,0 +1,408 @@
+//! General matrix multiply (GEMM) for `f32` and `f64`: `C = alpha * A·B + beta * C`.
+//!
+//! # Shapes and strides
+//!
+//! `A` is `m x k`, `B` is `k x n`, `C` is `m x n` (the benchmarks name shapes `m x k x n`). Every matrix is
+//! given as a slice starting at its element `(0, 0)` plus a row stride and a column stride in elements, so
+//! element `(i, j)` of `A` is `a[i * rsa + j * csa]`. Row-major, column-major (transposed) and strided views
+//! all go through the same call: the backward's `A^T G` and `G B^T` cost no transpose copies.
+//!
+//! # Math and scheme (BLIS)
+//!
+//! `C[i][j] = alpha * sum_p A[i][p] * B[p][j] + beta * C[i][j]`, with `beta == 0` meaning "overwrite": `C` is
+//! then never read (it may hold NaN). `alpha == 0` or `k == 0` skip the product and only scale `C`.
+//!
+//! The packed path (module `driver`) is the five-loop BLIS scheme:
+//!
+//! ```text
+//! for jc in (0..n).step_by(NC)            // B block, L3
+//!   for pc in (0..k).step_by(KC)          // pack B[pc.., jc..] into NR-column panels (kc x NR, zero padded)
+//!     for ic in (0..m).step_by(MC)        // pack A[ic.., pc..] into MR-row panels (MR x kc, zero padded), L2
+//!       for jr in (0..nc).step_by(NR)     // one B micro-panel, L1
+//!         for ir in (0..mc).step_by(MR)   // microkernel: an MR x NR tile of C in registers, kc rank-1 updates
+//! ```
+//!
+//! The `k` loop is sequential for every element of `C` (the first `kc` block applies the caller's `beta`,
+//! later blocks accumulate with `beta = 1`). Edge tiles are computed as full tiles from the zero-padded
+//! panels and only their valid part is written, so there is no per-k scalar fallback. Packing reads any
+//! strides, so transposed operands cost the same as row-major ones.
+//!
+//! Row-major `A` (unit column stride) is not packed at all: its full `MR`-row panels are read in place
+//! by the microkernel (12 sequential streams of broadcasts), which saves the transposing pack; only a
+//! partial last panel is packed.
+//!
+//! # Kernels and dispatch
+//!
+//! Three tiers, detected at run time once (`is_x86_feature_detected!`, cached in an atomic) so they run at
+//! full speed even in a build without `-C target-cpu` ([`isa`], [`kernel_name`]):
+//!
+//! | tier | `f32` tile | `f64` tile | MC / KC / NC (`f32`) |
+//! |---|---|---|---|
+//! | AVX-512F | 12x32 | 12x16 | 240 / 256 / 4096 |
+//! | AVX2+FMA | 6x16 | 6x8 | 144 / 256 / 4080 |
+//! | portable | 8x8 | 4x8 | 128 / 256 / 4096 |
+//!
+//! The SIMD tiers (`x86`) are `std::arch` intrinsics inside `#[target_feature]` functions; the portable
+//! tier (`kernel`) is plain Rust that LLVM vectorizes for the target (NEON on aarch64); it is what runs on
+//! non-x86 CPUs, and the hidden `force_isa` switch runs it (or AVX2) on x86 for the tests.
+//!
+//! Small products (`m*n*k` up to [`SMALL_MNK`], single-threaded) skip packing and allocation: the
+//! `direct_kernel!` tile (`R x V` vectors, `R <= MR`, `V <= 2`, masked loads for a partial column block)
+//! reads `A` in place with any strides and `B` along its rows (needs unit column stride, after orienting
+//! `C` row-wise by transposing the whole problem when `C` is column-major: `C^T = B^T A^T`).
+//!
+//! # Threads
+//!
+//! Work is split over the rayon pool of the caller (`rayon::current_num_threads()`), over `M` blocks and
+//! groups of `N` panels only, never over `K`. Block sizes depend only on the shape, so every element of `C`
+//! sees the same sequence of floating-point operations whatever the number of threads: results are bitwise
+//! identical for 1 and 2 threads. Products below [`PAR_MNK`] multiply-adds stay on the calling thread.
+//! Batched calls with small members run one member per task instead.
+//!
+//! # Panics
+//!
+//! Every entry point panics with a message naming the operand if a slice is too short for its dims and
+//! strides, or if the strides of `C` would make two elements of `C` overlap.
+
+mod checks;
+mod dispatch;
+mod driver;
+mod kernel;
+mod pack;
+mod reference;
+#[cfg(target_arch = "x86_64")]
+mod x86;
+
+use std::fmt::Debug;
+use std::ops::{Add, Mul};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+pub use dispatch::{detected_isa, force_isa, isa, kernel_name, Isa};
+pub use reference::gemm_reference;
+
+use checks::gemm_batched_impl;
+
+/// Products with `m * n * k` at or below this many multiply-adds take the unpacked small-shape path (when
+/// the CPU has AVX2 or AVX-512 and `B`, after orienting `C` row-wise, has unit column stride). They never
+/// use threads, so the choice of path (which decides the rounding when `k > KC`) depends on the shape only.
+///
+/// Measured (`examples/gemm_gflops.rs --tune`, AVX-512 dev machine, one thread): unpacked vs packed
+/// 16^3 0.10 vs 0.38 us, 64^3 2.9 vs 3.8 us, 128^3 21 vs 25 us, 192^3 70 vs 70 us, 256^3 175 vs 193 us;
+/// 32x784x16 4.7 vs 15 us. See `kernels/README.md`.
+pub const SMALL_MNK: usize = 128 * 128 * 128;
+
+/// Packed-path products with fewer than this many multiply-adds (`m * n * k`) run on the calling thread.
+///
+/// A rayon fork/join costs a few microseconds on an idle machine, under 10% of a 96^3 product (~9 us on one
+/// thread of the AVX-512 dev machine). The CPU-time estimate of the 2-thread speedup was 1.8x at 128^3 and
+/// 1.7-1.95x from 192^3 to 1024^3 (`--tune`); wall-clock scaling could not be measured on the shared, loaded
+/// dev machine (see `kernels/README.md`).
+pub const PAR_MNK: usize = 96 * 96 * 96;
+
+static SMALL_LIMIT: AtomicUsize = AtomicUsize::new(SMALL_MNK);
+static PAR_LIMIT: AtomicUsize = AtomicUsize::new(PAR_MNK);
+
+/// Tuning switch for benchmarks: replace [`SMALL_MNK`] and [`PAR_MNK`] for every later call in this
+/// process (`usize::MAX` disables the path). Used by `examples/gemm_gflops.rs --tune` to measure them.
+#[doc(hidden)]
+pub fn set_thresholds(small_mnk: usize, par_mnk: usize) {
+    SMALL_LIMIT.store(small_mnk, Ordering::Relaxed);
+    PAR_LIMIT.store(par_mnk, Ordering::Relaxed);
+}
+
+fn small_limit() -> usize {
+    SMALL_LIMIT.load(Ordering::Relaxed)
+}
+
+fn par_limit() -> usize {
+    PAR_LIMIT.load(Ordering::Relaxed)
+}
+
+/// Element types the GEMM kernels support (`f32` and `f64`); lets the engine call GEMM generically.
+///
+/// The methods have the same contract as [`sgemm`] / [`sgemm_batched`].
+pub trait GemmScalar:
+    Copy
+    + Send
+    + Sync
+    + PartialEq
+    + Debug
+    + Default
+    + Add<Output = Self>
+    + Mul<Output = Self>
+    + 'static
+    + dispatch::Sealed
+{
+    /// Additive identity.
+    const ZERO: Self;
+    /// Multiplicative identity.
+    const ONE: Self;
+
+    /// `C = alpha * A·B + beta * C`; see [`sgemm`].
+    ///
+    /// # Panics
+    ///
+    /// If a slice is too short for its dims and strides, or if `C`'s strides overlap.
+    #[allow(clippy::too_many_arguments)]
+    fn gemm(
+        m: usize,
+        k: usize,
+        n: usize,
+        alpha: Self,
+        a: &[Self],
+        rsa: usize,
+        csa: usize,
+        b: &[Self],
+        rsb: usize,
+        csb: usize,
+        beta: Self,
+        c: &mut [Self],
+        rsc: usize,
+        csc: usize,
+    ) {
+        gemm_batched_impl(
+            1, m, k, n, alpha, a, 0, rsa, csa, b, 0, rsb, csb, beta, c, 0, rsc, csc,
+        );
+    }
+
+    /// Strided batched GEMM; see [`sgemm_batched`].
+    ///
+    /// # Panics
+    ///
+    /// If a slice is too short, if `batch_stride_c` is 0 with `batch > 1`, or if `C` matrices overlap.
+    #[allow(clippy::too_many_arguments)]
+    fn gemm_batched(
+        batch: usize,
+        m: usize,
+        k: usize,
+        n: usize,
+        alpha: Self,
+        a: &[Self],
+        batch_stride_a: usize,
+        rsa: usize,
+        csa: usize,
+        b: &[Self],
+        batch_stride_b: usize,
+        rsb: usize,
+        csb: usize,
+        beta: Self,
+        c: &mut [Self],
+        batch_stride_c: usize,
+        rsc: usize,
+        csc: usize,
+    ) {
+        gemm_batched_impl(
+            batch,
+            m,
+            k,
+            n,
+            alpha,
+            a,
+            batch_stride_a,
+            rsa,
+            csa,
+            b,
+            batch_stride_b,
+            rsb,
+            csb,
+            beta,
+            c,
+            batch_stride_c,
+            rsc,
+            csc,
+        );
+    }
+}
+
+impl GemmScalar for f32 {
+    const ZERO: Self = 0.0;
+    const ONE: Self = 1.0;
+}
+
+impl GemmScalar for f64 {
+    const ZERO: Self = 0.0;
+    const ONE: Self = 1.0;
+}
+
+/// `C = alpha * A·B + beta * C` in `f32`.
+///
+/// `A` is `m x k` (`a[i*rsa + p*csa]`), `B` is `k x n` (`b[p*rsb + j*csb]`), `C` is `m x n`
+/// (`c[i*rsc + j*csc]`); strides are in elements and may be anything (transposed operands are just swapped
+/// strides). `beta == 0` never reads `C` (it may hold NaN). Multithreaded on the current rayon pool above
+/// [`PAR_MNK`]; bitwise identical results for any number of threads.
+///
+/// # Shapes
+///
+/// `a.len() > (m-1)*rsa + (k-1)*csa`, `b.len() > (k-1)*rsb + (n-1)*csb`, `c.len() > (m-1)*rsc + (n-1)*csc`
+/// (for non-empty matrices).
+///
+/// # Panics
+///
+/// If a slice is too short for its dims and strides, or if `C`'s strides make two elements overlap.
+///
+/// # Example
+///
+/// ```
+/// use tensorgrad_kernels::gemm::sgemm;
+/// let a = [1.0, 2.0, 3.0, 4.0]; // 2x2 row-major
+/// let b = [5.0, 6.0, 7.0, 8.0];
+/// let mut c = [f32::NAN; 4];
+/// sgemm(2, 2, 2, 1.0, &a, 2, 1, &b, 2, 1, 0.0, &mut c, 2, 1);
+/// assert_eq!(c, [19.0, 22.0, 43.0, 50.0]);
+/// // A^T · B: the transpose is just swapped strides.
+/// sgemm(2, 2, 2, 1.0, &a, 1, 2, &b, 2, 1, 0.0, &mut c, 2, 1);
+/// assert_eq!(c, [26.0, 30.0, 38.0, 44.0]);
+/// ```
+#[allow(clippy::too_many_arguments)]
+#[track_caller]
+pub fn sgemm(
+    m: usize,
+    k: usize,
+    n: usize,
+    alpha: f32,
+    a: &[f32],
+    rsa: usize,
+    csa: usize,
+    b: &[f32],
+    rsb: usize,
+    csb: usize,
+    beta: f32,
+    c: &mut [f32],
+    rsc: usize,
+    csc: usize,
+) {
+    gemm_batched_impl(
+        1, m, k, n, alpha, a, 0, rsa, csa, b, 0, rsb, csb, beta, c, 0, rsc, csc,
+    );
+}
+
+/// `C = alpha * A·B + beta * C` in `f64`; same contract as [`sgemm`].
+///
+/// # Panics
+///
+/// If a slice is too short for its dims and strides, or if `C`'s strides make two elements overlap.
+#[allow(clippy::too_many_arguments)]
+#[track_caller]
+pub fn dgemm(
+    m: usize,
+    k: usize,
+    n: usize,
+    alpha: f64,
+    a: &[f64],
+    rsa: usize,
+    csa: usize,
+    b: &[f64],
+    rsb: usize,
+    csb: usize,
+    beta: f64,
+    c: &mut [f64],
+    rsc: usize,
+    csc: usize,
+) {
+    gemm_batched_impl(
+        1, m, k, n, alpha, a, 0, rsa, csa, b, 0, rsb, csb, beta, c, 0, rsc, csc,
+    );
+}
+
+/// Strided batched `f32` GEMM: for `i in 0..batch`, matrix `i` of `A` starts at `a[i * batch_stride_a]`
+/// (likewise `B`, `C`) and `C_i = alpha * A_i·B_i + beta * C_i`, each as in [`sgemm`].
+///
+/// `batch_stride_a` or `batch_stride_b` may be 0 (one matrix broadcast over the batch); `batch_stride_c`
+/// may not (with `batch > 1`). Small matrices are spread over threads one matrix per task; large ones use
+/// the threaded single GEMM in turn. Bitwise identical results for any number of threads.
+///
+/// # Panics
+///
+/// If a slice is too short for the batch, dims and strides, or if two elements of `C` overlap.
+#[allow(clippy::too_many_arguments)]
+#[track_caller]
+pub fn sgemm_batched(
+    batch: usize,
+    m: usize,
+    k: usize,
+    n: usize,
+    alpha: f32,
+    a: &[f32],
+    batch_stride_a: usize,
+    rsa: usize,
+    csa: usize,
+    b: &[f32],
+    batch_stride_b: usize,
+    rsb: usize,
+    csb: usize,
+    beta: f32,
+    c: &mut [f32],
+    batch_stride_c: usize,
+    rsc: usize,
+    csc: usize,
+) {
+    gemm_batched_impl(
+        batch,
+        m,
+        k,
+        n,
+        alpha,
+        a,
+        batch_stride_a,
+        rsa,
+        csa,
+        b,
+        batch_stride_b,
+        rsb,
+        csb,
+        beta,
+        c,
+        batch_stride_c,
+        rsc,
+        csc,
+    );
+}
+
+/// Strided batched `f64` GEMM; same contract as [`sgemm_batched`].
+///
+/// # Panics
+///
+/// If a slice is too short for the batch, dims and strides, or if two elements of `C` overlap.
+#[allow(clippy::too_many_arguments)]
+#[track_caller]
+pub fn dgemm_batched(
+    batch: usize,
+    m: usize,
+    k: usize,
+    n: usize,
+    alpha: f64,
+    a: &[f64],
+    batch_stride_a: usize,
+    rsa: usize,
+    csa: usize,
+    b: &[f64],
+    batch_stride_b: usize,
+    rsb: usize,
+    csb: usize,
+    beta: f64,
+    c: &mut [f64],
+    batch_stride_c: usize,
+    rsc: usize,
+    csc: usize,
+) {
+    gemm_batched_impl(
+        batch,
+        m,
+        k,
+        n,
+        alpha,
+        a,
+        batch_stride_a,
+        rsa,
+        csa,
+        b,
+        batch_stride_b,
+        rsb,
+        csb,
+        beta,
+        c,
+        batch_stride_c,
+        rsc,
+        csc,
+    );
+}

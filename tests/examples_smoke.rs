@@ -1,0 +1,122 @@
+//! Smoke tests for the tutorial examples in `examples/`.
+//!
+//! How: each example keeps its logic in a `pub fn run()` (or `run_with(steps)`) that prints as it goes and
+//! returns a small report; its `main` only calls it. This test compiles each example file into itself as a
+//! module (`#[path = "../examples/NN_name.rs"] mod ...`), calls that function and asserts on the report.
+//! So the examples run in-process, in the test profile that is already being built (no second `cargo`
+//! invocation, no looking for example binaries under `target/`), with the same code a user runs.
+//!
+//! The examples share the engine's global seeded RNG, so the tests take a lock to run one at a time and
+//! stay reproducible.
+
+use std::sync::Mutex;
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[allow(dead_code)]
+#[path = "../examples/01_tensors.rs"]
+mod ex01_tensors;
+
+#[allow(dead_code)]
+#[path = "../examples/02_autograd.rs"]
+mod ex02_autograd;
+
+#[allow(dead_code)]
+#[path = "../examples/03_linear_regression.rs"]
+mod ex03_linear_regression;
+
+#[allow(dead_code)]
+#[path = "../examples/04_xor.rs"]
+mod ex04_xor;
+
+#[allow(dead_code)]
+#[path = "../examples/09_custom_layer.rs"]
+mod ex09_custom_layer;
+
+#[test]
+fn tensors_example_shows_shared_views_broadcasting_and_abbreviated_printing() {
+    let _guard = serial();
+    let report = ex01_tensors::run();
+    assert!(report.views_share_storage);
+    assert_eq!(report.broadcast_shape, [3, 4]);
+    assert!(
+        report.large_print_lines <= 8,
+        "a 100 x 100 tensor prints in a few lines, got {}",
+        report.large_print_lines
+    );
+}
+
+#[test]
+fn autograd_example_engine_matches_hand_derived_values() {
+    let _guard = serial();
+    let report = ex02_autograd::run();
+    assert!((report.y[0] - 0.98201379).abs() < 1e-7 && (report.y[1] - 0.11920292).abs() < 1e-7, "y = {:?}", report.y);
+    assert!(report.max_grad_diff < 1e-12);
+    for node in
+        ["L = mul_scalar", "y = sigmoid", "z = add", "matmul", "W = leaf (requires_grad)", "t = leaf (constant)"]
+    {
+        assert!(report.graph.contains(node), "graph printout lacks {node:?}:\n{}", report.graph);
+    }
+}
+
+#[test]
+fn linear_regression_example_gradient_descent_reaches_the_normal_equation() {
+    let _guard = serial();
+    let report = ex03_linear_regression::run();
+    let expected: [(&str, &[f64]); 2] =
+        [("women", &[-87.51667, 3.45]), ("mtcars", &[9.61778, -3.91650, 1.22589, 2.93584])];
+    for (problem, (name, coefficients)) in report.problems.iter().zip(expected) {
+        assert_eq!(problem.name, name);
+        let [exact, batch, mini, sgd] = &problem.fits[..] else { panic!("four fits expected") };
+        for (got, want) in exact.theta.iter().zip(coefficients) {
+            assert!((got - want).abs() < 1e-4, "{name}: normal equation {:?} vs R's lm {coefficients:?}", exact.theta);
+        }
+        for (got, want) in batch.theta.iter().zip(&exact.theta) {
+            assert!(
+                (got - want).abs() < 2e-3 * want.abs().max(1.0),
+                "{name}: batch GD {:?} vs {:?}",
+                batch.theta,
+                exact.theta
+            );
+        }
+        for fit in [mini, sgd] {
+            assert!(fit.mse < exact.mse * 1.002, "{name}: {} MSE {} vs optimum {}", fit.method, fit.mse, exact.mse);
+        }
+    }
+    // Without standardisation, gradient descent leaves the intercept far from -87.5.
+    assert!(report.raw_height_fit[0].abs() < 10.0, "raw-height fit {:?}", report.raw_height_fit);
+}
+
+#[test]
+fn xor_example_perceptron_fails_only_xor_and_the_mlp_solves_it() {
+    let _guard = serial();
+    let report = ex04_xor::run();
+    for r in &report.perceptron {
+        assert_eq!(r.learned, r.gate != "XOR", "perceptron on {}: outputs {:?}", r.gate, r.outputs);
+    }
+    let xor = report.perceptron.iter().find(|r| r.gate == "XOR").expect("XOR row");
+    assert!(
+        xor.outputs.iter().all(|p| (p - 0.5).abs() < 0.05),
+        "the perceptron's XOR optimum is p = 0.5: {:?}",
+        xor.outputs
+    );
+    assert!(report.mlp.learned, "MLP XOR outputs {:?}", report.mlp.outputs);
+    for (p, t) in report.mlp.outputs.iter().zip([0.0, 1.0, 1.0, 0.0]) {
+        assert!((p - t).abs() < 0.05, "MLP XOR outputs {:?}", report.mlp.outputs);
+    }
+    assert_eq!(report.hidden.len(), 4);
+}
+
+#[test]
+fn custom_layer_example_op_passes_gradcheck_and_trains() {
+    let _guard = serial();
+    let report = ex09_custom_layer::run_with(300);
+    assert!(report.gradcheck_passed && report.gradgradcheck_passed);
+    assert!(report.wrong_backward_caught, "gradcheck must catch the wrong backward");
+    assert!(report.composition_diff < 1e-12);
+    assert!(report.loss_after < 0.01 * report.loss_before, "loss {} -> {}", report.loss_before, report.loss_after);
+}
