@@ -14,9 +14,7 @@ use tensorgrad_kernels::conv::{self, Conv2dGeometry};
 use tensorgrad_kernels::pool::{self, Pool2dGeometry};
 
 fn data(n: usize) -> Vec<f32> {
-    (0..n)
-        .map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5)
-        .collect()
+    (0..n).map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5).collect()
 }
 
 fn shapes() -> Vec<(&'static str, Conv2dGeometry)> {
@@ -24,30 +22,15 @@ fn shapes() -> Vec<(&'static str, Conv2dGeometry)> {
         // MNIST-style CNN: 1→8 and 8→16 channels, 3x3, padding 1, batch 32.
         (
             "mnist_c1_32x1x28x28_k3_o8",
-            Conv2dGeometry {
-                padding: (1, 1),
-                ..Conv2dGeometry::new(32, 1, 28, 28, 8, 3, 3)
-            },
+            Conv2dGeometry { padding: (1, 1), ..Conv2dGeometry::new(32, 1, 28, 28, 8, 3, 3) },
         ),
         (
             "mnist_c2_32x8x14x14_k3_o16",
-            Conv2dGeometry {
-                padding: (1, 1),
-                ..Conv2dGeometry::new(32, 8, 14, 14, 16, 3, 3)
-            },
+            Conv2dGeometry { padding: (1, 1), ..Conv2dGeometry::new(32, 8, 14, 14, 16, 3, 3) },
         ),
         // A wider layer and a 1x1 (pointwise, no im2col) layer.
-        (
-            "32x32x16x16_k3_o64",
-            Conv2dGeometry {
-                padding: (1, 1),
-                ..Conv2dGeometry::new(32, 32, 16, 16, 64, 3, 3)
-            },
-        ),
-        (
-            "32x64x16x16_k1_o64",
-            Conv2dGeometry::new(32, 64, 16, 16, 64, 1, 1),
-        ),
+        ("32x32x16x16_k3_o64", Conv2dGeometry { padding: (1, 1), ..Conv2dGeometry::new(32, 32, 16, 16, 64, 3, 3) }),
+        ("32x64x16x16_k1_o64", Conv2dGeometry::new(32, 64, 16, 16, 64, 1, 1)),
     ]
 }
 
@@ -71,15 +54,7 @@ fn convs(c: &mut Criterion) {
             bn.iter(|| conv::conv2d_backward_input(&geo, black_box(&dy), black_box(&w), &mut dx))
         });
         g.bench_function(BenchmarkId::new("backward_weight", name), |bn| {
-            bn.iter(|| {
-                conv::conv2d_backward_weight(
-                    &geo,
-                    black_box(&x),
-                    black_box(&dy),
-                    &mut dw,
-                    Some(&mut db),
-                )
-            })
+            bn.iter(|| conv::conv2d_backward_weight(&geo, black_box(&x), black_box(&dy), &mut dw, Some(&mut db)))
         });
     }
     g.finish();

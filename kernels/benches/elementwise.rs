@@ -41,14 +41,10 @@ fn unary(c: &mut Criterion) {
             // std has no erf: the scalar baseline is the tanh form PyTorch users often compare against.
             0.5 * v * (1.0 + (0.797_884_6 * (v + 0.044715 * v * v * v)).tanh())
         }),
-        ("gelu_tanh", ew::gelu_tanh, |v| {
-            0.5 * v * (1.0 + (0.797_884_6 * (v + 0.044715 * v * v * v)).tanh())
-        }),
+        ("gelu_tanh", ew::gelu_tanh, |v| 0.5 * v * (1.0 + (0.797_884_6 * (v + 0.044715 * v * v * v)).tanh())),
     ];
     for (name, fast, scalar) in cases {
-        g.bench_function(BenchmarkId::new(name, "tensorgrad"), |b| {
-            b.iter(|| fast(black_box(&x), black_box(&mut y)))
-        });
+        g.bench_function(BenchmarkId::new(name, "tensorgrad"), |b| b.iter(|| fast(black_box(&x), black_box(&mut y))));
         g.bench_function(BenchmarkId::new(name, "std_scalar"), |b| {
             b.iter(|| {
                 for (o, &v) in y.iter_mut().zip(black_box(&x)) {
@@ -64,15 +60,10 @@ fn add(c: &mut Criterion) {
     let a = input(N, -1.0, 1.0);
     let bb = input(N, 1.0, 2.0);
     let mut y = vec![0.0f32; N];
-    for (unit, tp) in [
-        ("elements", Throughput::Elements(N as u64)),
-        ("bytes", Throughput::Bytes((3 * 4 * N) as u64)),
-    ] {
+    for (unit, tp) in [("elements", Throughput::Elements(N as u64)), ("bytes", Throughput::Bytes((3 * 4 * N) as u64))] {
         let mut g = c.benchmark_group(format!("add_f32_16k_{unit}"));
         g.throughput(tp);
-        g.bench_function("tensorgrad", |b| {
-            b.iter(|| ew::add(black_box(&a), black_box(&bb), &mut y))
-        });
+        g.bench_function("tensorgrad", |b| b.iter(|| ew::add(black_box(&a), black_box(&bb), &mut y)));
         g.bench_function("std_scalar", |b| {
             b.iter(|| {
                 for ((o, &p), &q) in y.iter_mut().zip(black_box(&a)).zip(black_box(&bb)) {
@@ -89,9 +80,7 @@ fn sum(c: &mut Criterion) {
     g.throughput(Throughput::Elements(N as u64));
     let x = input(N, -1.0, 1.0);
     g.bench_function("tensorgrad", |b| b.iter(|| reduce::sum(black_box(&x))));
-    g.bench_function("std_scalar", |b| {
-        b.iter(|| black_box(&x).iter().sum::<f32>())
-    });
+    g.bench_function("std_scalar", |b| b.iter(|| black_box(&x).iter().sum::<f32>()));
     g.finish();
 }
 

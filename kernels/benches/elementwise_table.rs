@@ -63,13 +63,7 @@ fn input(n: usize, lo: f32, hi: f32) -> Vec<f32> {
 }
 
 fn row(name: &str, target: &str, fast: (f64, f64), base: (f64, f64)) {
-    println!(
-        "{name:<22} {:>9.3} {:>9.3} {:>11.3} {:>9.1}x   {target}",
-        fast.0,
-        fast.1,
-        base.0,
-        base.0 / fast.0
-    );
+    println!("{name:<22} {:>9.3} {:>9.3} {:>11.3} {:>9.1}x   {target}", fast.0, fast.1, base.0, base.0 / fast.0);
 }
 
 fn main() {
@@ -78,28 +72,19 @@ fn main() {
         "f32, 1 thread, {N} elements; ns/element (median of 9); AVX2 build: {}",
         tensorgrad_kernels::cpu::simd_compiled_with_avx2()
     );
-    println!(
-        "{:<22} {:>9} {:>9} {:>11} {:>10}   target",
-        "kernel", "cpu", "wall", "std cpu", "speedup"
-    );
+    println!("{:<22} {:>9} {:>9} {:>11} {:>10}   target", "kernel", "cpu", "wall", "std cpu", "speedup");
     let x = input(N, -5.0, 5.0);
     let b = input(N, 1.0, 2.0);
     let mut y = vec![0.0f32; N];
 
     type Fast = fn(&[f32], &mut [f32]);
     type Scalar = fn(f32) -> f32;
-    let gelu_tanh_scalar: Scalar =
-        |v| 0.5 * v * (1.0 + (0.797_884_6 * (v + 0.044715 * v * v * v)).tanh());
+    let gelu_tanh_scalar: Scalar = |v| 0.5 * v * (1.0 + (0.797_884_6 * (v + 0.044715 * v * v * v)).tanh());
     let cases: [(&str, Fast, Scalar, &str); 6] = [
         ("exp", ew::exp, f32::exp, "<= 0.40"),
         ("tanh", ew::tanh, f32::tanh, "<= 0.35"),
         ("sigmoid", ew::sigmoid, |v| 1.0 / (1.0 + (-v).exp()), ""),
-        (
-            "gelu_erf",
-            ew::gelu_erf,
-            gelu_tanh_scalar,
-            "(std: tanh form)",
-        ),
+        ("gelu_erf", ew::gelu_erf, gelu_tanh_scalar, "(std: tanh form)"),
         ("gelu_tanh", ew::gelu_tanh, gelu_tanh_scalar, ""),
         ("log", ew::log, f32::ln, ""),
     ];
@@ -121,12 +106,7 @@ fn main() {
         }
         black_box(&mut y);
     });
-    row(
-        "add",
-        &format!("{:.1} GB/s (12 B/elem, cpu)", 12.0 / f.0),
-        f,
-        s,
-    );
+    row("add", &format!("{:.1} GB/s (12 B/elem, cpu)", 12.0 / f.0), f, s);
     let f = measure(N, || {
         black_box(reduce::sum(black_box(&x)));
     });
@@ -157,10 +137,7 @@ fn main() {
     // (PAR_THRESHOLD_TRANSCENDENTAL = 32K elements, PAR_THRESHOLD_CHEAP = 256K). Wall time is only
     // meaningful on an otherwise idle machine.
     println!();
-    println!(
-        "{:<22} {:>10} {:>12} {:>12} {:>8}",
-        "threads", "elements", "1 thr ns/el", "2 thr ns/el", "speedup"
-    );
+    println!("{:<22} {:>10} {:>12} {:>12} {:>8}", "threads", "elements", "1 thr ns/el", "2 thr ns/el", "speedup");
     for n in [8usize << 10, 32 << 10, 128 << 10, 1 << 20, 4 << 20] {
         let x = input(n, -5.0, 5.0);
         let b = input(n, 1.0, 2.0);
@@ -171,25 +148,14 @@ fn main() {
                 Box::new(|x: &[f32], _b: &[f32], y: &mut [f32]| ew::exp(x, y))
                     as Box<dyn Fn(&[f32], &[f32], &mut [f32]) + Sync>,
             ),
-            (
-                "add",
-                Box::new(|x: &[f32], b: &[f32], y: &mut [f32]| ew::add(x, b, y)),
-            ),
+            ("add", Box::new(|x: &[f32], b: &[f32], y: &mut [f32]| ew::add(x, b, y))),
         ] {
             let mut t = [0.0; 2];
             for (k, threads) in [1usize, 2].into_iter().enumerate() {
-                let pool = rayon::ThreadPoolBuilder::new()
-                    .num_threads(threads)
-                    .build()
-                    .expect("pool");
+                let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("pool");
                 t[k] = pool.install(|| measure(n, || f(black_box(&x), black_box(&b), &mut y)).1);
             }
-            println!(
-                "{name:<22} {n:>10} {:>12.3} {:>12.3} {:>7.2}x",
-                t[0],
-                t[1],
-                t[0] / t[1]
-            );
+            println!("{name:<22} {n:>10} {:>12.3} {:>12.3} {:>7.2}x", t[0], t[1], t[0] / t[1]);
         }
     }
 }

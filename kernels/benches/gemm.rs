@@ -18,9 +18,7 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use criterion::{
-    criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode, Throughput,
-};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode, Throughput};
 
 const SHAPES: [(&str, usize, usize, usize); 11] = [
     ("16x16x16", 16, 16, 16),
@@ -41,43 +39,27 @@ fn matmul_threads() -> usize {
         // Before matrixmultiply's first call reads it.
         std::env::set_var("MATMUL_NUM_THREADS", "1");
     }
-    std::env::var("MATMUL_NUM_THREADS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1)
+    std::env::var("MATMUL_NUM_THREADS").ok().and_then(|s| s.parse().ok()).unwrap_or(1)
 }
 
 fn bench_gemm(c: &mut Criterion) {
     let mm_threads = matmul_threads();
     for threads in [1usize, 2] {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap();
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
         let mut group = c.benchmark_group(format!("gemm_f32/{threads}t"));
         group.warm_up_time(Duration::from_millis(200));
         group.measurement_time(Duration::from_millis(600));
         group.sample_size(10);
         for &(name, m, k, n) in &SHAPES {
             group.throughput(Throughput::Elements(2 * (m * n * k) as u64));
-            group.sampling_mode(if m * n * k >= 256 * 256 * 256 {
-                SamplingMode::Flat
-            } else {
-                SamplingMode::Auto
-            });
-            let a: Vec<f32> = (0..m * k)
-                .map(|i| ((i * 7) % 13) as f32 * 0.1 - 0.6)
-                .collect();
-            let b: Vec<f32> = (0..k * n)
-                .map(|i| ((i * 5) % 11) as f32 * 0.1 - 0.5)
-                .collect();
+            group.sampling_mode(if m * n * k >= 256 * 256 * 256 { SamplingMode::Flat } else { SamplingMode::Auto });
+            let a: Vec<f32> = (0..m * k).map(|i| ((i * 7) % 13) as f32 * 0.1 - 0.6).collect();
+            let b: Vec<f32> = (0..k * n).map(|i| ((i * 5) % 11) as f32 * 0.1 - 0.5).collect();
             let mut cm = vec![0.0f32; m * n];
             group.bench_function(BenchmarkId::new("tensorgrad", name), |bench| {
                 pool.install(|| {
                     bench.iter(|| {
-                        tensorgrad_kernels::gemm::sgemm(
-                            m, k, n, 1.0, &a, k, 1, &b, n, 1, 0.0, &mut cm, n, 1,
-                        );
+                        tensorgrad_kernels::gemm::sgemm(m, k, n, 1.0, &a, k, 1, &b, n, 1, 0.0, &mut cm, n, 1);
                         black_box(&mut cm);
                     })
                 })
@@ -108,11 +90,7 @@ fn bench_gemm(c: &mut Criterion) {
                     })
                 });
             }
-            let par = if threads > 1 {
-                gemm::Parallelism::Rayon(threads)
-            } else {
-                gemm::Parallelism::None
-            };
+            let par = if threads > 1 { gemm::Parallelism::Rayon(threads) } else { gemm::Parallelism::None };
             group.bench_function(BenchmarkId::new("gemm-crate", name), |bench| {
                 pool.install(|| {
                     bench.iter(|| {

@@ -45,10 +45,7 @@ fn thread_cpu_secs() -> f64 {
         fn clock_gettime(clk: i32, tp: *mut Timespec) -> i32;
     }
     const CLOCK_THREAD_CPUTIME_ID: i32 = 3;
-    let mut t = Timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
+    let mut t = Timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: clock_gettime writes one timespec through the valid pointer.
     unsafe { clock_gettime(CLOCK_THREAD_CPUTIME_ID, &mut t) };
     t.tv_sec as f64 + t.tv_nsec as f64 * 1e-9
@@ -71,10 +68,7 @@ fn process_cpu_secs() -> f64 {
         fn clock_gettime(clk: i32, tp: *mut Timespec) -> i32;
     }
     const CLOCK_PROCESS_CPUTIME_ID: i32 = 2;
-    let mut t = Timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
+    let mut t = Timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: clock_gettime writes one timespec through the valid pointer.
     unsafe { clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &mut t) };
     t.tv_sec as f64 + t.tv_nsec as f64 * 1e-9
@@ -189,31 +183,18 @@ fn fma_peak_gflops() -> (f64, f64) {
 
 fn rows(threads: usize) {
     set_isa_from_env();
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .unwrap();
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
     // One thread: everything runs on this thread, so its CPU time is the cost (robust on a busy machine).
     // Two threads: wall time.
-    let clock: fn() -> f64 = if threads == 1 {
-        thread_cpu_secs
-    } else {
-        wall_secs
-    };
+    let clock: fn() -> f64 = if threads == 1 { thread_cpu_secs } else { wall_secs };
     pool.install(|| {
         for &(m, k, n) in &SHAPES {
-            let a: Vec<f32> = (0..m * k)
-                .map(|i| ((i * 7) % 13) as f32 * 0.1 - 0.6)
-                .collect();
-            let b: Vec<f32> = (0..k * n)
-                .map(|i| ((i * 5) % 11) as f32 * 0.1 - 0.5)
-                .collect();
+            let a: Vec<f32> = (0..m * k).map(|i| ((i * 7) % 13) as f32 * 0.1 - 0.6).collect();
+            let b: Vec<f32> = (0..k * n).map(|i| ((i * 5) % 11) as f32 * 0.1 - 0.5).collect();
             let mut c = vec![0.0f32; m * n];
             let flops = 2.0 * (m * n * k) as f64;
             let tg = time_with(clock, || {
-                tensorgrad_kernels::gemm::sgemm(
-                    m, k, n, 1.0, &a, k, 1, &b, n, 1, 0.0, &mut c, n, 1,
-                );
+                tensorgrad_kernels::gemm::sgemm(m, k, n, 1.0, &a, k, 1, &b, n, 1, 0.0, &mut c, n, 1);
                 black_box(&mut c);
             });
             let mm = time_with(clock, || {
@@ -238,11 +219,7 @@ fn rows(threads: usize) {
                 };
                 black_box(&mut c);
             });
-            let par = if threads > 1 {
-                gemm::Parallelism::Rayon(threads)
-            } else {
-                gemm::Parallelism::None
-            };
+            let par = if threads > 1 { gemm::Parallelism::Rayon(threads) } else { gemm::Parallelism::None };
             let gc = time_with(clock, || {
                 // SAFETY: as above; gemm computes dst = alpha*dst + beta*lhs*rhs, read_dst = false.
                 unsafe {
@@ -285,25 +262,16 @@ fn rows(threads: usize) {
 
 /// A few `f64` rows (one thread): dgemm vs the baselines.
 fn rows_f64() {
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(1)
-        .build()
-        .unwrap();
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
     pool.install(|| {
         for s in [64usize, 256, 512, 1024] {
             let (m, k, n) = (s, s, s);
-            let a: Vec<f64> = (0..m * k)
-                .map(|i| ((i * 7) % 13) as f64 * 0.1 - 0.6)
-                .collect();
-            let b: Vec<f64> = (0..k * n)
-                .map(|i| ((i * 5) % 11) as f64 * 0.1 - 0.5)
-                .collect();
+            let a: Vec<f64> = (0..m * k).map(|i| ((i * 7) % 13) as f64 * 0.1 - 0.6).collect();
+            let b: Vec<f64> = (0..k * n).map(|i| ((i * 5) % 11) as f64 * 0.1 - 0.5).collect();
             let mut c = vec![0.0f64; m * n];
             let flops = 2.0 * (m * n * k) as f64;
             let tg = time_it(|| {
-                tensorgrad_kernels::gemm::dgemm(
-                    m, k, n, 1.0, &a, k, 1, &b, n, 1, 0.0, &mut c, n, 1,
-                );
+                tensorgrad_kernels::gemm::dgemm(m, k, n, 1.0, &a, k, 1, &b, n, 1, 0.0, &mut c, n, 1);
                 black_box(&mut c);
             });
             let mm = time_it(|| {
@@ -382,18 +350,11 @@ fn set_isa_from_env() {
 fn tune() {
     use tensorgrad_kernels::gemm::{set_thresholds, sgemm, PAR_MNK, SMALL_MNK};
     let time = |m: usize, k: usize, n: usize, threads: usize| {
-        let clock: fn() -> f64 = if threads == 1 {
-            thread_cpu_secs
-        } else {
-            wall_secs
-        };
+        let clock: fn() -> f64 = if threads == 1 { thread_cpu_secs } else { wall_secs };
         let a = vec![0.5f32; m * k];
         let b = vec![0.25f32; k * n];
         let mut c = vec![0.0f32; m * n];
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap();
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
         pool.install(|| {
             time_with(clock, || {
                 sgemm(m, k, n, 1.0, &a, k, 1, &b, n, 1, 0.0, &mut c, n, 1);
@@ -430,9 +391,7 @@ fn tune() {
     println!("2-thread scaling, packed path: wall-clock speedup (both on the wall clock, interleaved), and");
     println!("the CPU-time estimate 2 * t1 / (CPU of both threads): the speedup on an otherwise idle machine");
     println!("if no time were lost waiting (counts rayon's spinning and extra packing, not lost time slices)");
-    println!(
-        "| shape | 1 thread us (wall) | 2 threads us (wall) | wall speedup | CPU-time estimate |"
-    );
+    println!("| shape | 1 thread us (wall) | 2 threads us (wall) | wall speedup | CPU-time estimate |");
     println!("|---|---|---|---|---|");
     set_thresholds(0, 0);
     for s in [128usize, 192, 256, 384, 512, 1024] {
@@ -440,10 +399,7 @@ fn tune() {
         let b = vec![0.25f32; s * s];
         let mut c = vec![0.0f32; s * s];
         let mut run = |threads: usize, clock: fn() -> f64| {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap();
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
             pool.install(|| {
                 time_with(clock, || {
                     sgemm(s, s, s, 1.0, &a, s, 1, &b, s, 1, 0.0, &mut c, s, 1);
@@ -494,13 +450,9 @@ fn main() {
         tensorgrad_kernels::gemm::kernel_name::<f32>()
     );
     println!();
-    println!(
-        "GFLOP/s (2*m*n*k / time), shapes m x k x n, row-major f32; us = tensorgrad time per call"
-    );
+    println!("GFLOP/s (2*m*n*k / time), shapes m x k x n, row-major f32; us = tensorgrad time per call");
     println!();
-    println!(
-        "| shape (m x k x n) | threads | tensorgrad | matrixmultiply | gemm 0.19 | tensorgrad us |"
-    );
+    println!("| shape (m x k x n) | threads | tensorgrad | matrixmultiply | gemm 0.19 | tensorgrad us |");
     println!("|---|---|---|---|---|---|");
     let exe = std::env::current_exe().expect("own path");
     for threads in [1, 2] {

@@ -57,28 +57,8 @@ pub struct Conv2dGeometry {
 
 impl Conv2dGeometry {
     /// A geometry with stride 1, no padding, dilation 1, one group.
-    pub fn new(
-        n: usize,
-        in_c: usize,
-        h: usize,
-        w: usize,
-        out_c: usize,
-        kh: usize,
-        kw: usize,
-    ) -> Self {
-        Conv2dGeometry {
-            n,
-            in_c,
-            h,
-            w,
-            out_c,
-            kh,
-            kw,
-            stride: (1, 1),
-            padding: (0, 0),
-            dilation: (1, 1),
-            groups: 1,
-        }
+    pub fn new(n: usize, in_c: usize, h: usize, w: usize, out_c: usize, kh: usize, kw: usize) -> Self {
+        Conv2dGeometry { n, in_c, h, w, out_c, kh, kw, stride: (1, 1), padding: (0, 0), dilation: (1, 1), groups: 1 }
     }
 
     /// Checks the geometry; `Err` names the problem.
@@ -92,10 +72,7 @@ impl Conv2dGeometry {
             return Err(format!("dilation must be ≥ 1, got {:?}", self.dilation));
         }
         if self.kh == 0 || self.kw == 0 {
-            return Err(format!(
-                "kernel must be at least 1x1, got {}x{}",
-                self.kh, self.kw
-            ));
+            return Err(format!("kernel must be at least 1x1, got {}x{}", self.kh, self.kw));
         }
         if self.groups == 0 || self.in_c % self.groups != 0 || self.out_c % self.groups != 0 {
             return Err(format!(
@@ -165,16 +142,8 @@ impl Conv2dGeometry {
 /// `[lo, hi)`: output positions `o < out` whose input index `o·s + off - pad` lies in `[0, len)`.
 fn valid_range(out: usize, s: usize, off: usize, pad: usize, len: usize) -> (usize, usize) {
     // o·s + off ≥ pad  and  o·s + off < pad + len
-    let lo = if off >= pad {
-        0
-    } else {
-        (pad - off).div_ceil(s)
-    };
-    let hi = if pad + len > off {
-        ((pad + len - off - 1) / s + 1).min(out)
-    } else {
-        0
-    };
+    let lo = if off >= pad { 0 } else { (pad - off).div_ceil(s) };
+    let hi = if pad + len > off { ((pad + len - off - 1) / s + 1).min(out) } else { 0 };
     (lo.min(hi), hi)
 }
 
@@ -263,15 +232,6 @@ pub fn col2im<T: Float>(g: &Conv2dGeometry, col: &[T], grad_input: &mut [T]) {
     }
 }
 
-/// Highest element offset touched by an `rows × cols` matrix with strides `(rs, cs)`, plus one.
-fn extent(rows: usize, cols: usize, rs: usize, cs: usize) -> usize {
-    if rows == 0 || cols == 0 {
-        0
-    } else {
-        (rows - 1) * rs + (cols - 1) * cs + 1
-    }
-}
-
 /// `C = alpha·A·B + beta·C` (A `m×k`, B `k×n`, C `m×n`, strides in elements; `beta = 0` never reads C).
 /// The one place convolution calls a GEMM.
 #[allow(clippy::too_many_arguments)]
@@ -291,70 +251,13 @@ fn gemm_for_conv<T: Float>(
     rsc: usize,
     csc: usize,
 ) {
-    // TODO(merge): route to crate::gemm once merged
-    assert!(
-        extent(m, k, rsa, csa) <= a.len(),
-        "gemm_for_conv: A out of bounds"
-    );
-    assert!(
-        extent(k, n, rsb, csb) <= b.len(),
-        "gemm_for_conv: B out of bounds"
-    );
-    assert!(
-        extent(m, n, rsc, csc) <= c.len(),
-        "gemm_for_conv: C out of bounds"
-    );
-    if m == 0 || n == 0 {
-        return;
-    }
-    let s = |v: usize| v as isize;
     if let (Some(a), Some(b)) = (T::as_f32(a), T::as_f32(b)) {
         let c = T::as_f32_mut(c).expect("same type as A");
-        // SAFETY: the three asserts above prove every element addressed by (m, k, n) and the strides lies
-        // inside `a`, `b` and `c`; `c` is a unique borrow, so it does not alias `a` or `b`.
-        unsafe {
-            matrixmultiply::sgemm(
-                m,
-                k,
-                n,
-                alpha.to_f64() as f32,
-                a.as_ptr(),
-                s(rsa),
-                s(csa),
-                b.as_ptr(),
-                s(rsb),
-                s(csb),
-                beta.to_f64() as f32,
-                c.as_mut_ptr(),
-                s(rsc),
-                s(csc),
-            )
-        }
+        crate::gemm::sgemm(m, k, n, alpha.to_f64() as f32, a, rsa, csa, b, rsb, csb, beta.to_f64() as f32, c, rsc, csc);
     } else {
-        let (a, b) = (
-            T::as_f64(a).expect("f32 or f64"),
-            T::as_f64(b).expect("f32 or f64"),
-        );
+        let (a, b) = (T::as_f64(a).expect("f32 or f64"), T::as_f64(b).expect("f32 or f64"));
         let c = T::as_f64_mut(c).expect("same type as A");
-        // SAFETY: as above: all addressed elements are in bounds (asserted) and `c` does not alias.
-        unsafe {
-            matrixmultiply::dgemm(
-                m,
-                k,
-                n,
-                alpha.to_f64(),
-                a.as_ptr(),
-                s(rsa),
-                s(csa),
-                b.as_ptr(),
-                s(rsb),
-                s(csb),
-                beta.to_f64(),
-                c.as_mut_ptr(),
-                s(rsc),
-                s(csc),
-            )
-        }
+        crate::gemm::dgemm(m, k, n, alpha.to_f64(), a, rsa, csa, b, rsb, csb, beta.to_f64(), c, rsc, csc);
     }
 }
 
@@ -373,13 +276,7 @@ fn work(g: &Conv2dGeometry) -> usize {
 /// # Panics
 /// On an invalid geometry or a length mismatch.
 #[track_caller]
-pub fn conv2d_forward<T: Float>(
-    g: &Conv2dGeometry,
-    input: &[T],
-    weight: &[T],
-    bias: Option<&[T]>,
-    output: &mut [T],
-) {
+pub fn conv2d_forward<T: Float>(g: &Conv2dGeometry, input: &[T], weight: &[T], bias: Option<&[T]>, output: &mut [T]) {
     g.check("conv2d_forward");
     check_len("conv2d_forward", "input", input.len(), g.input_len());
     check_len("conv2d_forward", "weight", weight.len(), g.weight_len());
@@ -395,11 +292,7 @@ pub fn conv2d_forward<T: Float>(
     let in_img = g.in_c * g.h * g.w;
     let image = |nimg: usize, out: &mut [T]| {
         let x = &input[nimg * in_img..(nimg + 1) * in_img];
-        let mut col = if g.is_pointwise() {
-            Vec::new()
-        } else {
-            vec![T::ZERO; k * p]
-        };
+        let mut col = if g.is_pointwise() { Vec::new() } else { vec![T::ZERO; k * p] };
         for grp in 0..g.groups {
             let xg = &x[grp * cg * g.h * g.w..(grp + 1) * cg * g.h * g.w];
             let bmat: &[T] = if g.is_pointwise() {
@@ -422,15 +315,9 @@ pub fn conv2d_forward<T: Float>(
     };
     let out_img = g.out_c * p;
     if work(g) >= CONV_PAR_THRESHOLD && g.n > 1 && rayon::current_num_threads() > 1 {
-        output
-            .par_chunks_mut(out_img)
-            .enumerate()
-            .for_each(|(i, o)| image(i, o));
+        output.par_chunks_mut(out_img).enumerate().for_each(|(i, o)| image(i, o));
     } else {
-        output
-            .chunks_mut(out_img)
-            .enumerate()
-            .for_each(|(i, o)| image(i, o));
+        output.chunks_mut(out_img).enumerate().for_each(|(i, o)| image(i, o));
     }
 }
 
@@ -442,31 +329,11 @@ pub fn conv2d_forward<T: Float>(
 /// # Panics
 /// On an invalid geometry or a length mismatch.
 #[track_caller]
-pub fn conv2d_backward_input<T: Float>(
-    g: &Conv2dGeometry,
-    grad_output: &[T],
-    weight: &[T],
-    grad_input: &mut [T],
-) {
+pub fn conv2d_backward_input<T: Float>(g: &Conv2dGeometry, grad_output: &[T], weight: &[T], grad_input: &mut [T]) {
     g.check("conv2d_backward_input");
-    check_len(
-        "conv2d_backward_input",
-        "grad_output",
-        grad_output.len(),
-        g.output_len(),
-    );
-    check_len(
-        "conv2d_backward_input",
-        "weight",
-        weight.len(),
-        g.weight_len(),
-    );
-    check_len(
-        "conv2d_backward_input",
-        "grad_input",
-        grad_input.len(),
-        g.input_len(),
-    );
+    check_len("conv2d_backward_input", "grad_output", grad_output.len(), g.output_len());
+    check_len("conv2d_backward_input", "weight", weight.len(), g.weight_len());
+    check_len("conv2d_backward_input", "grad_input", grad_input.len(), g.input_len());
     if grad_input.is_empty() {
         return;
     }
@@ -476,11 +343,7 @@ pub fn conv2d_backward_input<T: Float>(
     let out_img = g.out_c * p;
     let image = |nimg: usize, gx: &mut [T]| {
         let dy = &grad_output[nimg * out_img..(nimg + 1) * out_img];
-        let mut col = if g.is_pointwise() {
-            Vec::new()
-        } else {
-            vec![T::ZERO; k * p]
-        };
+        let mut col = if g.is_pointwise() { Vec::new() } else { vec![T::ZERO; k * p] };
         if !g.is_pointwise() {
             gx.fill(T::ZERO);
         }
@@ -492,36 +355,15 @@ pub fn conv2d_backward_input<T: Float>(
             if g.is_pointwise() {
                 gemm_for_conv(k, og, p, T::ONE, wg, 1, k, dyg, p, 1, T::ZERO, gxg, p, 1);
             } else {
-                gemm_for_conv(
-                    k,
-                    og,
-                    p,
-                    T::ONE,
-                    wg,
-                    1,
-                    k,
-                    dyg,
-                    p,
-                    1,
-                    T::ZERO,
-                    &mut col,
-                    p,
-                    1,
-                );
+                gemm_for_conv(k, og, p, T::ONE, wg, 1, k, dyg, p, 1, T::ZERO, &mut col, p, 1);
                 col2im(g, &col, gxg);
             }
         }
     };
     if work(g) >= CONV_PAR_THRESHOLD && g.n > 1 && rayon::current_num_threads() > 1 {
-        grad_input
-            .par_chunks_mut(in_img)
-            .enumerate()
-            .for_each(|(i, o)| image(i, o));
+        grad_input.par_chunks_mut(in_img).enumerate().for_each(|(i, o)| image(i, o));
     } else {
-        grad_input
-            .chunks_mut(in_img)
-            .enumerate()
-            .for_each(|(i, o)| image(i, o));
+        grad_input.chunks_mut(in_img).enumerate().for_each(|(i, o)| image(i, o));
     }
 }
 
@@ -541,24 +383,9 @@ pub fn conv2d_backward_weight<T: Float>(
     grad_bias: Option<&mut [T]>,
 ) {
     g.check("conv2d_backward_weight");
-    check_len(
-        "conv2d_backward_weight",
-        "input",
-        input.len(),
-        g.input_len(),
-    );
-    check_len(
-        "conv2d_backward_weight",
-        "grad_output",
-        grad_output.len(),
-        g.output_len(),
-    );
-    check_len(
-        "conv2d_backward_weight",
-        "grad_weight",
-        grad_weight.len(),
-        g.weight_len(),
-    );
+    check_len("conv2d_backward_weight", "input", input.len(), g.input_len());
+    check_len("conv2d_backward_weight", "grad_output", grad_output.len(), g.output_len());
+    check_len("conv2d_backward_weight", "grad_weight", grad_weight.len(), g.weight_len());
     let (k, p) = (g.col_rows(), g.col_cols());
     let (cg, og) = (g.in_c / g.groups, g.out_c / g.groups);
     let in_img = g.in_c * g.h * g.w;
@@ -577,11 +404,7 @@ pub fn conv2d_backward_weight<T: Float>(
     if g.n == 0 || p == 0 {
         return;
     }
-    let mut col = if g.is_pointwise() {
-        Vec::new()
-    } else {
-        vec![T::ZERO; k * p]
-    };
+    let mut col = if g.is_pointwise() { Vec::new() } else { vec![T::ZERO; k * p] };
     for nimg in 0..g.n {
         let x = &input[nimg * in_img..(nimg + 1) * in_img];
         let dy = &grad_output[nimg * out_img..(nimg + 1) * out_img];

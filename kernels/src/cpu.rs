@@ -56,10 +56,6 @@ mod tests {
         }
         // The workspace builds with x86-64-v3, so on x86_64 the SIMD paths must be AVX2.
         #[cfg(target_arch = "x86_64")]
-        assert!(
-            simd_compiled_with_avx2()
-                || !cpu_has_avx2_fma()
-                || std::env::var_os("RUSTFLAGS").is_some()
-        );
+        assert!(simd_compiled_with_avx2() || !cpu_has_avx2_fma() || std::env::var_os("RUSTFLAGS").is_some());
     }
 }

@@ -45,18 +45,7 @@ pub struct Pool2dGeometry {
 impl Pool2dGeometry {
     /// A `k×k` window with stride `k`, no padding (PyTorch's defaults for `MaxPool2d(k)`).
     pub fn new(n: usize, c: usize, h: usize, w: usize, k: usize) -> Self {
-        Pool2dGeometry {
-            n,
-            c,
-            h,
-            w,
-            kh: k,
-            kw: k,
-            stride: (k, k),
-            padding: (0, 0),
-            dilation: (1, 1),
-            ceil_mode: false,
-        }
+        Pool2dGeometry { n, c, h, w, kh: k, kw: k, stride: (k, k), padding: (0, 0), dilation: (1, 1), ceil_mode: false }
     }
 
     /// Checks the geometry; `Err` names the problem.
@@ -68,18 +57,12 @@ impl Pool2dGeometry {
             return Err("dilation must be ≥ 1".into());
         }
         if 2 * self.padding.0 > self.kh || 2 * self.padding.1 > self.kw {
-            return Err(format!(
-                "padding {:?} must be at most half the kernel {}x{}",
-                self.padding, self.kh, self.kw
-            ));
+            return Err(format!("padding {:?} must be at most half the kernel {}x{}", self.padding, self.kh, self.kw));
         }
         let eh = self.dilation.0 * (self.kh - 1) + 1;
         let ew = self.dilation.1 * (self.kw - 1) + 1;
         if self.h + 2 * self.padding.0 < eh || self.w + 2 * self.padding.1 < ew {
-            return Err(format!(
-                "padded input {}x{} smaller than the window {eh}x{ew}",
-                self.h, self.w
-            ));
+            return Err(format!("padded input {}x{} smaller than the window {eh}x{ew}", self.h, self.w));
         }
         Ok(())
     }
@@ -102,26 +85,12 @@ impl Pool2dGeometry {
 
     /// Output height.
     pub fn out_h(&self) -> usize {
-        Self::out_size(
-            self.h,
-            self.kh,
-            self.stride.0,
-            self.padding.0,
-            self.dilation.0,
-            self.ceil_mode,
-        )
+        Self::out_size(self.h, self.kh, self.stride.0, self.padding.0, self.dilation.0, self.ceil_mode)
     }
 
     /// Output width.
     pub fn out_w(&self) -> usize {
-        Self::out_size(
-            self.w,
-            self.kw,
-            self.stride.1,
-            self.padding.1,
-            self.dilation.1,
-            self.ceil_mode,
-        )
+        Self::out_size(self.w, self.kw, self.stride.1, self.padding.1, self.dilation.1, self.ceil_mode)
     }
 
     /// `N·C·H·W`.
@@ -150,13 +119,9 @@ fn planes<A: Send, B: Sync>(
         return;
     }
     if big && rayon::current_num_threads() > 1 {
-        out.par_chunks_mut(out_plane)
-            .zip(inp.par_chunks(in_plane))
-            .for_each(|(o, i)| f(i, o));
+        out.par_chunks_mut(out_plane).zip(inp.par_chunks(in_plane)).for_each(|(o, i)| f(i, o));
     } else {
-        out.chunks_mut(out_plane)
-            .zip(inp.chunks(in_plane))
-            .for_each(|(o, i)| f(i, o));
+        out.chunks_mut(out_plane).zip(inp.chunks(in_plane)).for_each(|(o, i)| f(i, o));
     }
 }
 
@@ -168,21 +133,11 @@ fn planes<A: Send, B: Sync>(
 /// # Panics
 /// On an invalid geometry or a length mismatch.
 #[track_caller]
-pub fn max_pool2d_forward<T: Float>(
-    g: &Pool2dGeometry,
-    input: &[T],
-    output: &mut [T],
-    indices: &mut [usize],
-) {
+pub fn max_pool2d_forward<T: Float>(g: &Pool2dGeometry, input: &[T], output: &mut [T], indices: &mut [usize]) {
     g.check("max_pool2d_forward");
     check_len("max_pool2d_forward", "input", input.len(), g.input_len());
     check_len("max_pool2d_forward", "output", output.len(), g.output_len());
-    check_len(
-        "max_pool2d_forward",
-        "indices",
-        indices.len(),
-        g.output_len(),
-    );
+    check_len("max_pool2d_forward", "indices", indices.len(), g.output_len());
     let (oh, ow) = (g.out_h(), g.out_w());
     let (sh, sw) = g.stride;
     let (ph, pw) = g.padding;
@@ -238,11 +193,7 @@ pub fn max_pool2d_forward<T: Float>(
             .zip(input.par_chunks(ip))
             .for_each(|((o, i), x)| plane(x, o, i));
     } else {
-        for ((o, i), x) in output
-            .chunks_mut(op)
-            .zip(indices.chunks_mut(op))
-            .zip(input.chunks(ip))
-        {
+        for ((o, i), x) in output.chunks_mut(op).zip(indices.chunks_mut(op)).zip(input.chunks(ip)) {
             plane(x, o, i);
         }
     }
@@ -253,31 +204,11 @@ pub fn max_pool2d_forward<T: Float>(
 /// # Panics
 /// On a length mismatch or an index outside its plane.
 #[track_caller]
-pub fn max_pool2d_backward<T: Float>(
-    g: &Pool2dGeometry,
-    grad_output: &[T],
-    indices: &[usize],
-    grad_input: &mut [T],
-) {
+pub fn max_pool2d_backward<T: Float>(g: &Pool2dGeometry, grad_output: &[T], indices: &[usize], grad_input: &mut [T]) {
     g.check("max_pool2d_backward");
-    check_len(
-        "max_pool2d_backward",
-        "grad_output",
-        grad_output.len(),
-        g.output_len(),
-    );
-    check_len(
-        "max_pool2d_backward",
-        "indices",
-        indices.len(),
-        g.output_len(),
-    );
-    check_len(
-        "max_pool2d_backward",
-        "grad_input",
-        grad_input.len(),
-        g.input_len(),
-    );
+    check_len("max_pool2d_backward", "grad_output", grad_output.len(), g.output_len());
+    check_len("max_pool2d_backward", "indices", indices.len(), g.output_len());
+    check_len("max_pool2d_backward", "grad_input", grad_input.len(), g.input_len());
     let op = g.out_h() * g.out_w();
     let ip = g.h * g.w;
     if op == 0 || ip == 0 {
@@ -286,16 +217,8 @@ pub fn max_pool2d_backward<T: Float>(
     }
     let body = |(p, gi): (usize, &mut [T])| {
         gi.fill(T::ZERO);
-        for (&d, &k) in grad_output[p * op..(p + 1) * op]
-            .iter()
-            .zip(&indices[p * op..(p + 1) * op])
-        {
-            assert!(
-                k < ip,
-                "max_pool2d_backward: index {k} out of range for a {}x{} plane",
-                g.h,
-                g.w
-            );
+        for (&d, &k) in grad_output[p * op..(p + 1) * op].iter().zip(&indices[p * op..(p + 1) * op]) {
+            assert!(k < ip, "max_pool2d_backward: index {k} out of range for a {}x{} plane", g.h, g.w);
             gi[k] += d;
         }
     };
@@ -311,21 +234,13 @@ fn avg_window(o: usize, s: usize, p: usize, k: usize, len: usize) -> (usize, usi
     let a = (o * s) as isize - p as isize;
     let b = (a + k as isize).min((len + p) as isize);
     let size = (b - a) as usize;
-    (
-        a.max(0) as usize,
-        (b.min(len as isize)).max(0) as usize,
-        size,
-    )
+    (a.max(0) as usize, (b.min(len as isize)).max(0) as usize, size)
 }
 
 #[track_caller]
 fn check_avg(g: &Pool2dGeometry, kernel: &str) {
     g.check(kernel);
-    assert!(
-        g.dilation == (1, 1),
-        "{kernel}: average pooling has no dilation, got {:?}",
-        g.dilation
-    );
+    assert!(g.dilation == (1, 1), "{kernel}: average pooling has no dilation, got {:?}", g.dilation);
 }
 
 /// Average pooling forward (PyTorch `avg_pool2d`: `count_include_pad`, `divisor_override`).
@@ -347,37 +262,26 @@ pub fn avg_pool2d_forward<T: Float>(
     check_len("avg_pool2d_forward", "input", input.len(), g.input_len());
     check_len("avg_pool2d_forward", "output", output.len(), g.output_len());
     let (oh, ow) = (g.out_h(), g.out_w());
-    planes(
-        input.len() >= POOL_PAR_THRESHOLD,
-        output,
-        oh * ow,
-        input,
-        g.h * g.w,
-        |x, o| {
-            for oy in 0..oh {
-                let (y0, y1, hs) = avg_window(oy, g.stride.0, g.padding.0, g.kh, g.h);
-                for ox in 0..ow {
-                    let (x0, x1, ws) = avg_window(ox, g.stride.1, g.padding.1, g.kw, g.w);
-                    if y0 >= y1 || x0 >= x1 {
-                        o[oy * ow + ox] = T::ZERO;
-                        continue;
-                    }
-                    let div = divisor_override.unwrap_or(if count_include_pad {
-                        hs * ws
-                    } else {
-                        (y1 - y0) * (x1 - x0)
-                    });
-                    let mut s = T::ZERO;
-                    for iy in y0..y1 {
-                        for &v in &x[iy * g.w + x0..iy * g.w + x1] {
-                            s += v;
-                        }
-                    }
-                    o[oy * ow + ox] = s / T::from_usize(div);
+    planes(input.len() >= POOL_PAR_THRESHOLD, output, oh * ow, input, g.h * g.w, |x, o| {
+        for oy in 0..oh {
+            let (y0, y1, hs) = avg_window(oy, g.stride.0, g.padding.0, g.kh, g.h);
+            for ox in 0..ow {
+                let (x0, x1, ws) = avg_window(ox, g.stride.1, g.padding.1, g.kw, g.w);
+                if y0 >= y1 || x0 >= x1 {
+                    o[oy * ow + ox] = T::ZERO;
+                    continue;
                 }
+                let div = divisor_override.unwrap_or(if count_include_pad { hs * ws } else { (y1 - y0) * (x1 - x0) });
+                let mut s = T::ZERO;
+                for iy in y0..y1 {
+                    for &v in &x[iy * g.w + x0..iy * g.w + x1] {
+                        s += v;
+                    }
+                }
+                o[oy * ow + ox] = s / T::from_usize(div);
             }
-        },
-    );
+        }
+    });
 }
 
 /// Average pooling backward: overwrites `grad_input` with each `dy/divisor` spread over its window.
@@ -393,49 +297,28 @@ pub fn avg_pool2d_backward<T: Float>(
     grad_input: &mut [T],
 ) {
     check_avg(g, "avg_pool2d_backward");
-    check_len(
-        "avg_pool2d_backward",
-        "grad_output",
-        grad_output.len(),
-        g.output_len(),
-    );
-    check_len(
-        "avg_pool2d_backward",
-        "grad_input",
-        grad_input.len(),
-        g.input_len(),
-    );
+    check_len("avg_pool2d_backward", "grad_output", grad_output.len(), g.output_len());
+    check_len("avg_pool2d_backward", "grad_input", grad_input.len(), g.input_len());
     let (oh, ow) = (g.out_h(), g.out_w());
-    planes(
-        grad_input.len() >= POOL_PAR_THRESHOLD,
-        grad_input,
-        g.h * g.w,
-        grad_output,
-        oh * ow,
-        |dy, gi| {
-            gi.fill(T::ZERO);
-            for oy in 0..oh {
-                let (y0, y1, hs) = avg_window(oy, g.stride.0, g.padding.0, g.kh, g.h);
-                for ox in 0..ow {
-                    let (x0, x1, ws) = avg_window(ox, g.stride.1, g.padding.1, g.kw, g.w);
-                    if y0 >= y1 || x0 >= x1 {
-                        continue;
-                    }
-                    let div = divisor_override.unwrap_or(if count_include_pad {
-                        hs * ws
-                    } else {
-                        (y1 - y0) * (x1 - x0)
-                    });
-                    let v = dy[oy * ow + ox] / T::from_usize(div);
-                    for iy in y0..y1 {
-                        for d in &mut gi[iy * g.w + x0..iy * g.w + x1] {
-                            *d += v;
-                        }
+    planes(grad_input.len() >= POOL_PAR_THRESHOLD, grad_input, g.h * g.w, grad_output, oh * ow, |dy, gi| {
+        gi.fill(T::ZERO);
+        for oy in 0..oh {
+            let (y0, y1, hs) = avg_window(oy, g.stride.0, g.padding.0, g.kh, g.h);
+            for ox in 0..ow {
+                let (x0, x1, ws) = avg_window(ox, g.stride.1, g.padding.1, g.kw, g.w);
+                if y0 >= y1 || x0 >= x1 {
+                    continue;
+                }
+                let div = divisor_override.unwrap_or(if count_include_pad { hs * ws } else { (y1 - y0) * (x1 - x0) });
+                let v = dy[oy * ow + ox] / T::from_usize(div);
+                for iy in y0..y1 {
+                    for d in &mut gi[iy * g.w + x0..iy * g.w + x1] {
+                        *d += v;
                     }
                 }
             }
-        },
-    );
+        }
+    });
 }
 
 /// Adaptive window `[⌊o·len/out⌋, ⌈(o+1)·len/out⌉)`.
@@ -445,14 +328,8 @@ fn adaptive_window(o: usize, out: usize, len: usize) -> (usize, usize) {
 
 #[track_caller]
 fn check_adaptive(kernel: &str, n: usize, c: usize, h: usize, w: usize, oh: usize, ow: usize) {
-    assert!(
-        (oh > 0 && ow > 0) || n * c == 0,
-        "{kernel}: output size must be positive, got {oh}x{ow}"
-    );
-    assert!(
-        h > 0 && w > 0 || n * c == 0,
-        "{kernel}: input plane must be non-empty, got {h}x{w}"
-    );
+    assert!((oh > 0 && ow > 0) || n * c == 0, "{kernel}: output size must be positive, got {oh}x{ow}");
+    assert!(h > 0 && w > 0 || n * c == 0, "{kernel}: input plane must be non-empty, got {h}x{w}");
 }
 
 /// Adaptive average pooling forward (PyTorch `adaptive_avg_pool2d`).
@@ -475,40 +352,23 @@ pub fn adaptive_avg_pool2d_forward<T: Float>(
     output: &mut [T],
 ) {
     check_adaptive("adaptive_avg_pool2d_forward", n, c, h, w, oh, ow);
-    check_len(
-        "adaptive_avg_pool2d_forward",
-        "input",
-        input.len(),
-        n * c * h * w,
-    );
-    check_len(
-        "adaptive_avg_pool2d_forward",
-        "output",
-        output.len(),
-        n * c * oh * ow,
-    );
-    planes(
-        input.len() >= POOL_PAR_THRESHOLD,
-        output,
-        oh * ow,
-        input,
-        h * w,
-        |x, o| {
-            for oy in 0..oh {
-                let (y0, y1) = adaptive_window(oy, oh, h);
-                for ox in 0..ow {
-                    let (x0, x1) = adaptive_window(ox, ow, w);
-                    let mut s = T::ZERO;
-                    for iy in y0..y1 {
-                        for &v in &x[iy * w + x0..iy * w + x1] {
-                            s += v;
-                        }
+    check_len("adaptive_avg_pool2d_forward", "input", input.len(), n * c * h * w);
+    check_len("adaptive_avg_pool2d_forward", "output", output.len(), n * c * oh * ow);
+    planes(input.len() >= POOL_PAR_THRESHOLD, output, oh * ow, input, h * w, |x, o| {
+        for oy in 0..oh {
+            let (y0, y1) = adaptive_window(oy, oh, h);
+            for ox in 0..ow {
+                let (x0, x1) = adaptive_window(ox, ow, w);
+                let mut s = T::ZERO;
+                for iy in y0..y1 {
+                    for &v in &x[iy * w + x0..iy * w + x1] {
+                        s += v;
                     }
-                    o[oy * ow + ox] = s / T::from_usize((y1 - y0) * (x1 - x0));
                 }
+                o[oy * ow + ox] = s / T::from_usize((y1 - y0) * (x1 - x0));
             }
-        },
-    );
+        }
+    });
 }
 
 /// Adaptive average pooling backward: overwrites `grad_input`.
@@ -528,38 +388,21 @@ pub fn adaptive_avg_pool2d_backward<T: Float>(
     grad_input: &mut [T],
 ) {
     check_adaptive("adaptive_avg_pool2d_backward", n, c, h, w, oh, ow);
-    check_len(
-        "adaptive_avg_pool2d_backward",
-        "grad_output",
-        grad_output.len(),
-        n * c * oh * ow,
-    );
-    check_len(
-        "adaptive_avg_pool2d_backward",
-        "grad_input",
-        grad_input.len(),
-        n * c * h * w,
-    );
-    planes(
-        grad_input.len() >= POOL_PAR_THRESHOLD,
-        grad_input,
-        h * w,
-        grad_output,
-        oh * ow,
-        |dy, gi| {
-            gi.fill(T::ZERO);
-            for oy in 0..oh {
-                let (y0, y1) = adaptive_window(oy, oh, h);
-                for ox in 0..ow {
-                    let (x0, x1) = adaptive_window(ox, ow, w);
-                    let v = dy[oy * ow + ox] / T::from_usize((y1 - y0) * (x1 - x0));
-                    for iy in y0..y1 {
-                        for d in &mut gi[iy * w + x0..iy * w + x1] {
-                            *d += v;
-                        }
+    check_len("adaptive_avg_pool2d_backward", "grad_output", grad_output.len(), n * c * oh * ow);
+    check_len("adaptive_avg_pool2d_backward", "grad_input", grad_input.len(), n * c * h * w);
+    planes(grad_input.len() >= POOL_PAR_THRESHOLD, grad_input, h * w, grad_output, oh * ow, |dy, gi| {
+        gi.fill(T::ZERO);
+        for oy in 0..oh {
+            let (y0, y1) = adaptive_window(oy, oh, h);
+            for ox in 0..ow {
+                let (x0, x1) = adaptive_window(ox, ow, w);
+                let v = dy[oy * ow + ox] / T::from_usize((y1 - y0) * (x1 - x0));
+                for iy in y0..y1 {
+                    for d in &mut gi[iy * w + x0..iy * w + x1] {
+                        *d += v;
                     }
                 }
             }
-        },
-    );
+        }
+    });
 }

@@ -69,10 +69,7 @@ pub(crate) fn max_f32_fast(x: &[f32]) -> f32 {
     for ch in &mut c {
         acc = acc.fast_max(f32x8::from(<[f32; 8]>::try_from(ch).expect("8 lanes")));
     }
-    let mut m = acc
-        .to_array()
-        .iter()
-        .fold(f32::NEG_INFINITY, |m, &v| if v > m { v } else { m });
+    let mut m = acc.to_array().iter().fold(f32::NEG_INFINITY, |m, &v| if v > m { v } else { m });
     for &v in c.remainder() {
         if v > m {
             m = v;
@@ -151,9 +148,7 @@ pub fn sum_axis<T: Float>(x: &[T], outer: usize, len: usize, inner: usize, out: 
         }
     } else {
         const COLS: usize = 1024;
-        out.par_chunks_mut(COLS)
-            .enumerate()
-            .for_each(|(c, orow)| rows(0, c * COLS, orow));
+        out.par_chunks_mut(COLS).enumerate().for_each(|(c, orow)| rows(0, c * COLS, orow));
     }
 }
 
@@ -211,10 +206,7 @@ pub fn arg_extremum_axis<T: Float>(
     if values.is_empty() {
         return;
     }
-    assert!(
-        len > 0,
-        "arg_extremum_axis: cannot reduce an empty axis (len = 0)"
-    );
+    assert!(len > 0, "arg_extremum_axis: cannot reduce an empty axis (len = 0)");
     let row = |o: usize, vals: &mut [T], idx: &mut [usize]| {
         let base = o * len * inner;
         vals.copy_from_slice(&x[base..base + inner]);
@@ -236,11 +228,7 @@ pub fn arg_extremum_axis<T: Float>(
             .enumerate()
             .for_each(|(o, (v, i))| row(o, v, i));
     } else {
-        for (o, (v, i)) in values
-            .chunks_mut(inner)
-            .zip(indices.chunks_mut(inner))
-            .enumerate()
-        {
+        for (o, (v, i)) in values.chunks_mut(inner).zip(indices.chunks_mut(inner)).enumerate() {
             row(o, v, i);
         }
     }
@@ -248,27 +236,13 @@ pub fn arg_extremum_axis<T: Float>(
 
 /// `max` along the middle axis with indices (see [`arg_extremum_axis`]).
 #[track_caller]
-pub fn max_axis<T: Float>(
-    x: &[T],
-    outer: usize,
-    len: usize,
-    inner: usize,
-    values: &mut [T],
-    indices: &mut [usize],
-) {
+pub fn max_axis<T: Float>(x: &[T], outer: usize, len: usize, inner: usize, values: &mut [T], indices: &mut [usize]) {
     arg_extremum_axis(Extremum::Max, x, outer, len, inner, values, indices)
 }
 
 /// `min` along the middle axis with indices (see [`arg_extremum_axis`]).
 #[track_caller]
-pub fn min_axis<T: Float>(
-    x: &[T],
-    outer: usize,
-    len: usize,
-    inner: usize,
-    values: &mut [T],
-    indices: &mut [usize],
-) {
+pub fn min_axis<T: Float>(x: &[T], outer: usize, len: usize, inner: usize, values: &mut [T], indices: &mut [usize]) {
     arg_extremum_axis(Extremum::Min, x, outer, len, inner, values, indices)
 }
 

@@ -71,13 +71,9 @@ fn for_rows<T: Float>(x: &[T], out: &mut [T], cols: usize, f: impl Fn(&[T], &mut
         return;
     }
     if x.len() >= ROWS_PAR_THRESHOLD && rayon::current_num_threads() > 1 {
-        out.par_chunks_mut(cols)
-            .zip(x.par_chunks(cols))
-            .for_each(|(o, r)| f(r, o));
+        out.par_chunks_mut(cols).zip(x.par_chunks(cols)).for_each(|(o, r)| f(r, o));
     } else {
-        out.chunks_mut(cols)
-            .zip(x.chunks(cols))
-            .for_each(|(o, r)| f(r, o));
+        out.chunks_mut(cols).zip(x.chunks(cols)).for_each(|(o, r)| f(r, o));
     }
 }
 
@@ -164,26 +160,14 @@ pub fn log_softmax_rows_backward<T: Float>(y: &[T], dy: &[T], dx: &mut [T], cols
     });
 }
 
-fn rows3<T: Float>(
-    a: &[T],
-    b: &[T],
-    out: &mut [T],
-    cols: usize,
-    f: impl Fn(&[T], &[T], &mut [T]) + Sync,
-) {
+fn rows3<T: Float>(a: &[T], b: &[T], out: &mut [T], cols: usize, f: impl Fn(&[T], &[T], &mut [T]) + Sync) {
     if cols == 0 {
         return;
     }
     if a.len() >= ROWS_PAR_THRESHOLD && rayon::current_num_threads() > 1 {
-        out.par_chunks_mut(cols)
-            .zip(a.par_chunks(cols))
-            .zip(b.par_chunks(cols))
-            .for_each(|((o, x), y)| f(x, y, o));
+        out.par_chunks_mut(cols).zip(a.par_chunks(cols)).zip(b.par_chunks(cols)).for_each(|((o, x), y)| f(x, y, o));
     } else {
-        out.chunks_mut(cols)
-            .zip(a.chunks(cols))
-            .zip(b.chunks(cols))
-            .for_each(|((o, x), y)| f(x, y, o));
+        out.chunks_mut(cols).zip(a.chunks(cols)).zip(b.chunks(cols)).for_each(|((o, x), y)| f(x, y, o));
     }
 }
 
@@ -256,11 +240,7 @@ pub fn layer_norm_rows_forward<T: Float>(
             .zip(mean.par_iter_mut().zip(rstd.par_iter_mut()))
             .for_each(|((yr, xr), (mu, rs))| row(xr, yr, mu, rs));
     } else {
-        for ((yr, xr), (mu, rs)) in y
-            .chunks_mut(cols)
-            .zip(x.chunks(cols))
-            .zip(mean.iter_mut().zip(rstd.iter_mut()))
-        {
+        for ((yr, xr), (mu, rs)) in y.chunks_mut(cols).zip(x.chunks(cols)).zip(mean.iter_mut().zip(rstd.iter_mut())) {
             row(xr, yr, mu, rs);
         }
     }
@@ -324,9 +304,7 @@ pub fn layer_norm_rows_backward<T: Float>(
         }
     };
     if x.len() >= ROWS_PAR_THRESHOLD && rayon::current_num_threads() > 1 {
-        dx.par_chunks_mut(cols)
-            .enumerate()
-            .for_each(|(r, o)| row(r, o));
+        dx.par_chunks_mut(cols).enumerate().for_each(|(r, o)| row(r, o));
     } else {
         dx.chunks_mut(cols).enumerate().for_each(|(r, o)| row(r, o));
     }
@@ -369,19 +347,8 @@ fn check_targets(kernel: &str, targets: &[usize], rows: usize, cols: usize) {
 /// # Panics
 /// On a length mismatch or a target `≥ cols`.
 #[track_caller]
-pub fn cross_entropy_rows_forward<T: Float>(
-    logits: &[T],
-    targets: &[usize],
-    cols: usize,
-    losses: &mut [T],
-) {
-    check_rows(
-        "cross_entropy_rows_forward",
-        "logits",
-        logits.len(),
-        logits.len(),
-        cols,
-    );
+pub fn cross_entropy_rows_forward<T: Float>(logits: &[T], targets: &[usize], cols: usize, losses: &mut [T]) {
+    check_rows("cross_entropy_rows_forward", "logits", logits.len(), logits.len(), cols);
     let rows = logits.len().checked_div(cols).unwrap_or(0);
     check_len("cross_entropy_rows_forward", "losses", losses.len(), rows);
     check_targets("cross_entropy_rows_forward", targets, rows, cols);
@@ -403,20 +370,8 @@ pub fn cross_entropy_rows_forward<T: Float>(
 /// # Panics
 /// On a length mismatch or a target `≥ cols`.
 #[track_caller]
-pub fn cross_entropy_rows_backward<T: Float>(
-    logits: &[T],
-    targets: &[usize],
-    dloss: &[T],
-    cols: usize,
-    dx: &mut [T],
-) {
-    check_rows(
-        "cross_entropy_rows_backward",
-        "dx",
-        dx.len(),
-        logits.len(),
-        cols,
-    );
+pub fn cross_entropy_rows_backward<T: Float>(logits: &[T], targets: &[usize], dloss: &[T], cols: usize, dx: &mut [T]) {
+    check_rows("cross_entropy_rows_backward", "dx", dx.len(), logits.len(), cols);
     let rows = logits.len().checked_div(cols).unwrap_or(0);
     check_len("cross_entropy_rows_backward", "dloss", dloss.len(), rows);
     check_targets("cross_entropy_rows_backward", targets, rows, cols);

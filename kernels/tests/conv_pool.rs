@@ -20,24 +20,12 @@ fn for_each_term(g: &Conv2dGeometry, mut f: impl FnMut([usize; 9])) {
                     for c in 0..cg {
                         for i in 0..g.kh {
                             for j in 0..g.kw {
-                                let iy = (oy * g.stride.0 + i * g.dilation.0) as isize
-                                    - g.padding.0 as isize;
-                                let ix = (ox * g.stride.1 + j * g.dilation.1) as isize
-                                    - g.padding.1 as isize;
+                                let iy = (oy * g.stride.0 + i * g.dilation.0) as isize - g.padding.0 as isize;
+                                let ix = (ox * g.stride.1 + j * g.dilation.1) as isize - g.padding.1 as isize;
                                 if iy < 0 || ix < 0 || iy >= g.h as isize || ix >= g.w as isize {
                                     continue;
                                 }
-                                f([
-                                    n,
-                                    o,
-                                    oy,
-                                    ox,
-                                    grp * cg + c,
-                                    c,
-                                    i * g.kw + j,
-                                    iy as usize,
-                                    ix as usize,
-                                ]);
+                                f([n, o, oy, ox, grp * cg + c, c, i * g.kw + j, iy as usize, ix as usize]);
                             }
                         }
                     }
@@ -88,63 +76,15 @@ fn geometries() -> Vec<Conv2dGeometry> {
     let mut v = Vec::new();
     let base = Conv2dGeometry::new(2, 3, 7, 6, 4, 3, 3);
     v.push(base);
-    v.push(Conv2dGeometry {
-        stride: (2, 2),
-        padding: (1, 1),
-        ..base
-    });
-    v.push(Conv2dGeometry {
-        stride: (2, 1),
-        padding: (2, 0),
-        dilation: (2, 1),
-        ..base
-    });
-    v.push(Conv2dGeometry {
-        dilation: (2, 2),
-        padding: (2, 2),
-        ..base
-    });
-    v.push(Conv2dGeometry {
-        in_c: 4,
-        out_c: 6,
-        groups: 2,
-        padding: (1, 1),
-        ..base
-    });
-    v.push(Conv2dGeometry {
-        in_c: 4,
-        out_c: 4,
-        groups: 4,
-        stride: (2, 2),
-        padding: (1, 1),
-        ..base
-    }); // depthwise
-    v.push(Conv2dGeometry {
-        kh: 1,
-        kw: 1,
-        ..base
-    }); // pointwise fast path
-    v.push(Conv2dGeometry {
-        kh: 1,
-        kw: 1,
-        in_c: 4,
-        out_c: 6,
-        groups: 2,
-        ..base
-    }); // grouped pointwise
-    v.push(Conv2dGeometry {
-        kh: 1,
-        kw: 1,
-        stride: (2, 2),
-        ..base
-    }); // strided 1x1 (im2col path)
-    v.push(Conv2dGeometry {
-        kh: 2,
-        kw: 5,
-        stride: (3, 2),
-        padding: (1, 2),
-        ..base
-    });
+    v.push(Conv2dGeometry { stride: (2, 2), padding: (1, 1), ..base });
+    v.push(Conv2dGeometry { stride: (2, 1), padding: (2, 0), dilation: (2, 1), ..base });
+    v.push(Conv2dGeometry { dilation: (2, 2), padding: (2, 2), ..base });
+    v.push(Conv2dGeometry { in_c: 4, out_c: 6, groups: 2, padding: (1, 1), ..base });
+    v.push(Conv2dGeometry { in_c: 4, out_c: 4, groups: 4, stride: (2, 2), padding: (1, 1), ..base }); // depthwise
+    v.push(Conv2dGeometry { kh: 1, kw: 1, ..base }); // pointwise fast path
+    v.push(Conv2dGeometry { kh: 1, kw: 1, in_c: 4, out_c: 6, groups: 2, ..base }); // grouped pointwise
+    v.push(Conv2dGeometry { kh: 1, kw: 1, stride: (2, 2), ..base }); // strided 1x1 (im2col path)
+    v.push(Conv2dGeometry { kh: 2, kw: 5, stride: (3, 2), padding: (1, 2), ..base });
     v.push(Conv2dGeometry {
         n: 1,
         h: 1,
@@ -157,11 +97,7 @@ fn geometries() -> Vec<Conv2dGeometry> {
         ..base
     }); // conv1d
     v.push(Conv2dGeometry { n: 0, ..base });
-    v.push(Conv2dGeometry {
-        kh: 7,
-        kw: 6,
-        ..base
-    }); // kernel covers the input
+    v.push(Conv2dGeometry { kh: 7, kw: 6, ..base }); // kernel covers the input
     v
 }
 
@@ -203,12 +139,7 @@ fn conv2d_matches_direct_loops_f64_and_f32() {
         let mut y0 = vec![0.0f64; g.output_len()];
         conv::conv2d_forward(&g, &x, &w, None, &mut y0);
         let p = g.out_h() * g.out_w();
-        let unbiased: Vec<f64> = want
-            .y
-            .iter()
-            .enumerate()
-            .map(|(i, &v)| v - b[(i / p) % g.out_c])
-            .collect();
+        let unbiased: Vec<f64> = want.y.iter().enumerate().map(|(i, &v)| v - b[(i / p) % g.out_c]).collect();
         assert_close("y no bias", &y0, &unbiased, 1e-12);
     }
 }
@@ -233,10 +164,7 @@ fn im2col_col2im_are_adjoint() {
 
 #[test]
 fn invalid_geometry_is_reported() {
-    let g = Conv2dGeometry {
-        groups: 2,
-        ..Conv2dGeometry::new(1, 3, 4, 4, 4, 3, 3)
-    };
+    let g = Conv2dGeometry { groups: 2, ..Conv2dGeometry::new(1, 3, 4, 4, 4, 3, 3) };
     assert!(g.validate().unwrap_err().contains("groups"));
     let g = Conv2dGeometry::new(1, 1, 2, 2, 1, 3, 3);
     assert!(g.validate().is_err());
@@ -245,20 +173,14 @@ fn invalid_geometry_is_reported() {
 #[test]
 #[should_panic(expected = "conv2d_forward: invalid geometry")]
 fn conv_panics_on_invalid_geometry() {
-    let g = Conv2dGeometry {
-        stride: (0, 1),
-        ..Conv2dGeometry::new(1, 1, 4, 4, 1, 3, 3)
-    };
+    let g = Conv2dGeometry { stride: (0, 1), ..Conv2dGeometry::new(1, 1, 4, 4, 1, 3, 3) };
     conv::conv2d_forward::<f32>(&g, &[0.0; 16], &[0.0; 9], None, &mut [0.0; 4]);
 }
 
 #[test]
 fn conv_bit_identical_for_one_and_two_threads() {
     let mut rng = Rng::new(23);
-    let g = Conv2dGeometry {
-        padding: (1, 1),
-        ..Conv2dGeometry::new(8, 16, 28, 28, 32, 3, 3)
-    };
+    let g = Conv2dGeometry { padding: (1, 1), ..Conv2dGeometry::new(8, 16, 28, 28, 32, 3, 3) };
     let x = rng.vec_f32(g.input_len(), -1.0, 1.0);
     let w = rng.vec_f32(g.weight_len(), -1.0, 1.0);
     let dy = rng.vec_f32(g.output_len(), -1.0, 1.0);
@@ -280,40 +202,11 @@ fn pool_geometries() -> Vec<Pool2dGeometry> {
     let base = Pool2dGeometry::new(2, 3, 7, 8, 2);
     vec![
         base,
-        Pool2dGeometry {
-            kh: 3,
-            kw: 3,
-            stride: (2, 2),
-            padding: (1, 1),
-            ..base
-        },
-        Pool2dGeometry {
-            kh: 3,
-            kw: 2,
-            stride: (2, 3),
-            padding: (1, 0),
-            ceil_mode: true,
-            ..base
-        },
-        Pool2dGeometry {
-            kh: 3,
-            kw: 3,
-            stride: (1, 1),
-            ..base
-        },
-        Pool2dGeometry {
-            kh: 2,
-            kw: 2,
-            stride: (2, 2),
-            ceil_mode: true,
-            ..base
-        },
-        Pool2dGeometry {
-            kh: 1,
-            kw: 1,
-            stride: (1, 1),
-            ..base
-        },
+        Pool2dGeometry { kh: 3, kw: 3, stride: (2, 2), padding: (1, 1), ..base },
+        Pool2dGeometry { kh: 3, kw: 2, stride: (2, 3), padding: (1, 0), ceil_mode: true, ..base },
+        Pool2dGeometry { kh: 3, kw: 3, stride: (1, 1), ..base },
+        Pool2dGeometry { kh: 2, kw: 2, stride: (2, 2), ceil_mode: true, ..base },
+        Pool2dGeometry { kh: 1, kw: 1, stride: (1, 1), ..base },
     ]
 }
 
@@ -321,14 +214,7 @@ fn pool_geometries() -> Vec<Pool2dGeometry> {
 fn max_pool_matches_naive_and_scatters_back() {
     let mut rng = Rng::new(24);
     let mut geoms = pool_geometries();
-    geoms.push(Pool2dGeometry {
-        kh: 3,
-        kw: 3,
-        stride: (2, 2),
-        padding: (1, 1),
-        dilation: (2, 2),
-        ..geoms[0]
-    });
+    geoms.push(Pool2dGeometry { kh: 3, kw: 3, stride: (2, 2), padding: (1, 1), dilation: (2, 2), ..geoms[0] });
     for g in geoms {
         let x: Vec<f64> = (0..g.input_len()).map(|_| rng.below(7) as f64).collect(); // ties
         let (oh, ow) = (g.out_h(), g.out_w());
@@ -343,10 +229,8 @@ fn max_pool_matches_naive_and_scatters_back() {
                     let (mut best, mut bi) = (f64::NEG_INFINITY, usize::MAX);
                     for i in 0..g.kh {
                         for j in 0..g.kw {
-                            let iy = (oy * g.stride.0 + i * g.dilation.0) as isize
-                                - g.padding.0 as isize;
-                            let ix = (ox * g.stride.1 + j * g.dilation.1) as isize
-                                - g.padding.1 as isize;
+                            let iy = (oy * g.stride.0 + i * g.dilation.0) as isize - g.padding.0 as isize;
+                            let ix = (ox * g.stride.1 + j * g.dilation.1) as isize - g.padding.1 as isize;
                             if iy < 0 || ix < 0 || iy >= g.h as isize || ix >= g.w as isize {
                                 continue;
                             }
@@ -377,18 +261,9 @@ fn max_pool_matches_naive_and_scatters_back() {
 #[test]
 fn output_sizes_follow_pytorch() {
     // PyTorch's pooling_output_shape formula, worked by hand.
-    let g = Pool2dGeometry {
-        kh: 3,
-        kw: 3,
-        stride: (2, 2),
-        padding: (1, 1),
-        ..Pool2dGeometry::new(1, 1, 7, 8, 3)
-    };
+    let g = Pool2dGeometry { kh: 3, kw: 3, stride: (2, 2), padding: (1, 1), ..Pool2dGeometry::new(1, 1, 7, 8, 3) };
     assert_eq!((g.out_h(), g.out_w()), (4, 4));
-    let g = Pool2dGeometry {
-        ceil_mode: true,
-        ..Pool2dGeometry::new(1, 1, 7, 8, 2)
-    };
+    let g = Pool2dGeometry { ceil_mode: true, ..Pool2dGeometry::new(1, 1, 7, 8, 2) };
     assert_eq!((g.out_h(), g.out_w()), (4, 4));
     let g = Pool2dGeometry {
         ceil_mode: true,
@@ -418,8 +293,7 @@ fn avg_pool_matches_naive_and_backward_is_adjoint() {
                             for j in 0..g.kw {
                                 let iy = (oy * g.stride.0 + i) as isize - g.padding.0 as isize;
                                 let ix = (ox * g.stride.1 + j) as isize - g.padding.1 as isize;
-                                if iy < g.h as isize + g.padding.0 as isize
-                                    && ix < g.w as isize + g.padding.1 as isize
+                                if iy < g.h as isize + g.padding.0 as isize && ix < g.w as isize + g.padding.1 as isize
                                 {
                                     padded += 1;
                                 }
@@ -433,10 +307,7 @@ fn avg_pool_matches_naive_and_backward_is_adjoint() {
                         let d = div.unwrap_or(if cip { padded } else { cnt });
                         let want = if cnt == 0 { 0.0 } else { s / d as f64 };
                         let got = y[(p * oh + oy) * ow + ox];
-                        assert!(
-                            (got - want).abs() < 1e-14,
-                            "{g:?} cip={cip} ({oy},{ox}): {got} vs {want}"
-                        );
+                        assert!((got - want).abs() < 1e-14, "{g:?} cip={cip} ({oy},{ox}): {got} vs {want}");
                     }
                 }
             }
@@ -454,23 +325,14 @@ fn avg_pool_matches_naive_and_backward_is_adjoint() {
 #[test]
 fn adaptive_avg_pool_matches_naive() {
     let mut rng = Rng::new(26);
-    for &(h, w, oh, ow) in &[
-        (7, 8, 3, 3),
-        (5, 5, 5, 5),
-        (6, 4, 1, 1),
-        (4, 7, 6, 9),
-        (10, 3, 4, 2),
-    ] {
+    for &(h, w, oh, ow) in &[(7, 8, 3, 3), (5, 5, 5, 5), (6, 4, 1, 1), (4, 7, 6, 9), (10, 3, 4, 2)] {
         let (n, c) = (2, 3);
         let x = rng.vec_f64(n * c * h * w, -1.0, 1.0);
         let mut y = vec![0.0; n * c * oh * ow];
         pool::adaptive_avg_pool2d_forward(n, c, h, w, oh, ow, &x, &mut y);
         for p in 0..n * c {
             for oy in 0..oh {
-                let (y0, y1) = (
-                    (oy * h) as f64 / oh as f64,
-                    ((oy + 1) * h) as f64 / oh as f64,
-                );
+                let (y0, y1) = ((oy * h) as f64 / oh as f64, ((oy + 1) * h) as f64 / oh as f64);
                 let (y0, y1) = (y0.floor() as usize, y1.ceil() as usize);
                 for ox in 0..ow {
                     let (x0, x1) = (
@@ -500,13 +362,7 @@ fn adaptive_avg_pool_matches_naive() {
 #[test]
 fn pooling_bit_identical_for_one_and_two_threads() {
     let mut rng = Rng::new(27);
-    let g = Pool2dGeometry {
-        kh: 3,
-        kw: 3,
-        stride: (2, 2),
-        padding: (1, 1),
-        ..Pool2dGeometry::new(8, 16, 32, 32, 3)
-    };
+    let g = Pool2dGeometry { kh: 3, kw: 3, stride: (2, 2), padding: (1, 1), ..Pool2dGeometry::new(8, 16, 32, 32, 3) };
     let x = rng.vec_f32(g.input_len(), -1.0, 1.0);
     let run = || {
         let mut y = vec![0.0f32; g.output_len()];

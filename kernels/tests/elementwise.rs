@@ -7,9 +7,7 @@
 mod common;
 
 use common::*;
-use tensorgrad_kernels::elementwise::{
-    self as ew, math, AdamHyper, Binary, SgdHyper, Unary, UnaryBackward,
-};
+use tensorgrad_kernels::elementwise::{self as ew, math, AdamHyper, Binary, SgdHyper, Unary, UnaryBackward};
 
 const ALL_UNARY: [Unary; 16] = [
     Unary::Exp,
@@ -37,10 +35,7 @@ fn reference(op: Unary, x: f64) -> f64 {
         Unary::Tanh => x.tanh(),
         Unary::Sigmoid => 1.0 / (1.0 + (-x).exp()),
         Unary::GeluErf => 0.5 * x * (1.0 + math::erf_f64(x / 2f64.sqrt())),
-        Unary::GeluTanh => {
-            0.5 * x
-                * (1.0 + ((2.0 / std::f64::consts::PI).sqrt() * (x + 0.044715 * x.powi(3))).tanh())
-        }
+        Unary::GeluTanh => 0.5 * x * (1.0 + ((2.0 / std::f64::consts::PI).sqrt() * (x + 0.044715 * x.powi(3))).tanh()),
         Unary::Erf => math::erf_f64(x),
         Unary::Relu => x.max(0.0),
         Unary::Silu => x / (1.0 + (-x).exp()),
@@ -145,17 +140,11 @@ fn backward_helpers_match_finite_differences() {
         UnaryBackward::Softplus,
     ] {
         for &n in SIZES {
-            let xs: Vec<f64> = rng
-                .vec_f64(n, -5.0, 5.0)
-                .into_iter()
-                .map(|v| if v.abs() < 1e-3 { 0.5 } else { v })
-                .collect();
+            let xs: Vec<f64> =
+                rng.vec_f64(n, -5.0, 5.0).into_iter().map(|v| if v.abs() < 1e-3 { 0.5 } else { v }).collect();
             let dy = rng.vec_f64(n, -2.0, 2.0);
-            let (a, want): (Vec<f64>, Vec<f64>) = xs
-                .iter()
-                .zip(&dy)
-                .map(|(&x, &g)| backward_reference(op, x, g))
-                .unzip();
+            let (a, want): (Vec<f64>, Vec<f64>) =
+                xs.iter().zip(&dy).map(|(&x, &g)| backward_reference(op, x, g)).unzip();
             let mut dx = vec![0.0f64; n];
             ew::unary_backward(op, &a, &dy, &mut dx);
             assert_close(&format!("{op:?} f64 n={n}"), &dx, &want, 1e-7);
@@ -174,14 +163,7 @@ fn backward_helpers_match_finite_differences() {
     assert_eq!(dx[2], 0.0);
 }
 
-const ALL_BINARY: [Binary; 6] = [
-    Binary::Add,
-    Binary::Sub,
-    Binary::Mul,
-    Binary::Div,
-    Binary::Maximum,
-    Binary::Minimum,
-];
+const ALL_BINARY: [Binary; 6] = [Binary::Add, Binary::Sub, Binary::Mul, Binary::Div, Binary::Maximum, Binary::Minimum];
 
 #[test]
 fn binary_maps_are_exact_against_scalar_reference() {
@@ -192,11 +174,7 @@ fn binary_maps_are_exact_against_scalar_reference() {
             let b = rng.vec_f32(n, 0.5, 3.0);
             let mut out = vec![0.0f32; n];
             ew::binary(op, &a, &b, &mut out);
-            let want: Vec<f32> = a
-                .iter()
-                .zip(&b)
-                .map(|(&x, &y)| ew::apply_scalar(op, x, y))
-                .collect();
+            let want: Vec<f32> = a.iter().zip(&b).map(|(&x, &y)| ew::apply_scalar(op, x, y)).collect();
             assert_eq!(bits32(&out), bits32(&want), "{op:?} n={n}");
             let s = 1.75f32;
             ew::binary_scalar(op, &a, s, &mut out);
@@ -217,11 +195,7 @@ fn maximum_minimum_propagate_nan() {
         let mut out = [0.0f32; 9];
         ew::binary(op, &a, &b, &mut out);
         for i in 0..9 {
-            assert_eq!(
-                out[i].is_nan(),
-                a[i].is_nan() || b[i].is_nan(),
-                "{op:?}[{i}]"
-            );
+            assert_eq!(out[i].is_nan(), a[i].is_nan() || b[i].is_nan(), "{op:?}[{i}]");
         }
         let mut o64 = [0.0f64; 2];
         ew::binary(op, &[f64::NAN, 1.0], &[1.0, f64::NAN], &mut o64);
@@ -230,14 +204,7 @@ fn maximum_minimum_propagate_nan() {
 }
 
 /// Naive broadcast: walk every index of `shape`.
-fn strided_naive(
-    op: Binary,
-    shape: &[usize],
-    a: &[f64],
-    sa: &[usize],
-    b: &[f64],
-    sb: &[usize],
-) -> Vec<f64> {
+fn strided_naive(op: Binary, shape: &[usize], a: &[f64], sa: &[usize], b: &[f64], sb: &[usize]) -> Vec<f64> {
     let n: usize = shape.iter().product();
     let mut out = Vec::with_capacity(n);
     for flat in 0..n {
@@ -266,17 +233,8 @@ fn contiguous_strides(shape: &[usize]) -> Vec<usize> {
 #[test]
 fn binary_strided_broadcasts_like_naive() {
     let mut rng = Rng::new(4);
-    let shapes: &[&[usize]] = &[
-        &[],
-        &[1],
-        &[7],
-        &[3, 5],
-        &[2, 3, 13],
-        &[4, 1, 9],
-        &[2, 3, 4, 5],
-        &[5, 0, 3],
-        &[64, 130],
-    ];
+    let shapes: &[&[usize]] =
+        &[&[], &[1], &[7], &[3, 5], &[2, 3, 13], &[4, 1, 9], &[2, 3, 4, 5], &[5, 0, 3], &[64, 130]];
     for &shape in shapes {
         let full = contiguous_strides(shape);
         let nd = shape.len();
@@ -309,18 +267,11 @@ fn binary_strided_broadcasts_like_naive() {
                     let a32: Vec<f32> = a.iter().map(|&v| v as f32).collect();
                     let b32: Vec<f32> = b.iter().map(|&v| v as f32).collect();
                     let want32: Vec<f32> =
-                        strided_naive(op, shape, &to64(&a32), sa, &to64(&b32), sb)
-                            .iter()
-                            .map(|&v| v as f32)
-                            .collect();
+                        strided_naive(op, shape, &to64(&a32), sa, &to64(&b32), sb).iter().map(|&v| v as f32).collect();
                     let mut o32 = vec![f32::NAN; want.len()];
                     ew::binary_strided(op, shape, &a32, sa, &b32, sb, &mut o32);
                     if !matches!(op, Binary::Div) {
-                        assert_eq!(
-                            bits32(&o32),
-                            bits32(&want32),
-                            "{op:?} f32 shape {shape:?} sa {sa:?} sb {sb:?}"
-                        );
+                        assert_eq!(bits32(&o32), bits32(&want32), "{op:?} f32 shape {shape:?} sa {sa:?} sb {sb:?}");
                     }
                 }
             }
@@ -351,11 +302,7 @@ fn axpy_scale_add_assign() {
         let y0 = rng.vec_f32(n, -1.0, 1.0);
         let mut y = y0.clone();
         ew::axpy(0.37f32, &x, &mut y);
-        let want: Vec<f32> = x
-            .iter()
-            .zip(&y0)
-            .map(|(&a, &b)| 0.37f32.mul_add(a, b))
-            .collect();
+        let want: Vec<f32> = x.iter().zip(&y0).map(|(&a, &b)| 0.37f32.mul_add(a, b)).collect();
         if cfg!(target_feature = "fma") {
             assert_eq!(bits32(&y), bits32(&want), "axpy n={n}");
         } else {
@@ -364,40 +311,23 @@ fn axpy_scale_add_assign() {
         }
         let mut z = y0.clone();
         ew::scale(&mut z, 3.0f32);
-        assert_eq!(
-            bits32(&z),
-            bits32(&y0.iter().map(|&v| v * 3.0).collect::<Vec<_>>())
-        );
+        assert_eq!(bits32(&z), bits32(&y0.iter().map(|&v| v * 3.0).collect::<Vec<_>>()));
         let mut w = y0.clone();
         ew::add_assign(&mut w, &x);
-        assert_eq!(
-            bits32(&w),
-            bits32(&y0.iter().zip(&x).map(|(&a, &b)| a + b).collect::<Vec<_>>())
-        );
+        assert_eq!(bits32(&w), bits32(&y0.iter().zip(&x).map(|(&a, &b)| a + b).collect::<Vec<_>>()));
         let mut y64 = to64(&y0);
         ew::axpy(0.5f64, &to64(&x), &mut y64);
         assert_close(
             "axpy f64",
             &y64,
-            &to64(&y0)
-                .iter()
-                .zip(&x)
-                .map(|(&b, &a)| b + 0.5 * a as f64)
-                .collect::<Vec<_>>(),
+            &to64(&y0).iter().zip(&x).map(|(&b, &a)| b + 0.5 * a as f64).collect::<Vec<_>>(),
             1e-15,
         );
     }
 }
 
 /// Reference Adam in f64, written straight from the PyTorch docs' algorithm box.
-fn adam_reference(
-    p: &mut [f64],
-    g: &[f64],
-    m: &mut [f64],
-    v: &mut [f64],
-    vmax: &mut [f64],
-    hp: &AdamHyper,
-) {
+fn adam_reference(p: &mut [f64], g: &[f64], m: &mut [f64], v: &mut [f64], vmax: &mut [f64], hp: &AdamHyper) {
     let t = hp.step as f64;
     for i in 0..p.len() {
         let mut gi = g[i];
@@ -420,13 +350,9 @@ fn adam_reference(
 #[test]
 fn adam_and_adamw_follow_the_reference_over_several_steps() {
     let mut rng = Rng::new(6);
-    for &(decoupled, amsgrad, wd) in &[
-        (false, false, 0.0),
-        (false, false, 0.01),
-        (true, false, 0.1),
-        (false, true, 0.0),
-        (true, true, 0.05),
-    ] {
+    for &(decoupled, amsgrad, wd) in
+        &[(false, false, 0.0), (false, false, 0.01), (true, false, 0.1), (false, true, 0.0), (true, true, 0.05)]
+    {
         for &n in &[0usize, 1, 7, 33, 100] {
             let mut p = rng.vec_f64(n, -1.0, 1.0);
             let (mut m, mut v, mut vm) = (vec![0.0; n], vec![0.0; n], vec![0.0; n]);
@@ -446,24 +372,10 @@ fn adam_and_adamw_follow_the_reference_over_several_steps() {
                     step,
                     ..AdamHyper::default()
                 };
-                ew::adam_step(
-                    &mut p,
-                    &g,
-                    &mut m,
-                    &mut v,
-                    amsgrad.then_some(&mut vm[..]),
-                    &hp,
-                );
+                ew::adam_step(&mut p, &g, &mut m, &mut v, amsgrad.then_some(&mut vm[..]), &hp);
                 adam_reference(&mut pr, &g, &mut mr, &mut vr, &mut vmr, &hp);
                 let g32: Vec<f32> = g.iter().map(|&x| x as f32).collect();
-                ew::adam_step(
-                    &mut p32,
-                    &g32,
-                    &mut m32,
-                    &mut v32,
-                    amsgrad.then_some(&mut vm32[..]),
-                    &hp,
-                );
+                ew::adam_step(&mut p32, &g32, &mut m32, &mut v32, amsgrad.then_some(&mut vm32[..]), &hp);
             }
             assert_close("adam f64", &p, &pr, 1e-12);
             assert_close("adam f32", &to64(&p32), &pr, 1e-5);
@@ -476,21 +388,8 @@ fn adam_first_step_moves_by_lr_times_sign() {
     // With zero state, step 1: m̂ = g, v̂ = g², so Δp = -lr·g/(|g| + eps) ≈ -lr·sign(g).
     let mut p = [1.0f32, 1.0];
     let (mut m, mut v) = ([0.0f32; 2], [0.0f32; 2]);
-    ew::adam_step(
-        &mut p,
-        &[0.5, -2.0],
-        &mut m,
-        &mut v,
-        None,
-        &AdamHyper {
-            lr: 0.1,
-            ..AdamHyper::default()
-        },
-    );
-    assert!(
-        (p[0] - 0.9).abs() < 1e-6 && (p[1] - 1.1).abs() < 1e-6,
-        "{p:?}"
-    );
+    ew::adam_step(&mut p, &[0.5, -2.0], &mut m, &mut v, None, &AdamHyper { lr: 0.1, ..AdamHyper::default() });
+    assert!((p[0] - 0.9).abs() < 1e-6 && (p[1] - 1.1).abs() < 1e-6, "{p:?}");
 }
 
 #[test]
@@ -503,14 +402,7 @@ fn sgd_momentum_matches_reference() {
         (0.5, 0.0, 0.1, false, true),
     ] {
         let n = 37;
-        let hp = SgdHyper {
-            lr: 0.1,
-            momentum,
-            dampening,
-            weight_decay: wd,
-            nesterov,
-            maximize,
-        };
+        let hp = SgdHyper { lr: 0.1, momentum, dampening, weight_decay: wd, nesterov, maximize };
         let mut p = rng.vec_f64(n, -1.0, 1.0);
         let mut pr = p.clone();
         let mut buf = vec![0.0; n];
@@ -521,16 +413,8 @@ fn sgd_momentum_matches_reference() {
             for i in 0..n {
                 let mut d = if maximize { -g[i] } else { g[i] } + wd * pr[i];
                 if momentum != 0.0 {
-                    bufr[i] = if step == 0 {
-                        d
-                    } else {
-                        momentum * bufr[i] + (1.0 - dampening) * d
-                    };
-                    d = if nesterov {
-                        d + momentum * bufr[i]
-                    } else {
-                        bufr[i]
-                    };
+                    bufr[i] = if step == 0 { d } else { momentum * bufr[i] + (1.0 - dampening) * d };
+                    d = if nesterov { d + momentum * bufr[i] } else { bufr[i] };
                 }
                 pr[i] -= 0.1 * d;
             }
@@ -558,15 +442,7 @@ fn results_are_bit_identical_for_one_and_two_threads() {
         ew::gelu_erf_backward(&x, &b, &mut y);
         outs.push(bits32(&y));
         let mut s = vec![0.0f32; n];
-        ew::binary_strided(
-            Binary::Add,
-            &[n / 64, 64],
-            &x,
-            &[64, 1],
-            &b[..64],
-            &[0, 1],
-            &mut s[..n / 64 * 64],
-        );
+        ew::binary_strided(Binary::Add, &[n / 64, 64], &x, &[64, 1], &b[..64], &[0, 1], &mut s[..n / 64 * 64]);
         outs.push(bits32(&s));
         let mut p = x.clone();
         let (mut m, mut v) = (vec![0.0f32; n], vec![0.0f32; n]);
@@ -605,15 +481,7 @@ fn binary_strided_large_transposed_is_thread_independent() {
 #[test]
 fn unary_strided_and_copy_strided_match_naive() {
     let mut rng = Rng::new(10);
-    let shapes: &[&[usize]] = &[
-        &[],
-        &[5],
-        &[3, 7],
-        &[2, 3, 13],
-        &[4, 1, 9],
-        &[3, 0, 2],
-        &[300, 40],
-    ];
+    let shapes: &[&[usize]] = &[&[], &[5], &[3, 7], &[2, 3, 13], &[4, 1, 9], &[3, 0, 2], &[300, 40]];
     for &shape in shapes {
         let full = contiguous_strides(shape);
         let nd = shape.len();
@@ -634,10 +502,8 @@ fn unary_strided_and_copy_strided_match_naive() {
         for st in &variants {
             let x = rng.vec_f32(span, 0.1, 3.0);
             let zeros = vec![0.0f64; span];
-            let gathered: Vec<f32> = strided_naive(Binary::Add, shape, &to64(&x), st, &zeros, st)
-                .iter()
-                .map(|&v| v as f32)
-                .collect();
+            let gathered: Vec<f32> =
+                strided_naive(Binary::Add, shape, &to64(&x), st, &zeros, st).iter().map(|&v| v as f32).collect();
             let mut out = vec![f32::NAN; gathered.len()];
             ew::copy_strided(shape, &x, st, &mut out);
             assert_eq!(bits32(&out), bits32(&gathered), "copy {shape:?} {st:?}");

@@ -5,9 +5,7 @@
 mod gemm_common;
 
 use gemm_common::*;
-use tensorgrad_kernels::gemm::{
-    dgemm, dgemm_batched, gemm_reference, sgemm, sgemm_batched, PAR_MNK,
-};
+use tensorgrad_kernels::gemm::{dgemm, dgemm_batched, gemm_reference, sgemm, sgemm_batched, PAR_MNK};
 
 #[test]
 fn sgemm_matches_reference_over_sizes_and_layouts() {
@@ -38,18 +36,7 @@ fn generic_entry_matches_reference() {
 fn grid_generic<T: TestFloat>() {
     let mut rng = Rng(5);
     for (m, k, n) in [(7, 9, 11), (33, 65, 17)] {
-        check_case::<T>(
-            T::gemm,
-            &mut rng,
-            m,
-            k,
-            n,
-            Layout::RowMajor,
-            Layout::ColMajor,
-            Layout::RowMajor,
-            1.0,
-            0.5,
-        );
+        check_case::<T>(T::gemm, &mut rng, m, k, n, Layout::RowMajor, Layout::ColMajor, Layout::RowMajor, 1.0, 0.5);
     }
 }
 
@@ -100,50 +87,24 @@ fn batched_case<T: TestFloat>(
     seed: u64,
 ) {
     let mut rng = Rng(seed);
-    let (bsa, bsb, bsc) = (
-        if broadcast_a { 0 } else { m * k + 3 },
-        if broadcast_b { 0 } else { k * n + 1 },
-        m * n + 2,
-    );
+    let (bsa, bsb, bsc) = (if broadcast_a { 0 } else { m * k + 3 }, if broadcast_b { 0 } else { k * n + 1 }, m * n + 2);
     let a: Vec<T> = random(&mut rng, (batch - 1) * bsa + m * k);
     // B column-major, to mix layouts.
     let b: Vec<T> = random(&mut rng, (batch - 1) * bsb + k * n);
     let c0: Vec<T> = random(&mut rng, (batch - 1) * bsc + m * n);
     let (alpha, beta) = (T::from_f64(0.5), T::from_f64(-1.0));
     let mut got = c0.clone();
-    f(
-        batch, m, k, n, alpha, &a, bsa, k, 1, &b, bsb, 1, k, beta, &mut got, bsc, n, 1,
-    );
+    f(batch, m, k, n, alpha, &a, bsa, k, 1, &b, bsb, 1, k, beta, &mut got, bsc, n, 1);
     let mut want = c0.clone();
     for l in 0..batch {
-        T::gemm(
-            m,
-            k,
-            n,
-            alpha,
-            &a[l * bsa..],
-            k,
-            1,
-            &b[l * bsb..],
-            1,
-            k,
-            beta,
-            &mut want[l * bsc..],
-            n,
-            1,
-        );
+        T::gemm(m, k, n, alpha, &a[l * bsa..], k, 1, &b[l * bsb..], 1, k, beta, &mut want[l * bsc..], n, 1);
     }
-    assert!(
-        got.iter().zip(&want).all(|(g, w)| g.bits() == w.bits()),
-        "batched != looped single GEMMs"
-    );
+    assert!(got.iter().zip(&want).all(|(g, w)| g.bits() == w.bits()), "batched != looped single GEMMs");
     // And the single GEMM is right (checked against the reference for member 0).
     let mut r = c0.clone();
     gemm_reference(m, k, n, alpha, &a, k, 1, &b, 1, k, beta, &mut r, n, 1);
     for idx in 0..m * n {
-        assert!(
-            (r[idx].to_f64() - got[idx].to_f64()).abs() <= 1e-3 * (1.0 + r[idx].to_f64().abs())
-        );
+        assert!((r[idx].to_f64() - got[idx].to_f64()).abs() <= 1e-3 * (1.0 + r[idx].to_f64().abs()));
     }
 }
 
@@ -159,11 +120,7 @@ fn batched_matches_single_with_broadcast() {
 }
 
 fn run_on<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .unwrap()
-        .install(f)
+    rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap().install(f)
 }
 
 fn bits_on_threads<T: TestFloat>(
@@ -179,24 +136,7 @@ fn bits_on_threads<T: TestFloat>(
     let a: Vec<T> = random(&mut rng, lena);
     let b: Vec<T> = random(&mut rng, lenb);
     let mut c: Vec<T> = random(&mut rng, lenc);
-    run_on(threads, || {
-        f(
-            m,
-            k,
-            n,
-            T::from_f64(1.5),
-            &a,
-            rsa,
-            csa,
-            &b,
-            rsb,
-            csb,
-            T::from_f64(0.5),
-            &mut c,
-            rsc,
-            csc,
-        )
-    });
+    run_on(threads, || f(m, k, n, T::from_f64(1.5), &a, rsa, csa, &b, rsb, csb, T::from_f64(0.5), &mut c, rsc, csc));
     c.iter().map(|x| x.bits()).collect()
 }
 
@@ -205,44 +145,20 @@ fn one_and_two_threads_are_bitwise_identical() {
     use Layout::*;
     // (64, 784, 40) is a small-path shape with k > KC (one pass over k vs KC blocks would round
     // differently); (1100, 30, 70) has more MC blocks than one threaded group.
-    let shapes = [
-        (200, 150, 300),
-        (97, 600, 130),
-        (300, 40, 170),
-        (64, 784, 40),
-        (1100, 30, 70),
-    ];
+    let shapes = [(200, 150, 300), (97, 600, 130), (300, 40, 170), (64, 784, 40), (1100, 30, 70)];
     for &s in &shapes {
-        assert!(
-            s.0 * s.1 * s.2 >= PAR_MNK,
-            "shape {s:?} would not be threaded"
-        );
-        for layouts in [
-            (RowMajor, RowMajor, RowMajor),
-            (ColMajor, Strided, ColMajor),
-        ] {
-            assert_eq!(
-                bits_on_threads::<f32>(sgemm, 1, s, layouts),
-                bits_on_threads::<f32>(sgemm, 2, s, layouts)
-            );
-            assert_eq!(
-                bits_on_threads::<f64>(dgemm, 1, s, layouts),
-                bits_on_threads::<f64>(dgemm, 2, s, layouts)
-            );
+        assert!(s.0 * s.1 * s.2 >= PAR_MNK, "shape {s:?} would not be threaded");
+        for layouts in [(RowMajor, RowMajor, RowMajor), (ColMajor, Strided, ColMajor)] {
+            assert_eq!(bits_on_threads::<f32>(sgemm, 1, s, layouts), bits_on_threads::<f32>(sgemm, 2, s, layouts));
+            assert_eq!(bits_on_threads::<f64>(dgemm, 1, s, layouts), bits_on_threads::<f64>(dgemm, 2, s, layouts));
         }
     }
     // The threaded result is also correct.
     let mut rng = Rng(12);
     run_on(2, || {
-        check_case::<f32>(
-            sgemm, &mut rng, 200, 150, 300, RowMajor, ColMajor, RowMajor, 1.0, 0.0,
-        );
-        check_case::<f32>(
-            sgemm, &mut rng, 1100, 30, 70, RowMajor, RowMajor, RowMajor, 1.0, 0.5,
-        );
-        check_case::<f64>(
-            dgemm, &mut rng, 1100, 30, 70, Strided, RowMajor, RowMajor, -1.0, 0.0,
-        );
+        check_case::<f32>(sgemm, &mut rng, 200, 150, 300, RowMajor, ColMajor, RowMajor, 1.0, 0.0);
+        check_case::<f32>(sgemm, &mut rng, 1100, 30, 70, RowMajor, RowMajor, RowMajor, 1.0, 0.5);
+        check_case::<f64>(dgemm, &mut rng, 1100, 30, 70, Strided, RowMajor, RowMajor, -1.0, 0.0);
     });
 }
 
@@ -254,28 +170,7 @@ fn batched_one_and_two_threads_are_bitwise_identical() {
         let a: Vec<f32> = random(&mut rng, batch * m * k);
         let b: Vec<f32> = random(&mut rng, k * n);
         let mut c = vec![0.0f32; batch * m * n];
-        run_on(threads, || {
-            sgemm_batched(
-                batch,
-                m,
-                k,
-                n,
-                1.0,
-                &a,
-                m * k,
-                k,
-                1,
-                &b,
-                0,
-                n,
-                1,
-                0.0,
-                &mut c,
-                m * n,
-                n,
-                1,
-            )
-        });
+        run_on(threads, || sgemm_batched(batch, m, k, n, 1.0, &a, m * k, k, 1, &b, 0, n, 1, 0.0, &mut c, m * n, n, 1));
         c.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
     };
     assert_eq!(run(1), run(2));
@@ -285,34 +180,26 @@ fn batched_one_and_two_threads_are_bitwise_identical() {
 #[should_panic(expected = "slice for A is too short")]
 fn short_a_panics() {
     let mut c = [0.0f32; 4];
-    sgemm(
-        2, 2, 2, 1.0, &[1.0; 3], 2, 1, &[1.0; 4], 2, 1, 0.0, &mut c, 2, 1,
-    );
+    sgemm(2, 2, 2, 1.0, &[1.0; 3], 2, 1, &[1.0; 4], 2, 1, 0.0, &mut c, 2, 1);
 }
 
 #[test]
 #[should_panic(expected = "slice for C is too short")]
 fn short_c_panics() {
     let mut c = [0.0f64; 5];
-    dgemm(
-        2, 2, 3, 1.0, &[1.0; 4], 2, 1, &[1.0; 6], 3, 1, 0.0, &mut c, 3, 1,
-    );
+    dgemm(2, 2, 3, 1.0, &[1.0; 4], 2, 1, &[1.0; 6], 3, 1, 0.0, &mut c, 3, 1);
 }
 
 #[test]
 #[should_panic(expected = "make elements overlap")]
 fn overlapping_c_panics() {
     let mut c = [0.0f32; 8];
-    sgemm(
-        2, 2, 3, 1.0, &[1.0; 4], 2, 1, &[1.0; 6], 3, 1, 0.0, &mut c, 2, 1,
-    );
+    sgemm(2, 2, 3, 1.0, &[1.0; 4], 2, 1, &[1.0; 6], 3, 1, 0.0, &mut c, 2, 1);
 }
 
 #[test]
 #[should_panic(expected = "make elements overlap")]
 fn batched_c_stride_zero_panics() {
     let mut c = [0.0f32; 4];
-    sgemm_batched(
-        2, 2, 2, 2, 1.0, &[1.0; 4], 0, 2, 1, &[1.0; 4], 0, 2, 1, 0.0, &mut c, 0, 2, 1,
-    );
+    sgemm_batched(2, 2, 2, 2, 1.0, &[1.0; 4], 0, 2, 1, &[1.0; 4], 0, 2, 1, 0.0, &mut c, 0, 2, 1);
 }

@@ -14,15 +14,9 @@ fn sum_matches_naive_at_all_sizes() {
         let x = rng.vec_f32(n, -1.0, 1.0);
         let want: f64 = x.iter().map(|&v| v as f64).sum();
         let got = reduce::sum(&x) as f64;
-        assert!(
-            (got - want).abs() <= 1e-6 * (n as f64).sqrt().max(1.0),
-            "n={n}: {got} vs {want}"
-        );
+        assert!((got - want).abs() <= 1e-6 * (n as f64).sqrt().max(1.0), "n={n}: {got} vs {want}");
         let x64 = to64(&x);
-        assert!(
-            (reduce::sum(&x64) - want).abs() <= 1e-12 * n.max(1) as f64,
-            "f64 n={n}"
-        );
+        assert!((reduce::sum(&x64) - want).abs() <= 1e-12 * n.max(1) as f64, "f64 n={n}");
     }
     assert_eq!(reduce::sum::<f32>(&[]), 0.0);
     assert!(reduce::sum(&[1.0f32, f32::NAN, 2.0]).is_nan());
@@ -32,16 +26,9 @@ fn sum_matches_naive_at_all_sizes() {
 #[test]
 fn sum_axis_matches_naive() {
     let mut rng = Rng::new(12);
-    for &(outer, len, inner) in &[
-        (1, 1, 1),
-        (3, 7, 1),
-        (2, 13, 5),
-        (1, 9, 17),
-        (4, 0, 3),
-        (5, 31, 8),
-        (1, 1000, 1),
-        (7, 3, 130),
-    ] {
+    for &(outer, len, inner) in
+        &[(1, 1, 1), (3, 7, 1), (2, 13, 5), (1, 9, 17), (4, 0, 3), (5, 31, 8), (1, 1000, 1), (7, 3, 130)]
+    {
         let x = rng.vec_f64(outer * len * inner, -1.0, 1.0);
         let mut out = vec![f64::NAN; outer * inner];
         reduce::sum_axis(&x, outer, len, inner, &mut out);
@@ -53,12 +40,7 @@ fn sum_axis_matches_naive() {
                 }
             }
         }
-        assert_close(
-            &format!("sum_axis {outer}x{len}x{inner}"),
-            &out,
-            &want,
-            1e-12,
-        );
+        assert_close(&format!("sum_axis {outer}x{len}x{inner}"), &out, &want, 1e-12);
         let x32: Vec<f32> = x.iter().map(|&v| v as f32).collect();
         let mut o32 = vec![f32::NAN; outer * inner];
         reduce::sum_axis(&x32, outer, len, inner, &mut o32);
@@ -90,19 +72,14 @@ fn max_min_axis_first_index_on_ties_and_nan_wins() {
     assert_eq!(reduce::argmax(&[1.0f32, 3.0, 3.0]), Some((3.0, 1)));
     assert_eq!(reduce::argmin(&[1.0f32, 0.0, 0.0]), Some((0.0, 1)));
     assert_eq!(reduce::argmax::<f32>(&[]), None);
-    assert_eq!(
-        reduce::sum_strided(&[1.0f64, 2.0, 3.0, 4.0, 5.0], 1, 2, 2),
-        6.0
-    );
+    assert_eq!(reduce::sum_strided(&[1.0f64, 2.0, 3.0, 4.0, 5.0], 1, 2, 2), 6.0);
 }
 
 #[test]
 fn max_axis_matches_naive_random() {
     let mut rng = Rng::new(13);
     for &(outer, len, inner) in &[(3, 7, 1), (2, 13, 5), (1, 1, 4), (6, 33, 9)] {
-        let x: Vec<f32> = (0..outer * len * inner)
-            .map(|_| rng.below(5) as f32)
-            .collect(); // many ties
+        let x: Vec<f32> = (0..outer * len * inner).map(|_| rng.below(5) as f32).collect(); // many ties
         let mut v = vec![0.0f32; outer * inner];
         let mut ix = vec![0usize; outer * inner];
         reduce::max_axis(&x, outer, len, inner, &mut v, &mut ix);
@@ -184,26 +161,14 @@ fn softmax_backwards_match_finite_differences() {
             xp[i] += h;
             xm[i] -= h;
             let (yp, ym) = (f(&xp), f(&xm));
-            let num: f64 = (0..x.len())
-                .map(|j| dy[j] * (yp[j] - ym[j]) / (2.0 * h))
-                .sum();
-            assert!(
-                (dx[i] - num).abs() < 1e-7,
-                "log={log} i={i}: {} vs {num}",
-                dx[i]
-            );
+            let num: f64 = (0..x.len()).map(|j| dy[j] * (yp[j] - ym[j]) / (2.0 * h)).sum();
+            assert!((dx[i] - num).abs() < 1e-7, "log={log} i={i}: {} vs {num}", dx[i]);
         }
     }
 }
 
 #[allow(clippy::type_complexity)]
-fn ln_naive(
-    x: &[f64],
-    g: Option<&[f64]>,
-    b: Option<&[f64]>,
-    eps: f64,
-    cols: usize,
-) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+fn ln_naive(x: &[f64], g: Option<&[f64]>, b: Option<&[f64]>, eps: f64, cols: usize) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
     let (mut y, mut mu, mut rs) = (Vec::new(), Vec::new(), Vec::new());
     for r in x.chunks(cols) {
         let m = r.iter().sum::<f64>() / cols as f64;
@@ -228,14 +193,9 @@ fn layer_norm_forward_and_backward() {
         let beta = rng.vec_f64(cols, -0.5, 0.5);
         let eps = 1e-5;
         for affine in [false, true] {
-            let (g, b) = if affine {
-                (Some(&gamma[..]), Some(&beta[..]))
-            } else {
-                (None, None)
-            };
+            let (g, b) = if affine { (Some(&gamma[..]), Some(&beta[..])) } else { (None, None) };
             let (want, wm, wr) = ln_naive(&x, g, b, eps, cols);
-            let (mut y, mut mu, mut rs) =
-                (vec![0.0; x.len()], vec![0.0; rows_n], vec![0.0; rows_n]);
+            let (mut y, mut mu, mut rs) = (vec![0.0; x.len()], vec![0.0; rows_n], vec![0.0; rows_n]);
             rows::layer_norm_rows_forward(&x, g, b, eps, cols, &mut y, &mut mu, &mut rs);
             assert_close("ln y", &y, &want, 1e-12);
             assert_close("ln mean", &mu, &wm, 1e-12);
@@ -243,19 +203,9 @@ fn layer_norm_forward_and_backward() {
             let x32: Vec<f32> = x.iter().map(|&v| v as f32).collect();
             let g32: Vec<f32> = gamma.iter().map(|&v| v as f32).collect();
             let b32: Vec<f32> = beta.iter().map(|&v| v as f32).collect();
-            let (mut y32, mut m32, mut r32) = (
-                vec![0.0f32; x.len()],
-                vec![0.0f32; rows_n],
-                vec![0.0f32; rows_n],
-            );
-            let (g3, b3) = if affine {
-                (Some(&g32[..]), Some(&b32[..]))
-            } else {
-                (None, None)
-            };
-            rows::layer_norm_rows_forward(
-                &x32, g3, b3, 1e-5f32, cols, &mut y32, &mut m32, &mut r32,
-            );
+            let (mut y32, mut m32, mut r32) = (vec![0.0f32; x.len()], vec![0.0f32; rows_n], vec![0.0f32; rows_n]);
+            let (g3, b3) = if affine { (Some(&g32[..]), Some(&b32[..])) } else { (None, None) };
+            rows::layer_norm_rows_forward(&x32, g3, b3, 1e-5f32, cols, &mut y32, &mut m32, &mut r32);
             assert_close("ln y f32", &to64(&y32), &want, 1e-4);
 
             // Backward vs finite differences of L = Σ dy·y.
@@ -263,24 +213,9 @@ fn layer_norm_forward_and_backward() {
             let mut dx = vec![0.0; x.len()];
             let mut dg = vec![0.5; cols]; // accumulates onto 0.5
             let mut db = vec![0.5; cols];
-            rows::layer_norm_rows_backward(
-                &dy,
-                &x,
-                &mu,
-                &rs,
-                g,
-                cols,
-                &mut dx,
-                Some(&mut dg),
-                Some(&mut db),
-            );
+            rows::layer_norm_rows_backward(&dy, &x, &mu, &rs, g, cols, &mut dx, Some(&mut dg), Some(&mut db));
             let loss = |x: &[f64], g: Option<&[f64]>, b: Option<&[f64]>| -> f64 {
-                ln_naive(x, g, b, eps, cols)
-                    .0
-                    .iter()
-                    .zip(&dy)
-                    .map(|(a, b)| a * b)
-                    .sum()
+                ln_naive(x, g, b, eps, cols).0.iter().zip(&dy).map(|(a, b)| a * b).sum()
             };
             let h = 1e-6;
             for i in 0..x.len() {
@@ -288,18 +223,13 @@ fn layer_norm_forward_and_backward() {
                 xp[i] += h;
                 xm[i] -= h;
                 let num = (loss(&xp, g, b) - loss(&xm, g, b)) / (2.0 * h);
-                assert!(
-                    (dx[i] - num).abs() < 1e-6 * num.abs().max(1.0),
-                    "dx[{i}] {} vs {num}",
-                    dx[i]
-                );
+                assert!((dx[i] - num).abs() < 1e-6 * num.abs().max(1.0), "dx[{i}] {} vs {num}", dx[i]);
             }
             for j in 0..cols {
                 let (mut gp, mut gm) = (gamma.clone(), gamma.clone());
                 gp[j] += h;
                 gm[j] -= h;
-                let num = (loss(&x, Some(&gp), Some(&beta)) - loss(&x, Some(&gm), Some(&beta)))
-                    / (2.0 * h);
+                let num = (loss(&x, Some(&gp), Some(&beta)) - loss(&x, Some(&gm), Some(&beta))) / (2.0 * h);
                 assert!((dg[j] - 0.5 - num).abs() < 1e-6, "dgamma[{j}]");
                 let dbj: f64 = (0..rows_n).map(|r| dy[r * cols + j]).sum();
                 assert!((db[j] - 0.5 - dbj).abs() < 1e-12, "dbeta[{j}]");

@@ -26,7 +26,8 @@ pub fn load_fixture(relative: &str) -> Value {
 
 /// A tensor from `{"shape": [..], "dtype": "float64" | "float32" | "int64" | "bool", "data": [..]}`.
 pub fn tensor(v: &Value) -> Tensor {
-    let shape: Vec<usize> = v["shape"].as_array().expect("shape").iter().map(|d| d.as_u64().unwrap() as usize).collect();
+    let shape: Vec<usize> =
+        v["shape"].as_array().expect("shape").iter().map(|d| d.as_u64().unwrap() as usize).collect();
     let data = v["data"].as_array().expect("data");
     match v["dtype"].as_str().expect("dtype") {
         "float64" => Tensor::from_vec(data.iter().map(num).collect::<Vec<f64>>(), &shape),

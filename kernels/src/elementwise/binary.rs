@@ -131,11 +131,7 @@ pub(crate) fn axpy_f32(alpha: f32, x: &[f32], y: &mut [f32]) {
 
 /// Drops size-1 dims and merges dims that are contiguous for both operands. Returns `(shape, sa, sb)`,
 /// innermost last; an empty shape means a single element.
-pub(crate) fn collapse_dims(
-    shape: &[usize],
-    sa: &[usize],
-    sb: &[usize],
-) -> (Vec<usize>, Vec<usize>, Vec<usize>) {
+pub(crate) fn collapse_dims(shape: &[usize], sa: &[usize], sb: &[usize]) -> (Vec<usize>, Vec<usize>, Vec<usize>) {
     let mut s: Vec<usize> = Vec::with_capacity(shape.len());
     let mut a: Vec<usize> = Vec::with_capacity(shape.len());
     let mut b: Vec<usize> = Vec::with_capacity(shape.len());
@@ -162,14 +158,7 @@ pub(crate) fn collapse_dims(
 
 /// One innermost row of the strided kernel.
 #[inline]
-pub(crate) fn strided_row<T: Float>(
-    op: Binary,
-    a: &[T],
-    sa: usize,
-    b: &[T],
-    sb: usize,
-    out: &mut [T],
-) {
+pub(crate) fn strided_row<T: Float>(op: Binary, a: &[T], sa: usize, b: &[T], sb: usize, out: &mut [T]) {
     let n = out.len();
     match (sa, sb) {
         (1, 1) => T::binary_slice(op, &a[..n], &b[..n], out),

@@ -270,8 +270,7 @@ impl Float for f64 {
         crate::reduce::sum_scalar_block(x)
     }
     fn max_slice_fast(x: &[f64]) -> f64 {
-        x.iter()
-            .fold(f64::NEG_INFINITY, |m, &v| if v > m { v } else { m })
+        x.iter().fold(f64::NEG_INFINITY, |m, &v| if v > m { v } else { m })
     }
     fn exp_sub_sum(x: &[f64], m: f64, out: &mut [f64]) -> f64 {
         let mut s = 0.0;

@@ -54,18 +54,11 @@ pub(crate) fn check_len(kernel: &str, what: &str, got: usize, want: usize) {
 }
 
 /// Runs `f(x_chunk, out_chunk)` over matching chunks, in parallel when `n ≥ threshold`.
-pub(crate) fn par2<T: Float>(
-    x: &[T],
-    out: &mut [T],
-    threshold: usize,
-    f: impl Fn(&[T], &mut [T]) + Sync,
-) {
+pub(crate) fn par2<T: Float>(x: &[T], out: &mut [T], threshold: usize, f: impl Fn(&[T], &mut [T]) + Sync) {
     if out.len() < threshold || rayon::current_num_threads() == 1 {
         f(x, out)
     } else {
-        out.par_chunks_mut(PAR_CHUNK)
-            .zip(x.par_chunks(PAR_CHUNK))
-            .for_each(|(o, i)| f(i, o));
+        out.par_chunks_mut(PAR_CHUNK).zip(x.par_chunks(PAR_CHUNK)).for_each(|(o, i)| f(i, o));
     }
 }
 
@@ -95,22 +88,14 @@ pub(crate) fn par3<T: Float>(
 pub fn unary<T: Float>(op: Unary, x: &[T], out: &mut [T]) {
     crate::cpu::warn_if_simd_unused();
     check_len("unary", "out", out.len(), x.len());
-    let th = if op.is_transcendental() {
-        PAR_THRESHOLD_TRANSCENDENTAL
-    } else {
-        PAR_THRESHOLD_CHEAP
-    };
+    let th = if op.is_transcendental() { PAR_THRESHOLD_TRANSCENDENTAL } else { PAR_THRESHOLD_CHEAP };
     par2(x, out, th, |x, o| T::unary_slice(op, x, o));
 }
 
 /// In-place `x[i] = op(x[i])` (copies through a small stack buffer per chunk).
 pub fn unary_inplace<T: Float>(op: Unary, x: &mut [T]) {
     crate::cpu::warn_if_simd_unused();
-    let th = if op.is_transcendental() {
-        PAR_THRESHOLD_TRANSCENDENTAL
-    } else {
-        PAR_THRESHOLD_CHEAP
-    };
+    let th = if op.is_transcendental() { PAR_THRESHOLD_TRANSCENDENTAL } else { PAR_THRESHOLD_CHEAP };
     let run = |c: &mut [T]| {
         let mut buf = [T::ZERO; 256];
         for part in c.chunks_mut(256) {
@@ -135,9 +120,7 @@ pub fn unary_backward<T: Float>(op: UnaryBackward, a: &[T], dy: &[T], dx: &mut [
     crate::cpu::warn_if_simd_unused();
     check_len("unary_backward", "dy", dy.len(), a.len());
     check_len("unary_backward", "dx", dx.len(), a.len());
-    par3(a, dy, dx, PAR_THRESHOLD_TRANSCENDENTAL, |a, g, o| {
-        T::unary_backward_slice(op, a, g, o)
-    });
+    par3(a, dy, dx, PAR_THRESHOLD_TRANSCENDENTAL, |a, g, o| T::unary_backward_slice(op, a, g, o));
 }
 
 macro_rules! unary_fns {
@@ -204,9 +187,7 @@ pub fn binary<T: Float>(op: Binary, a: &[T], b: &[T], out: &mut [T]) {
     crate::cpu::warn_if_simd_unused();
     check_len("binary", "b", b.len(), a.len());
     check_len("binary", "out", out.len(), a.len());
-    par3(a, b, out, PAR_THRESHOLD_CHEAP, |a, b, o| {
-        T::binary_slice(op, a, b, o)
-    });
+    par3(a, b, out, PAR_THRESHOLD_CHEAP, |a, b, o| T::binary_slice(op, a, b, o));
 }
 
 /// `out = a op s` for a scalar `s`.
@@ -217,9 +198,7 @@ pub fn binary<T: Float>(op: Binary, a: &[T], b: &[T], out: &mut [T]) {
 pub fn binary_scalar<T: Float>(op: Binary, a: &[T], s: T, out: &mut [T]) {
     crate::cpu::warn_if_simd_unused();
     check_len("binary_scalar", "out", out.len(), a.len());
-    par2(a, out, PAR_THRESHOLD_CHEAP, |a, o| {
-        T::binary_scalar_slice(op, a, s, false, o)
-    });
+    par2(a, out, PAR_THRESHOLD_CHEAP, |a, o| T::binary_scalar_slice(op, a, s, false, o));
 }
 
 /// `out = s op a` for a scalar `s` (e.g. `s - a`, `s / a`).
@@ -230,9 +209,7 @@ pub fn binary_scalar<T: Float>(op: Binary, a: &[T], s: T, out: &mut [T]) {
 pub fn scalar_binary<T: Float>(op: Binary, s: T, a: &[T], out: &mut [T]) {
     crate::cpu::warn_if_simd_unused();
     check_len("scalar_binary", "out", out.len(), a.len());
-    par2(a, out, PAR_THRESHOLD_CHEAP, |a, o| {
-        T::binary_scalar_slice(op, a, s, true, o)
-    });
+    par2(a, out, PAR_THRESHOLD_CHEAP, |a, o| T::binary_scalar_slice(op, a, s, true, o));
 }
 
 /// `out = a + b`.
@@ -278,11 +255,7 @@ fn span(shape: &[usize], strides: &[usize]) -> usize {
     if shape.contains(&0) {
         return 0;
     }
-    1 + shape
-        .iter()
-        .zip(strides)
-        .map(|(&d, &s)| (d - 1) * s)
-        .sum::<usize>()
+    1 + shape.iter().zip(strides).map(|(&d, &s)| (d - 1) * s).sum::<usize>()
 }
 
 /// Broadcasting binary map: `out[idx] = a[Σ idx·a_strides] op b[Σ idx·b_strides]` for every index of `shape`,
@@ -305,9 +278,7 @@ pub fn binary_strided<T: Float>(
 ) {
     crate::cpu::warn_if_simd_unused();
     if a_strides.len() != shape.len() || b_strides.len() != shape.len() {
-        strided_bad(format!(
-            "rank mismatch: shape {shape:?}, a_strides {a_strides:?}, b_strides {b_strides:?}"
-        ));
+        strided_bad(format!("rank mismatch: shape {shape:?}, a_strides {a_strides:?}, b_strides {b_strides:?}"));
     }
     let n: usize = shape.iter().product();
     check_len("binary_strided", "out", out.len(), n);
@@ -315,16 +286,10 @@ pub fn binary_strided<T: Float>(
         return;
     }
     if span(shape, a_strides) > a.len() {
-        strided_bad(format!(
-            "a has {} elements but shape {shape:?} with strides {a_strides:?} needs more",
-            a.len()
-        ));
+        strided_bad(format!("a has {} elements but shape {shape:?} with strides {a_strides:?} needs more", a.len()));
     }
     if span(shape, b_strides) > b.len() {
-        strided_bad(format!(
-            "b has {} elements but shape {shape:?} with strides {b_strides:?} needs more",
-            b.len()
-        ));
+        strided_bad(format!("b has {} elements but shape {shape:?} with strides {b_strides:?} needs more", b.len()));
     }
     let (s, sa, sb) = binary::collapse_dims(shape, a_strides, b_strides);
     if s.is_empty() {
@@ -352,13 +317,11 @@ pub fn binary_strided<T: Float>(
     } else {
         // Tasks of whole rows, at least ~4K elements each (a row may be tiny after a transpose).
         let rows_per_task = (4096 / inner).max(1);
-        out.par_chunks_mut(inner * rows_per_task)
-            .enumerate()
-            .for_each(|(t, block)| {
-                for (k, o) in block.chunks_mut(inner).enumerate() {
-                    row(t * rows_per_task + k, o);
-                }
-            });
+        out.par_chunks_mut(inner * rows_per_task).enumerate().for_each(|(t, block)| {
+            for (k, o) in block.chunks_mut(inner).enumerate() {
+                row(t * rows_per_task + k, o);
+            }
+        });
     }
 }
 
@@ -373,18 +336,10 @@ pub fn binary_strided<T: Float>(
 /// # Panics
 /// If the ranks differ, `out` has the wrong length, or a stride reaches past the end of `x`.
 #[track_caller]
-pub fn unary_strided<T: Float>(
-    op: Option<Unary>,
-    shape: &[usize],
-    x: &[T],
-    x_strides: &[usize],
-    out: &mut [T],
-) {
+pub fn unary_strided<T: Float>(op: Option<Unary>, shape: &[usize], x: &[T], x_strides: &[usize], out: &mut [T]) {
     crate::cpu::warn_if_simd_unused();
     if x_strides.len() != shape.len() {
-        strided_bad(format!(
-            "rank mismatch: shape {shape:?}, x_strides {x_strides:?}"
-        ));
+        strided_bad(format!("rank mismatch: shape {shape:?}, x_strides {x_strides:?}"));
     }
     let n: usize = shape.iter().product();
     check_len("unary_strided", "out", out.len(), n);
@@ -392,10 +347,7 @@ pub fn unary_strided<T: Float>(
         return;
     }
     if span(shape, x_strides) > x.len() {
-        strided_bad(format!(
-            "x has {} elements but shape {shape:?} with strides {x_strides:?} needs more",
-            x.len()
-        ));
+        strided_bad(format!("x has {} elements but shape {shape:?} with strides {x_strides:?} needs more", x.len()));
     }
     let (s, sx, _) = binary::collapse_dims(shape, x_strides, x_strides);
     let apply = |src: &[T], o: &mut [T]| match op {
@@ -438,13 +390,11 @@ pub fn unary_strided<T: Float>(
         }
     } else {
         let rows_per_task = (4096 / inner).max(1);
-        out.par_chunks_mut(inner * rows_per_task)
-            .enumerate()
-            .for_each(|(t, block)| {
-                for (k, o) in block.chunks_mut(inner).enumerate() {
-                    row(t * rows_per_task + k, o);
-                }
-            });
+        out.par_chunks_mut(inner * rows_per_task).enumerate().for_each(|(t, block)| {
+            for (k, o) in block.chunks_mut(inner).enumerate() {
+                row(t * rows_per_task + k, o);
+            }
+        });
     }
 }
 

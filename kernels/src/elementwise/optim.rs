@@ -77,14 +77,7 @@ struct AdamConsts<T> {
     l2: bool,
 }
 
-fn adam_chunk<T: Float>(
-    p: &mut [T],
-    g: &[T],
-    m: &mut [T],
-    v: &mut [T],
-    mut vmax: Option<&mut [T]>,
-    c: &AdamConsts<T>,
-) {
+fn adam_chunk<T: Float>(p: &mut [T], g: &[T], m: &mut [T], v: &mut [T], mut vmax: Option<&mut [T]>, c: &AdamConsts<T>) {
     for i in 0..p.len() {
         let mut pi = p[i];
         let mut gi = g[i];
@@ -96,11 +89,7 @@ fn adam_chunk<T: Float>(
         }
         // PyTorch's vectorized lerp: fmadd(w, end - start, start) for w < 0.5, else
         // fmadd(w - 1, end - start, end).
-        let mi = if c.w1_small {
-            c.w1.mul_add(gi - m[i], m[i])
-        } else {
-            c.w1_minus_one.mul_add(gi - m[i], gi)
-        };
+        let mi = if c.w1_small { c.w1.mul_add(gi - m[i], m[i]) } else { c.w1_minus_one.mul_add(gi - m[i], gi) };
         m[i] = mi;
         let vi = v[i] * c.beta2 + c.one_minus_beta2 * gi * gi;
         v[i] = vi;
@@ -179,9 +168,9 @@ pub fn adam_step<T: Float>(
         .zip(exp_avg.par_chunks_mut(PAR_CHUNK))
         .zip(exp_avg_sq.par_chunks_mut(PAR_CHUNK));
     match vmax {
-        Some(mx) => it
-            .zip(mx.par_chunks_mut(PAR_CHUNK))
-            .for_each(|((((p, g), m), v), x)| adam_chunk(p, g, m, v, Some(x), &c)),
+        Some(mx) => {
+            it.zip(mx.par_chunks_mut(PAR_CHUNK)).for_each(|((((p, g), m), v), x)| adam_chunk(p, g, m, v, Some(x), &c))
+        }
         None => it.for_each(|(((p, g), m), v)| adam_chunk(p, g, m, v, None, &c)),
     }
 }
@@ -241,19 +230,12 @@ pub fn sgd_momentum_step<T: Float>(
     }
     let buf = match momentum_buf {
         Some(b) => b,
-        None => panic!(
-            "sgd_momentum_step: momentum = {} needs a momentum buffer",
-            hp.momentum
-        ),
+        None => panic!("sgd_momentum_step: momentum = {} needs a momentum buffer", hp.momentum),
     };
     check_len("sgd_momentum_step", "momentum_buf", buf.len(), n);
     for ((p, &g), b) in param.iter_mut().zip(grad).zip(buf.iter_mut()) {
         let d = d_of(g, *p);
-        let nb = if first_step {
-            d
-        } else {
-            damp.mul_add(d, *b * mu)
-        };
+        let nb = if first_step { d } else { damp.mul_add(d, *b * mu) };
         *b = nb;
         let d = if nesterov { mu.mul_add(nb, d) } else { nb };
         *p = d.mul_add(neg_lr, *p);

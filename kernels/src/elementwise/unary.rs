@@ -63,13 +63,7 @@ impl Unary {
     pub fn is_transcendental(self) -> bool {
         !matches!(
             self,
-            Unary::Relu
-                | Unary::Abs
-                | Unary::Neg
-                | Unary::Square
-                | Unary::Recip
-                | Unary::Sqrt
-                | Unary::Rsqrt
+            Unary::Relu | Unary::Abs | Unary::Neg | Unary::Square | Unary::Recip | Unary::Sqrt | Unary::Rsqrt
         )
     }
 }
@@ -175,9 +169,7 @@ pub(crate) fn unary_backward_f32(op: UnaryBackward, a: &[f32], dy: &[f32], dx: &
         UnaryBackward::Sigmoid => zip8(a, dy, dx, |y, g| g * (y * (one - y))),
         UnaryBackward::GeluErf => zip8(a, dy, dx, |x, g| g * gelu_erf_grad8(x)),
         UnaryBackward::GeluTanh => zip8(a, dy, dx, |x, g| g * gelu_tanh_grad8(x)),
-        UnaryBackward::Relu => zip8(a, dy, dx, |x, g| {
-            x.simd_le(f32x8::ZERO).select(f32x8::ZERO, g)
-        }),
+        UnaryBackward::Relu => zip8(a, dy, dx, |x, g| x.simd_le(f32x8::ZERO).select(f32x8::ZERO, g)),
         UnaryBackward::Silu => zip8(a, dy, dx, |x, g| {
             let s = sigmoid8(x);
             let xm = x.fast_max(f32x8::splat(-200.0));

@@ -12,10 +12,7 @@ fn extent(op: &str, dims: &[(usize, usize)]) -> usize {
     }
     let mut last = 0usize;
     for &(len, stride) in dims {
-        last = (len - 1)
-            .checked_mul(stride)
-            .and_then(|o| o.checked_add(last))
-            .unwrap_or_else(|| overflow_panic(op));
+        last = (len - 1).checked_mul(stride).and_then(|o| o.checked_add(last)).unwrap_or_else(|| overflow_panic(op));
     }
     last + 1
 }
@@ -32,10 +29,7 @@ fn overflow_panic(op: &str) -> ! {
 #[track_caller]
 fn short_panic(op: &str, need: usize, have: usize, dims: &[(usize, usize)]) -> ! {
     let d: Vec<String> = dims.iter().map(|(l, s)| format!("{l}@{s}")).collect();
-    panic!(
-        "gemm: slice for {op} is too short: dims (len@stride) [{}] need {need} elements, got {have}",
-        d.join(", ")
-    )
+    panic!("gemm: slice for {op} is too short: dims (len@stride) [{}] need {need} elements, got {have}", d.join(", "))
 }
 
 /// Panics unless the strided dims `(len, stride)` map distinct indices to distinct offsets, using the
@@ -50,10 +44,7 @@ fn assert_no_overlap(op: &str, dims: &[(usize, usize); 3]) {
         if stride < ext {
             overlap_panic(op, dims);
         }
-        ext = (len - 1)
-            .checked_mul(stride)
-            .and_then(|o| o.checked_add(ext))
-            .unwrap_or_else(|| overflow_panic(op));
+        ext = (len - 1).checked_mul(stride).and_then(|o| o.checked_add(ext)).unwrap_or_else(|| overflow_panic(op));
     }
 }
 
@@ -120,11 +111,7 @@ pub(super) fn gemm_batched_impl<T: GemmScalar>(
             for i in 0..m {
                 for j in 0..n {
                     let idx = l * bsc + i * rsc + j * csc;
-                    c[idx] = if beta == T::ZERO {
-                        T::ZERO
-                    } else {
-                        beta * c[idx]
-                    };
+                    c[idx] = if beta == T::ZERO { T::ZERO } else { beta * c[idx] };
                 }
             }
         }
@@ -162,11 +149,7 @@ mod tests {
         assert_eq!(extent("A", &[(0, 3), (3, 1)]), 0);
         assert_no_overlap("C", &[(1, 0), (3, 4), (4, 1)]);
         assert_no_overlap("C", &[(2, 12), (3, 1), (4, 3)]);
-        assert!(
-            std::panic::catch_unwind(|| assert_no_overlap("C", &[(1, 0), (3, 2), (4, 1)])).is_err()
-        );
-        assert!(
-            std::panic::catch_unwind(|| assert_no_overlap("C", &[(1, 0), (2, 0), (3, 1)])).is_err()
-        );
+        assert!(std::panic::catch_unwind(|| assert_no_overlap("C", &[(1, 0), (3, 2), (4, 1)])).is_err());
+        assert!(std::panic::catch_unwind(|| assert_no_overlap("C", &[(1, 0), (2, 0), (3, 1)])).is_err());
     }
 }

@@ -54,8 +54,7 @@ macro_rules! impl_sealed {
                         // SAFETY: AVX-512F detected; caller contract; csb == 1 as required.
                         unsafe {
                             x86::$d512(
-                                p.m, p.k, p.n, p.alpha, p.a, p.rsa, p.csa, p.b, p.rsb, p.beta,
-                                p.c.0, p.rsc, p.csc,
+                                p.m, p.k, p.n, p.alpha, p.a, p.rsa, p.csa, p.b, p.rsb, p.beta, p.c.0, p.rsc, p.csc,
                             )
                         };
                         true
@@ -64,10 +63,7 @@ macro_rules! impl_sealed {
                     Isa::Avx2 => {
                         // SAFETY: AVX2+FMA detected; caller contract; csb == 1 as required.
                         unsafe {
-                            x86::$d2(
-                                p.m, p.k, p.n, p.alpha, p.a, p.rsa, p.csa, p.b, p.rsb, p.beta,
-                                p.c.0, p.rsc, p.csc,
-                            )
+                            x86::$d2(p.m, p.k, p.n, p.alpha, p.a, p.rsa, p.csa, p.b, p.rsb, p.beta, p.c.0, p.rsc, p.csc)
                         };
                         true
                     }
@@ -78,22 +74,8 @@ macro_rules! impl_sealed {
     };
 }
 
-impl_sealed!(
-    f32,
-    Avx512F32,
-    Avx2F32,
-    PortableF32,
-    avx512_direct_f32,
-    avx2_direct_f32
-);
-impl_sealed!(
-    f64,
-    Avx512F64,
-    Avx2F64,
-    PortableF64,
-    avx512_direct_f64,
-    avx2_direct_f64
-);
+impl_sealed!(f32, Avx512F32, Avx2F32, PortableF32, avx512_direct_f32, avx2_direct_f32);
+impl_sealed!(f64, Avx512F64, Avx2F64, PortableF64, avx512_direct_f64, avx2_direct_f64);
 
 /// Instruction-set tier of the GEMM kernels, in increasing order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

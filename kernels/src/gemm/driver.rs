@@ -181,27 +181,18 @@ pub(crate) unsafe fn gemm_packed<T: GemmScalar, K: Kernel<T>>(p: &Problem<T>, pa
     // pack (about one store per element of A per NC block).
     // Not when the row stride is a near multiple of 4 KiB: the MR rows would then fall into a few L1 sets
     // (48 KiB, 12-way: 64 sets) and evict each other; measured 2x slower at 1024^3 f32 and 512^3 f64.
-    let direct_a =
-        K::DIRECT_A && p.csa == 1 && rows_spread_over_l1(mr, p.rsa * std::mem::size_of::<T>());
+    let direct_a = K::DIRECT_A && p.csa == 1 && rows_spread_over_l1(mr, p.rsa * std::mem::size_of::<T>());
 
     // Threads work on groups of up to 2 ic blocks per thread at a time (A packed once per group, shared),
     // each block split into N panel groups so that every thread gets several tasks.
-    let group = if threads > 1 {
-        n_ic.min(2 * threads)
-    } else {
-        1
-    };
+    let group = if threads > 1 { n_ic.min(2 * threads) } else { 1 };
     let mut bbuf = PackBuf::take(&B_BUF, nc * kc * std::mem::size_of::<T>());
     let mut abuf = PackBuf::take(&A_BUF, group * mc * kc * std::mem::size_of::<T>());
     for jc in (0..p.n).step_by(nc) {
         let ncb = nc.min(p.n - jc);
         let panels = div_ceil(ncb, nr);
         // Splitting N only changes who computes which tiles, never how.
-        let n_split = if threads > 1 {
-            div_ceil(4 * threads, group).min(panels)
-        } else {
-            1
-        };
+        let n_split = if threads > 1 { div_ceil(4 * threads, group).min(panels) } else { 1 };
         for pc in (0..p.k).step_by(kc) {
             let kcb = kc.min(p.k - pc);
             let bpack = bbuf.slice::<T>(panels * nr * kcb);
@@ -212,10 +203,7 @@ pub(crate) unsafe fn gemm_packed<T: GemmScalar, K: Kernel<T>>(p: &Problem<T>, pa
                 unsafe { pack_b_panel(kcb, cols, p.b_at(pc, jc + jp * nr), p.rsb, p.csb, panel) };
             };
             if threads > 1 {
-                bpack
-                    .par_chunks_mut(nr * kcb)
-                    .enumerate()
-                    .for_each(pack_one);
+                bpack.par_chunks_mut(nr * kcb).enumerate().for_each(pack_one);
             } else {
                 bpack.chunks_mut(nr * kcb).enumerate().for_each(pack_one);
             }
@@ -240,10 +228,7 @@ pub(crate) unsafe fn gemm_packed<T: GemmScalar, K: Kernel<T>>(p: &Problem<T>, pa
                     unsafe { pack_a(mr, rows, kcb, p.a_at(r0 + ip * mr, pc), p.rsa, p.csa, panel) };
                 };
                 if threads > 1 && !direct_a {
-                    apack
-                        .par_chunks_mut(mr * kcb)
-                        .enumerate()
-                        .for_each(pack_panel);
+                    apack.par_chunks_mut(mr * kcb).enumerate().for_each(pack_panel);
                 } else {
                     apack.chunks_mut(mr * kcb).enumerate().for_each(pack_panel);
                 }
@@ -255,11 +240,7 @@ pub(crate) unsafe fn gemm_packed<T: GemmScalar, K: Kernel<T>>(p: &Problem<T>, pa
                     let (j0, j1) = (s * panels / n_split, (s + 1) * panels / n_split);
                     let mcb = mc.min(p.m - ic);
                     let ablock = &apack[(ic - r0) * kcb..][..div_ceil(mcb, mr) * mr * kcb];
-                    let a_direct = if direct_a {
-                        Some((p.a_at(ic, pc), p.rsa))
-                    } else {
-                        None
-                    };
+                    let a_direct = if direct_a { Some((p.a_at(ic, pc), p.rsa)) } else { None };
                     let c0 = p.c_at(ic, jc);
                     // SAFETY: `ablock` holds the block's div_ceil(mcb, mr) packed panels (with a_direct,
                     // the full ones are read in place from A rows ic .. ic + mcb, in bounds) and bpack
@@ -268,8 +249,7 @@ pub(crate) unsafe fn gemm_packed<T: GemmScalar, K: Kernel<T>>(p: &Problem<T>, pa
                     // blocks x panel groups); the CPU supports K.
                     unsafe {
                         macro_kernel::<T, K>(
-                            mcb, kcb, ncb, j0, j1, p.alpha, a_direct, ablock, bpack, beta, c0,
-                            p.rsc, p.csc,
+                            mcb, kcb, ncb, j0, j1, p.alpha, a_direct, ablock, bpack, beta, c0, p.rsc, p.csc,
                         )
                     };
                 };
@@ -340,20 +320,7 @@ unsafe fn macro_kernel<T: GemmScalar, K: Kernel<T>>(
             let ap = &apack[ip * mr * kcb..][..mr * kcb];
             // SAFETY: ap/bp are full packed panels of kcb steps; the tile of C at (ip*mr, jp*nr) with
             // rows x cols valid elements is inside the caller's C block; the CPU supports K.
-            unsafe {
-                K::tile(
-                    kcb,
-                    alpha,
-                    ap.as_ptr(),
-                    bp.as_ptr(),
-                    beta,
-                    ctile,
-                    rsc,
-                    csc,
-                    rows,
-                    cols,
-                )
-            };
+            unsafe { K::tile(kcb, alpha, ap.as_ptr(), bp.as_ptr(), beta, ctile, rsc, csc, rows, cols) };
         }
     }
 }

@@ -144,12 +144,7 @@ unsafe fn portable_tile<T: GemmScalar, const MR: usize, const NR: usize>(
     cols: usize,
 ) {
     // SAFETY: a and b hold MR*k and NR*k packed elements (caller contract).
-    let (a, b) = unsafe {
-        (
-            std::slice::from_raw_parts(a, MR * k),
-            std::slice::from_raw_parts(b, NR * k),
-        )
-    };
+    let (a, b) = unsafe { (std::slice::from_raw_parts(a, MR * k), std::slice::from_raw_parts(b, NR * k)) };
     let mut acc = [[T::ZERO; NR]; MR];
     for (ap, bp) in a.chunks_exact(MR).zip(b.chunks_exact(NR)) {
         for i in 0..MR {
@@ -163,11 +158,7 @@ unsafe fn portable_tile<T: GemmScalar, const MR: usize, const NR: usize>(
             // SAFETY: i < rows, j < cols: writable (readable if beta != 0) by the caller contract.
             unsafe {
                 let cij = c.add(i * rsc + j * csc);
-                *cij = if beta == T::ZERO {
-                    alpha * t
-                } else {
-                    alpha * t + beta * *cij
-                };
+                *cij = if beta == T::ZERO { alpha * t } else { alpha * t + beta * *cij };
             }
         }
     }

@@ -122,16 +122,7 @@ fn par_limit() -> usize {
 ///
 /// The methods have the same contract as [`sgemm`] / [`sgemm_batched`].
 pub trait GemmScalar:
-    Copy
-    + Send
-    + Sync
-    + PartialEq
-    + Debug
-    + Default
-    + Add<Output = Self>
-    + Mul<Output = Self>
-    + 'static
-    + dispatch::Sealed
+    Copy + Send + Sync + PartialEq + Debug + Default + Add<Output = Self> + Mul<Output = Self> + 'static + dispatch::Sealed
 {
     /// Additive identity.
     const ZERO: Self;
@@ -160,9 +151,7 @@ pub trait GemmScalar:
         rsc: usize,
         csc: usize,
     ) {
-        gemm_batched_impl(
-            1, m, k, n, alpha, a, 0, rsa, csa, b, 0, rsb, csb, beta, c, 0, rsc, csc,
-        );
+        gemm_batched_impl(1, m, k, n, alpha, a, 0, rsa, csa, b, 0, rsb, csb, beta, c, 0, rsc, csc);
     }
 
     /// Strided batched GEMM; see [`sgemm_batched`].
@@ -271,9 +260,7 @@ pub fn sgemm(
     rsc: usize,
     csc: usize,
 ) {
-    gemm_batched_impl(
-        1, m, k, n, alpha, a, 0, rsa, csa, b, 0, rsb, csb, beta, c, 0, rsc, csc,
-    );
+    gemm_batched_impl(1, m, k, n, alpha, a, 0, rsa, csa, b, 0, rsb, csb, beta, c, 0, rsc, csc);
 }
 
 /// `C = alpha * A·B + beta * C` in `f64`; same contract as [`sgemm`].
@@ -299,9 +286,7 @@ pub fn dgemm(
     rsc: usize,
     csc: usize,
 ) {
-    gemm_batched_impl(
-        1, m, k, n, alpha, a, 0, rsa, csa, b, 0, rsb, csb, beta, c, 0, rsc, csc,
-    );
+    gemm_batched_impl(1, m, k, n, alpha, a, 0, rsa, csa, b, 0, rsb, csb, beta, c, 0, rsc, csc);
 }
 
 /// Strided batched `f32` GEMM: for `i in 0..batch`, matrix `i` of `A` starts at `a[i * batch_stride_a]`

@@ -62,11 +62,7 @@ impl Drop for PackBuf {
         // teardown the slot may be gone: then the buffer is simply freed.
         let _ = self.home.try_with(|slot| {
             let other = slot.take();
-            slot.set(if other.len() > mine.len() {
-                other
-            } else {
-                mine
-            });
+            slot.set(if other.len() > mine.len() { other } else { mine });
         });
     }
 }
@@ -112,11 +108,7 @@ unsafe fn pack_a_mr<T: GemmScalar, const MR: usize>(
     csa: usize,
     dst: &mut [T],
 ) {
-    for (ip, panel) in dst
-        .chunks_exact_mut(MR * kc)
-        .take(mc.div_ceil(MR))
-        .enumerate()
-    {
+    for (ip, panel) in dst.chunks_exact_mut(MR * kc).take(mc.div_ceil(MR)).enumerate() {
         let rows = MR.min(mc - ip * MR);
         let a0 = a.wrapping_add(ip * MR * rsa);
         if rows == MR && csa == 1 {
@@ -254,10 +246,7 @@ mod tests {
         // SAFETY: b holds 2 x 3 at strides (1, 2).
         unsafe { pack_b_panel(2, 3, b.as_ptr(), 1, 2, &mut panel) };
         let z = 0.0;
-        assert_eq!(
-            panel,
-            [1.0, 3.0, 5.0, z, z, z, z, z, 2.0, 4.0, 6.0, z, z, z, z, z]
-        );
+        assert_eq!(panel, [1.0, 3.0, 5.0, z, z, z, z, z, 2.0, 4.0, 6.0, z, z, z, z, z]);
     }
 
     #[test]

@@ -33,11 +33,7 @@ pub fn gemm_reference<T: GemmScalar>(
                 s = s + a[i * rsa + p * csa] * b[p * rsb + j * csb];
             }
             let cij = &mut c[i * rsc + j * csc];
-            *cij = if beta == T::ZERO {
-                alpha * s
-            } else {
-                alpha * s + beta * *cij
-            };
+            *cij = if beta == T::ZERO { alpha * s } else { alpha * s + beta * *cij };
         }
     }
 }

@@ -2,9 +2,7 @@
 #![allow(dead_code)]
 
 /// Sizes every slice kernel is tested on: 0, 1, primes, non-multiples of 8, and a few larger ones.
-pub const SIZES: &[usize] = &[
-    0, 1, 2, 3, 5, 7, 8, 9, 13, 16, 17, 31, 64, 97, 257, 1000, 4099,
-];
+pub const SIZES: &[usize] = &[0, 1, 2, 3, 5, 7, 8, 9, 13, 16, 17, 31, 64, 97, 257, 1000, 4099];
 
 /// Relative tolerance for f32 results compared with an f64 reference.
 pub const F32_TOL: f64 = 2e-6;
@@ -43,11 +41,7 @@ impl Rng {
 
 /// Runs `f` inside a rayon pool with `threads` threads.
 pub fn with_threads<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .expect("pool")
-        .install(f)
+    rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("pool").install(f)
 }
 
 /// Asserts `|got - want| ≤ tol·max(1, |want|)` elementwise (NaN must match NaN).
@@ -64,10 +58,7 @@ pub fn assert_close(what: &str, got: &[f64], want: &[f64], tol: f64) {
             continue;
         }
         let err = (g - w).abs();
-        assert!(
-            err <= tol * w.abs().max(1.0),
-            "{what}[{i}]: got {g}, want {w} (err {err:e}, tol {tol:e})"
-        );
+        assert!(err <= tol * w.abs().max(1.0), "{what}[{i}]: got {g}, want {w} (err {err:e}, tol {tol:e})");
     }
 }
 

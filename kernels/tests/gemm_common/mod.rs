@@ -78,11 +78,7 @@ pub fn strides(layout: Layout, rows: usize, cols: usize) -> (usize, usize, usize
         Layout::ColMajor => (1, rows.max(1)),
         Layout::Strided => (2 * cols + 3, 2),
     };
-    let len = if rows == 0 || cols == 0 {
-        0
-    } else {
-        (rows - 1) * rs + (cols - 1) * cs + 1
-    };
+    let len = if rows == 0 || cols == 0 { 0 } else { (rows - 1) * rs + (cols - 1) * cs + 1 };
     (rs, cs, len + 5) // a few trailing elements that must stay untouched
 }
 
@@ -91,8 +87,7 @@ pub fn random<T: TestFloat>(rng: &mut Rng, len: usize) -> Vec<T> {
     (0..len).map(|_| T::from_f64(rng.next_f64())).collect()
 }
 
-pub type GemmFn<T> =
-    fn(usize, usize, usize, T, &[T], usize, usize, &[T], usize, usize, T, &mut [T], usize, usize);
+pub type GemmFn<T> = fn(usize, usize, usize, T, &[T], usize, usize, &[T], usize, usize, T, &mut [T], usize, usize);
 
 /// Runs one case through `f` and the reference and compares.
 #[allow(clippy::too_many_arguments)]
@@ -124,15 +119,9 @@ pub fn check_case<T: TestFloat>(
     }
     let (alpha_t, beta_t) = (T::from_f64(alpha), T::from_f64(beta));
     let mut want = c.clone();
-    gemm_reference(
-        m, k, n, alpha_t, &a, rsa, csa, &b, rsb, csb, beta_t, &mut want, rsc, csc,
-    );
+    gemm_reference(m, k, n, alpha_t, &a, rsa, csa, &b, rsb, csb, beta_t, &mut want, rsc, csc);
     // Rounding bound: (k + 2) eps (|alpha| sum_p |a||b| + |beta c|).
-    let abs = |v: &[T]| {
-        v.iter()
-            .map(|x| T::from_f64(x.to_f64().abs()))
-            .collect::<Vec<T>>()
-    };
+    let abs = |v: &[T]| v.iter().map(|x| T::from_f64(x.to_f64().abs())).collect::<Vec<T>>();
     let mut bound = abs(&c);
     if beta == 0.0 {
         bound.iter_mut().for_each(|x| *x = T::ZERO);
@@ -154,9 +143,7 @@ pub fn check_case<T: TestFloat>(
         csc,
     );
     let mut got = c.clone();
-    f(
-        m, k, n, alpha_t, &a, rsa, csa, &b, rsb, csb, beta_t, &mut got, rsc, csc,
-    );
+    f(m, k, n, alpha_t, &a, rsa, csa, &b, rsb, csb, beta_t, &mut got, rsc, csc);
     for idx in 0..lenc {
         let (g, w) = (got[idx].to_f64(), want[idx].to_f64());
         let tol = (k as f64 + 2.0) * T::EPS * bound[idx].to_f64() + 1e-30;
@@ -174,14 +161,7 @@ pub const SIZES: [usize; 12] = [0, 1, 2, 3, 5, 7, 8, 13, 16, 17, 31, 37];
 /// The full grid over sizes (subsampled), layouts and alpha/beta for one element type.
 pub fn grid<T: TestFloat>(f: GemmFn<T>, seed: u64) {
     let mut rng = Rng(seed);
-    let ab = [
-        (1.0, 0.0),
-        (1.0, 1.0),
-        (-0.5, 2.0),
-        (2.0, 0.0),
-        (0.0, 0.5),
-        (1.5, -1.0),
-    ];
+    let ab = [(1.0, 0.0), (1.0, 1.0), (-0.5, 2.0), (2.0, 0.0), (0.0, 0.5), (1.5, -1.0)];
     let mut case = 0usize;
     for &m in &SIZES {
         for &k in &SIZES {
@@ -205,14 +185,8 @@ pub fn grid<T: TestFloat>(f: GemmFn<T>, seed: u64) {
 }
 
 /// Shapes that cross the cache blocks (k > KC, m > MC, n > NC for some kernels) and the small-path bound.
-pub const BIG_SHAPES: [(usize, usize, usize); 6] = [
-    (150, 300, 70),
-    (97, 515, 33),
-    (13, 5, 4100),
-    (301, 17, 29),
-    (64, 784, 48),
-    (100, 100, 100),
-];
+pub const BIG_SHAPES: [(usize, usize, usize); 6] =
+    [(150, 300, 70), (97, 515, 33), (13, 5, 4100), (301, 17, 29), (64, 784, 48), (100, 100, 100)];
 
 pub fn big<T: TestFloat>(f: GemmFn<T>, seed: u64) {
     let mut rng = Rng(seed);
@@ -226,11 +200,7 @@ pub fn big<T: TestFloat>(f: GemmFn<T>, seed: u64) {
         .into_iter()
         .enumerate()
         {
-            let (alpha, beta) = if (idx + l) % 2 == 0 {
-                (1.0, 0.0)
-            } else {
-                (0.75, -1.25)
-            };
+            let (alpha, beta) = if (idx + l) % 2 == 0 { (1.0, 0.0) } else { (0.75, -1.25) };
             check_case(f, &mut rng, m, k, n, la, lb, lc, alpha, beta);
         }
     }

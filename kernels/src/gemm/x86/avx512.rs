@@ -59,11 +59,7 @@ packed_kernel!(
 /// None needed (plain integer code); `unsafe` only to match the other ISAs' helper.
 #[inline]
 unsafe fn masks_f32(cols: usize) -> [__mmask16; 2] {
-    let bits: u64 = if cols >= 64 {
-        u64::MAX
-    } else {
-        (1u64 << cols) - 1
-    };
+    let bits: u64 = if cols >= 64 { u64::MAX } else { (1u64 << cols) - 1 };
     [bits as u16, (bits >> 16) as u16]
 }
 
@@ -74,11 +70,7 @@ unsafe fn masks_f32(cols: usize) -> [__mmask16; 2] {
 /// None needed (plain integer code).
 #[inline]
 unsafe fn masks_f64(cols: usize) -> [__mmask8; 2] {
-    let bits: u64 = if cols >= 64 {
-        u64::MAX
-    } else {
-        (1u64 << cols) - 1
-    };
+    let bits: u64 = if cols >= 64 { u64::MAX } else { (1u64 << cols) - 1 };
     [bits as u8, (bits >> 8) as u8]
 }
 

@@ -14,12 +14,8 @@
 //! Both write back `C = alpha*T + beta*C` (or `alpha*T` when `beta == 0`, C not read) with separate
 //! multiplies and add, exactly like the scalar edge path, so values never depend on tile boundaries.
 
-pub(crate) use avx2::{
-    direct_f32 as avx2_direct_f32, direct_f64 as avx2_direct_f64, Avx2F32, Avx2F64,
-};
-pub(crate) use avx512::{
-    direct_f32 as avx512_direct_f32, direct_f64 as avx512_direct_f64, Avx512F32, Avx512F64,
-};
+pub(crate) use avx2::{direct_f32 as avx2_direct_f32, direct_f64 as avx2_direct_f64, Avx2F32, Avx2F64};
+pub(crate) use avx512::{direct_f32 as avx512_direct_f32, direct_f64 as avx512_direct_f64, Avx512F32, Avx512F64};
 
 /// Generates a packed microkernel type implementing `Kernel<$t>` and its `#[target_feature]` tile fn.
 macro_rules! packed_kernel {
@@ -96,9 +92,7 @@ macro_rules! packed_kernel {
             // Start fetching the C tile now, so the write-back after the k loop does not stall on it.
             for i in 0..rows {
                 let ci = c.wrapping_add(i * rsc);
-                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
-                    ci.cast::<i8>(),
-                );
+                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(ci.cast::<i8>());
                 std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
                     ci.wrapping_add((cols - 1) * csc).cast::<i8>(),
                 );

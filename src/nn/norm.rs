@@ -1,0 +1,532 @@
+//! Normalization layers: [`LayerNorm`] (a fused op) and [`BatchNorm1d`] / [`BatchNorm2d`] (composed).
+//!
+//! **Layer norm** over the last `D` elements of each row (the `normalized_shape` dims), biased variance:
+//!
+//! ```text
+//! forward:  mu = mean(x),  rstd = 1 / sqrt(mean((x - mu)^2) + eps),  xhat = (x - mu) rstd,  y = xhat * w + b
+//! backward: g = dy * w
+//!           dx = rstd * (g - mean(g) - xhat * mean(g * xhat))      (means over the row)
+//!           dw = sum over rows of dy * xhat,   db = sum over rows of dy
+//! ```
+//! The forward runs one pass per row in plain loops; the backward is written with tensor ops, so it is
+//! differentiable itself (under `create_graph`, `mu` and `rstd` are recomputed with a graph). The tests
+//! check it against the same math composed from primitive ops, values and gradients.
+//!
+//! **Batch norm** per channel `c` (dim 1) over all other dims:
+//!
+//! ```text
+//! train: mu_c, var_c = mean and biased variance of the batch; y = (x - mu_c) / sqrt(var_c + eps) * w_c + b_c
+//!        running_mean = (1 - momentum) running_mean + momentum mu_c
+//!        running_var  = (1 - momentum) running_var  + momentum var_c * n / (n - 1)    (unbiased, n values per channel)
+//!        (momentum `None`: a cumulative average, momentum = 1 / num_batches_tracked)
+//! eval:  y = (x - running_mean_c) / sqrt(running_var_c + eps) * w_c + b_c
+//! ```
+//! Composed from tensor ops (its backward is theirs); the running statistics are updated under `no_grad`.
+
+use super::functional::{py_bool, py_float};
+use super::Module;
+use crate::autograd::{is_grad_enabled, Backward};
+use crate::error::panic_msg;
+use crate::tensor::{DType, Float, Tensor};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Layer normalization over the trailing `normalized_shape` dims, `torch.nn.functional.layer_norm`.
+///
+/// # Shapes
+/// `x [.., *normalized_shape]`, `weight` and `bias` `normalized_shape` -> the shape of `x`.
+///
+/// # Panics
+/// If `x`'s trailing dims are not `normalized_shape`, or `weight`/`bias` do not have that shape.
+#[track_caller]
+pub fn layer_norm(
+    x: &Tensor,
+    normalized_shape: &[usize],
+    weight: Option<&Tensor>,
+    bias: Option<&Tensor>,
+    eps: f64,
+) -> Tensor {
+    let k = normalized_shape.len();
+    if k == 0 || x.rank() < k || &x.shape()[x.rank() - k..] != normalized_shape {
+        panic_msg(format!(
+            "LayerNorm: expected input with trailing shape {normalized_shape:?} ([.., {}]), got shape {:?}",
+            normalized_shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", "),
+            x.shape()
+        ));
+    }
+    for (what, p) in [("weight", weight), ("bias", bias)] {
+        if let Some(p) = p {
+            if p.shape() != normalized_shape {
+                panic_msg(format!("LayerNorm: expected {what} of shape {normalized_shape:?}, got {:?}", p.shape()));
+            }
+        }
+    }
+    let d: usize = normalized_shape.iter().product();
+    let (y, mean, rstd) = crate::dispatch_float!(x.dtype(), "layer_norm", T => {
+        let xv = x.contiguous_vec::<T>();
+        let wv = weight.map(|w| w.contiguous_vec::<T>());
+        let bv = bias.map(|b| b.contiguous_vec::<T>());
+        layer_norm_rows(&xv, d, wv.as_deref(), bv.as_deref(), eps)
+    });
+    let rows = x.numel() / d.max(1);
+    let y = y.reshape(x.shape());
+    let mut inputs = vec![x];
+    inputs.extend(weight);
+    inputs.extend(bias);
+    Tensor::from_op(y, &inputs, || LayerNormBackward {
+        x: x.clone(),
+        weight: weight.cloned(),
+        has_bias: bias.is_some(),
+        mean: mean.reshape([rows, 1]),
+        rstd: rstd.reshape([rows, 1]),
+        normalized_shape: normalized_shape.to_vec(),
+        eps,
+    })
+}
+
+/// The forward value: rows of `d` elements normalized, then scaled and shifted; also each row's mean and
+/// `1 / std` (accumulated in f64).
+fn layer_norm_rows<T: Float>(
+    x: &[T],
+    d: usize,
+    w: Option<&[T]>,
+    b: Option<&[T]>,
+    eps: f64,
+) -> (Tensor, Tensor, Tensor) {
+    let rows = x.len() / d.max(1);
+    let mut y = vec![T::ZERO; x.len()];
+    let (mut means, mut rstds) = (Vec::with_capacity(rows), Vec::with_capacity(rows));
+    for (xr, yr) in x.chunks_exact(d).zip(y.chunks_exact_mut(d)) {
+        let mean = xr.iter().map(|v| v.to_f64()).sum::<f64>() / d as f64;
+        let var = xr.iter().map(|v| (v.to_f64() - mean).powi(2)).sum::<f64>() / d as f64;
+        let rstd = 1.0 / (var + eps).sqrt();
+        for (i, (o, &v)) in yr.iter_mut().zip(xr).enumerate() {
+            let mut z = (v.to_f64() - mean) * rstd;
+            if let Some(w) = w {
+                z *= w[i].to_f64();
+            }
+            if let Some(b) = b {
+                z += b[i].to_f64();
+            }
+            *o = T::from_f64(z);
+        }
+        means.push(T::from_f64(mean));
+        rstds.push(T::from_f64(rstd));
+    }
+    (Tensor::from_vec(y, &[x.len()]), Tensor::from_vec(means, &[rows]), Tensor::from_vec(rstds, &[rows]))
+}
+
+struct LayerNormBackward {
+    x: Tensor,
+    weight: Option<Tensor>,
+    has_bias: bool,
+    mean: Tensor,
+    rstd: Tensor,
+    normalized_shape: Vec<usize>,
+    eps: f64,
+}
+
+impl Backward for LayerNormBackward {
+    fn name(&self) -> &'static str {
+        "layer_norm"
+    }
+
+    fn backward(&self, dy: &Tensor, needs: &[bool]) -> Vec<Option<Tensor>> {
+        let d: usize = self.normalized_shape.iter().product();
+        let rows = self.x.numel() / d.max(1);
+        let x2 = self.x.reshape([rows, d]);
+        let dy2 = dy.reshape([rows, d]);
+        let (mean, rstd) = if is_grad_enabled() && self.x.requires_grad() {
+            // Recorded so second derivatives see mu(x) and rstd(x).
+            let mean = x2.mean_dim(1, true);
+            let var = x2.var_dims(&[1], 0, true);
+            (mean, (var + self.eps).rsqrt())
+        } else {
+            (self.mean.clone(), self.rstd.clone())
+        };
+        let xhat = (&x2 - &mean) * &rstd;
+        let mut grads = Vec::new();
+        grads.push(needs[0].then(|| {
+            let g = match &self.weight {
+                Some(w) => &dy2 * &w.reshape([d]),
+                None => dy2.clone(),
+            };
+            let dx = &rstd * &(&g - &g.mean_dim(1, true) - &xhat * &(&g * &xhat).mean_dim(1, true));
+            dx.reshape(self.x.shape())
+        }));
+        let mut next = 1;
+        if self.weight.is_some() {
+            grads.push(needs[next].then(|| (&dy2 * &xhat).sum_dim(0, false).reshape(self.normalized_shape.clone())));
+            next += 1;
+        }
+        if self.has_bias {
+            grads.push(needs[next].then(|| dy2.sum_dim(0, false).reshape(self.normalized_shape.clone())));
+        }
+        grads
+    }
+}
+
+/// Batch normalization over channel dim 1, `torch.nn.functional.batch_norm`.
+///
+/// In training (or without running statistics) it uses the batch's mean and biased variance per channel and,
+/// when `running_mean`/`running_var` are given, updates them in place (under `no_grad`) with `momentum`
+/// using the unbiased variance. In evaluation it normalizes with the running statistics.
+///
+/// # Shapes
+/// `x [N, C, ..]`, `running_mean`, `running_var`, `weight`, `bias`: `[C]` -> the shape of `x`.
+///
+/// # Panics
+/// If `x` has rank < 2, a `[C]` tensor has the wrong size, or training sees one value per channel.
+#[allow(clippy::too_many_arguments)]
+#[track_caller]
+pub fn batch_norm(
+    x: &Tensor,
+    running_mean: Option<&Tensor>,
+    running_var: Option<&Tensor>,
+    weight: Option<&Tensor>,
+    bias: Option<&Tensor>,
+    training: bool,
+    momentum: f64,
+    eps: f64,
+) -> Tensor {
+    if x.rank() < 2 {
+        panic_msg(format!("BatchNorm: expected an input of rank >= 2 [N, C, ..], got shape {:?}", x.shape()));
+    }
+    let c = x.shape()[1];
+    for (what, t) in [("running_mean", running_mean), ("running_var", running_var), ("weight", weight), ("bias", bias)]
+    {
+        if let Some(t) = t {
+            if t.shape() != [c] {
+                panic_msg(format!("BatchNorm: expected {what} of shape [{c}], got {:?}", t.shape()));
+            }
+        }
+    }
+    // [1, C, 1, ..] to broadcast per-channel vectors against x.
+    let mut channel_shape = vec![1usize; x.rank()];
+    channel_shape[1] = c;
+    let per_channel = |t: &Tensor| t.reshape(channel_shape.clone());
+    let reduce: Vec<isize> = (0..x.rank() as isize).filter(|&d| d != 1).collect();
+    let use_batch_stats = training || running_mean.is_none() || running_var.is_none();
+    let normalized = if use_batch_stats {
+        let n = x.numel() / c.max(1);
+        if n <= 1 {
+            panic_msg(format!(
+                "BatchNorm: expected more than 1 value per channel when training, got input of shape {:?}",
+                x.shape()
+            ));
+        }
+        let mean = x.mean_dims(&reduce, true);
+        let var = x.var_dims(&reduce, 0, true);
+        if training {
+            crate::no_grad(|| {
+                if let Some(rm) = running_mean {
+                    rm.copy_(&(rm * (1.0 - momentum) + mean.reshape([c]) * momentum));
+                }
+                if let Some(rv) = running_var {
+                    let unbiased = var.reshape([c]) * (n as f64 / (n as f64 - 1.0));
+                    rv.copy_(&(rv * (1.0 - momentum) + unbiased * momentum));
+                }
+            });
+        }
+        (x - &mean) * (var + eps).rsqrt()
+    } else {
+        let (rm, rv) = (running_mean.unwrap(), running_var.unwrap());
+        (x - &per_channel(rm)) * per_channel(&(rv + eps).rsqrt())
+    };
+    let scaled = match weight {
+        Some(w) => normalized * per_channel(w),
+        None => normalized,
+    };
+    match bias {
+        Some(b) => scaled + per_channel(b),
+        None => scaled,
+    }
+}
+
+/// Layer normalization over the trailing `normalized_shape` dims (`torch.nn.LayerNorm`).
+///
+/// Parameters (with `elementwise_affine`): `weight` (ones) and `bias` (zeros), both `normalized_shape`.
+///
+/// # Shapes
+/// `[.., *normalized_shape]` -> same shape.
+pub struct LayerNorm {
+    /// The trailing dims normalized over.
+    pub normalized_shape: Vec<usize>,
+    /// Added to the variance.
+    pub eps: f64,
+    /// `[normalized_shape]`, initialized to ones (`None` without `elementwise_affine`).
+    pub weight: Option<Tensor>,
+    /// `[normalized_shape]`, initialized to zeros.
+    pub bias: Option<Tensor>,
+}
+
+impl LayerNorm {
+    /// `LayerNorm(normalized_shape)` with `eps = 1e-5` and a learnable affine transform, f32.
+    pub fn new(normalized_shape: &[usize]) -> LayerNorm {
+        LayerNorm::with_options(normalized_shape, 1e-5, true, true, DType::F32)
+    }
+
+    /// Every option: `eps`, `elementwise_affine` (weight and bias), `bias` (bias when affine), the dtype.
+    pub fn with_options(
+        normalized_shape: &[usize],
+        eps: f64,
+        elementwise_affine: bool,
+        bias: bool,
+        dtype: DType,
+    ) -> LayerNorm {
+        let param = |v: f64| Tensor::full_dtype(normalized_shape, v, dtype).requires_grad_();
+        LayerNorm {
+            normalized_shape: normalized_shape.to_vec(),
+            eps,
+            weight: elementwise_affine.then(|| param(1.0)),
+            bias: (elementwise_affine && bias).then(|| param(0.0)),
+        }
+    }
+}
+
+impl Module for LayerNorm {
+    #[track_caller]
+    fn forward(&self, x: &Tensor) -> Tensor {
+        layer_norm(x, &self.normalized_shape, self.weight.as_ref(), self.bias.as_ref(), self.eps)
+    }
+
+    fn named_parameters(&self) -> Vec<(String, Tensor)> {
+        let mut p = Vec::new();
+        p.extend(self.weight.clone().map(|w| ("weight".to_string(), w)));
+        p.extend(self.bias.clone().map(|b| ("bias".to_string(), b)));
+        p
+    }
+
+    fn describe(&self) -> String {
+        let dims: Vec<String> = self.normalized_shape.iter().map(|d| d.to_string()).collect();
+        let tuple = if dims.len() == 1 { format!("({},)", dims[0]) } else { format!("({})", dims.join(", ")) };
+        format!(
+            "LayerNorm({tuple}, eps={}, elementwise_affine={}, bias={})",
+            py_float(self.eps),
+            py_bool(self.weight.is_some()),
+            py_bool(self.bias.is_some())
+        )
+    }
+}
+
+/// Batch normalization over dim 1 with running statistics: the body of [`BatchNorm1d`] and [`BatchNorm2d`].
+pub struct BatchNorm {
+    name: &'static str,
+    ranks: &'static [usize],
+    /// Number of channels `C`.
+    pub num_features: usize,
+    /// Added to the variance.
+    pub eps: f64,
+    /// Weight of the newest batch in the running statistics; `None` for a cumulative average.
+    pub momentum: Option<f64>,
+    /// `[C]`, ones (`None` without `affine`).
+    pub weight: Option<Tensor>,
+    /// `[C]`, zeros.
+    pub bias: Option<Tensor>,
+    /// `[C]`, zeros at start (`None` without `track_running_stats`).
+    pub running_mean: Option<Tensor>,
+    /// `[C]`, ones at start.
+    pub running_var: Option<Tensor>,
+    /// Scalar `i64`: how many training batches updated the running statistics.
+    pub num_batches_tracked: Option<Tensor>,
+    training: AtomicBool,
+}
+
+impl BatchNorm {
+    #[allow(clippy::too_many_arguments)]
+    fn with_options(
+        name: &'static str,
+        ranks: &'static [usize],
+        num_features: usize,
+        eps: f64,
+        momentum: Option<f64>,
+        affine: bool,
+        track_running_stats: bool,
+        dtype: DType,
+    ) -> BatchNorm {
+        let vector = |v: f64| Tensor::full_dtype(&[num_features], v, dtype);
+        BatchNorm {
+            name,
+            ranks,
+            num_features,
+            eps,
+            momentum,
+            weight: affine.then(|| vector(1.0).requires_grad_()),
+            bias: affine.then(|| vector(0.0).requires_grad_()),
+            running_mean: track_running_stats.then(|| vector(0.0)),
+            running_var: track_running_stats.then(|| vector(1.0)),
+            num_batches_tracked: track_running_stats.then(|| Tensor::from_vec(vec![0i64], &[])),
+            training: AtomicBool::new(true),
+        }
+    }
+}
+
+impl Module for BatchNorm {
+    #[track_caller]
+    fn forward(&self, x: &Tensor) -> Tensor {
+        let expected = if self.ranks.len() == 2 { "2-D [N, C] or 3-D [N, C, L]" } else { "4-D [N, C, H, W]" };
+        if !self.ranks.contains(&x.rank()) {
+            panic_msg(format!("{}: expected a {expected} input, got shape {:?}", self.name, x.shape()));
+        }
+        if x.shape()[1] != self.num_features {
+            panic_msg(format!(
+                "{}: expected {} channels in dim 1, got {} (input shape {:?})",
+                self.name,
+                self.num_features,
+                x.shape()[1],
+                x.shape()
+            ));
+        }
+        let training = self.is_training();
+        let mut momentum = self.momentum.unwrap_or(0.0);
+        if training {
+            if let Some(t) = &self.num_batches_tracked {
+                let batches = t.with_slice_mut(|s: &mut [i64]| {
+                    s[0] += 1;
+                    s[0]
+                });
+                momentum = self.momentum.unwrap_or(1.0 / batches as f64);
+            }
+        }
+        batch_norm(
+            x,
+            self.running_mean.as_ref(),
+            self.running_var.as_ref(),
+            self.weight.as_ref(),
+            self.bias.as_ref(),
+            training,
+            momentum,
+            self.eps,
+        )
+    }
+
+    fn named_parameters(&self) -> Vec<(String, Tensor)> {
+        let mut p = Vec::new();
+        p.extend(self.weight.clone().map(|w| ("weight".to_string(), w)));
+        p.extend(self.bias.clone().map(|b| ("bias".to_string(), b)));
+        p
+    }
+
+    fn named_buffers(&self) -> Vec<(String, Tensor)> {
+        let mut b = Vec::new();
+        b.extend(self.running_mean.clone().map(|t| ("running_mean".to_string(), t)));
+        b.extend(self.running_var.clone().map(|t| ("running_var".to_string(), t)));
+        b.extend(self.num_batches_tracked.clone().map(|t| ("num_batches_tracked".to_string(), t)));
+        b
+    }
+
+    fn set_training(&self, training: bool) {
+        self.training.store(training, Ordering::Relaxed);
+    }
+
+    fn is_training(&self) -> bool {
+        self.training.load(Ordering::Relaxed)
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "{}({}, eps={}, momentum={}, affine={}, bias={}, track_running_stats={})",
+            self.name,
+            self.num_features,
+            py_float(self.eps),
+            self.momentum.map_or("None".to_string(), py_float),
+            py_bool(self.weight.is_some()),
+            py_bool(self.bias.is_some()),
+            py_bool(self.running_mean.is_some())
+        )
+    }
+}
+
+/// Declares a `BatchNormNd` layer as a thin wrapper over [`BatchNorm`] (fields reachable through `Deref`).
+macro_rules! batch_norm_layer {
+    ($(#[$doc:meta])* $Name:ident, $ranks:expr) => {
+        $(#[$doc])*
+        pub struct $Name(pub BatchNorm);
+
+        impl $Name {
+            #[doc = concat!("`", stringify!($Name), "(num_features)`: eps 1e-5, momentum 0.1, affine, tracking running statistics, f32.")]
+            pub fn new(num_features: usize) -> $Name {
+                $Name::with_options(num_features, 1e-5, Some(0.1), true, true, DType::F32)
+            }
+
+            /// Every option: `eps`, `momentum` (`None` for a cumulative average), `affine` (weight and bias),
+            /// `track_running_stats`, the dtype.
+            pub fn with_options(
+                num_features: usize,
+                eps: f64,
+                momentum: Option<f64>,
+                affine: bool,
+                track_running_stats: bool,
+                dtype: DType,
+            ) -> $Name {
+                $Name(BatchNorm::with_options(
+                    stringify!($Name),
+                    $ranks,
+                    num_features,
+                    eps,
+                    momentum,
+                    affine,
+                    track_running_stats,
+                    dtype,
+                ))
+            }
+        }
+
+        impl std::ops::Deref for $Name {
+            type Target = BatchNorm;
+            fn deref(&self) -> &BatchNorm {
+                &self.0
+            }
+        }
+
+        impl Module for $Name {
+            #[track_caller]
+            fn forward(&self, x: &Tensor) -> Tensor {
+                self.0.forward(x)
+            }
+            fn named_parameters(&self) -> Vec<(String, Tensor)> {
+                self.0.named_parameters()
+            }
+            fn named_buffers(&self) -> Vec<(String, Tensor)> {
+                self.0.named_buffers()
+            }
+            fn set_training(&self, training: bool) {
+                self.0.set_training(training)
+            }
+            fn is_training(&self) -> bool {
+                self.0.is_training()
+            }
+            fn describe(&self) -> String {
+                self.0.describe()
+            }
+        }
+    };
+}
+
+batch_norm_layer!(
+    /// `torch.nn.BatchNorm1d`: batch normalization of `[N, C]` or `[N, C, L]` inputs over all dims but `C`.
+    ///
+    /// Parameters `weight` (ones), `bias` (zeros); buffers `running_mean` (zeros), `running_var` (ones),
+    /// `num_batches_tracked` (0). See the module docs for the math.
+    ///
+    /// # Shapes
+    /// `[N, C]` or `[N, C, L]` -> same shape.
+    ///
+    /// # Panics
+    /// On another rank or a channel count other than `num_features`.
+    BatchNorm1d,
+    &[2, 3]
+);
+
+batch_norm_layer!(
+    /// `torch.nn.BatchNorm2d`: batch normalization of `[N, C, H, W]` inputs per channel.
+    ///
+    /// Parameters and buffers as [`BatchNorm1d`].
+    ///
+    /// # Shapes
+    /// `[N, C, H, W]` -> same shape.
+    ///
+    /// # Panics
+    /// On another rank or a channel count other than `num_features`.
+    BatchNorm2d,
+    &[4]
+);

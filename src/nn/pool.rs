@@ -1,0 +1,157 @@
+//! Pooling layers: [`MaxPool2d`], [`AvgPool2d`], [`AdaptiveAvgPool2d`] (`torch.nn` names and defaults).
+//!
+//! ```text
+//! max:      y[n, c, i, j] = max_{p < kh, q < kw} x[n, c, i sh - ph + p, j sw - pw + q]   (padding = -inf)
+//!           dx = dy routed to each window's argmax
+//! avg:      y[n, c, i, j] = 1/(kh kw) sum_{p, q} x[n, c, i sh - ph + p, j sw - pw + q]   (padding = 0, counted)
+//!           (without count_include_pad: divided by the number of in-bounds taps instead)
+//!           dx = each dy spread evenly over its window
+//! adaptive: y[n, c, i, j] = mean of x[n, c, h0(i)..h1(i), w0(j)..w1(j)],  h0(i) = floor(i H / oh),
+//!           h1(i) = ceil((i + 1) H / oh)  (and likewise for w); dx = each dy spread evenly over its window
+//! ```
+//! Output size without ceil mode: `(H + 2 ph - kh) / sh + 1`.
+
+use super::functional::{adaptive_avg_pool2d, avg_pool2d, max_pool2d};
+use super::Module;
+use crate::tensor::Tensor;
+
+fn size_repr((a, b): (usize, usize)) -> String {
+    if a == b {
+        a.to_string()
+    } else {
+        format!("({a}, {b})")
+    }
+}
+
+/// Max over `kernel_size` windows.
+///
+/// # Shapes
+/// `[N, C, H, W]` (or `[C, H, W]`) -> `[N, C, (H + 2 ph - kh) / sh + 1, (W + 2 pw - kw) / sw + 1]`.
+///
+/// # Panics
+/// `forward` panics on a wrong rank, padding over half the kernel, or a kernel larger than the padded input.
+pub struct MaxPool2d {
+    /// `(kh, kw)`.
+    pub kernel_size: (usize, usize),
+    /// `(sh, sw)`; defaults to `kernel_size`.
+    pub stride: (usize, usize),
+    /// `-inf` padding `(ph, pw)` on each side.
+    pub padding: (usize, usize),
+}
+
+impl MaxPool2d {
+    /// `MaxPool2d(kernel_size)`: stride = kernel_size, no padding.
+    pub fn new(kernel_size: (usize, usize)) -> MaxPool2d {
+        MaxPool2d { kernel_size, stride: kernel_size, padding: (0, 0) }
+    }
+
+    /// With an explicit stride and padding.
+    pub fn with_options(kernel_size: (usize, usize), stride: (usize, usize), padding: (usize, usize)) -> MaxPool2d {
+        MaxPool2d { kernel_size, stride, padding }
+    }
+}
+
+impl Module for MaxPool2d {
+    #[track_caller]
+    fn forward(&self, x: &Tensor) -> Tensor {
+        max_pool2d(x, self.kernel_size, self.stride, self.padding)
+    }
+
+    fn named_parameters(&self) -> Vec<(String, Tensor)> {
+        Vec::new()
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "MaxPool2d(kernel_size={}, stride={}, padding={}, dilation=1, ceil_mode=False)",
+            size_repr(self.kernel_size),
+            size_repr(self.stride),
+            size_repr(self.padding)
+        )
+    }
+}
+
+/// Mean over `kernel_size` windows; zero padding is included in the count unless `count_include_pad` is
+/// false.
+///
+/// # Shapes
+/// As [`MaxPool2d`].
+///
+/// # Panics
+/// As [`MaxPool2d`].
+pub struct AvgPool2d {
+    /// `(kh, kw)`.
+    pub kernel_size: (usize, usize),
+    /// `(sh, sw)`; defaults to `kernel_size`.
+    pub stride: (usize, usize),
+    /// Zero padding `(ph, pw)` on each side.
+    pub padding: (usize, usize),
+    /// Whether padded zeros count towards each window's divisor (default `true`).
+    pub count_include_pad: bool,
+}
+
+impl AvgPool2d {
+    /// `AvgPool2d(kernel_size)`: stride = kernel_size, no padding.
+    pub fn new(kernel_size: (usize, usize)) -> AvgPool2d {
+        AvgPool2d::with_options(kernel_size, kernel_size, (0, 0))
+    }
+
+    /// With an explicit stride and padding (`count_include_pad` true; set the field to change it).
+    pub fn with_options(kernel_size: (usize, usize), stride: (usize, usize), padding: (usize, usize)) -> AvgPool2d {
+        AvgPool2d { kernel_size, stride, padding, count_include_pad: true }
+    }
+}
+
+impl Module for AvgPool2d {
+    #[track_caller]
+    fn forward(&self, x: &Tensor) -> Tensor {
+        avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.count_include_pad)
+    }
+
+    fn named_parameters(&self) -> Vec<(String, Tensor)> {
+        Vec::new()
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "AvgPool2d(kernel_size={}, stride={}, padding={})",
+            size_repr(self.kernel_size),
+            size_repr(self.stride),
+            size_repr(self.padding)
+        )
+    }
+}
+
+/// Mean over windows chosen so the output has `output_size`.
+///
+/// # Shapes
+/// `[N, C, H, W]` (or `[C, H, W]`) -> `[N, C, output_size.0, output_size.1]`.
+///
+/// # Panics
+/// `forward` panics on a wrong rank.
+pub struct AdaptiveAvgPool2d {
+    /// `(oh, ow)`.
+    pub output_size: (usize, usize),
+}
+
+impl AdaptiveAvgPool2d {
+    /// `AdaptiveAvgPool2d(output_size)`.
+    pub fn new(output_size: (usize, usize)) -> AdaptiveAvgPool2d {
+        AdaptiveAvgPool2d { output_size }
+    }
+}
+
+impl Module for AdaptiveAvgPool2d {
+    #[track_caller]
+    fn forward(&self, x: &Tensor) -> Tensor {
+        adaptive_avg_pool2d(x, self.output_size)
+    }
+
+    fn named_parameters(&self) -> Vec<(String, Tensor)> {
+        Vec::new()
+    }
+
+    fn describe(&self) -> String {
+        format!("AdaptiveAvgPool2d(output_size={})", size_repr(self.output_size))
+    }
+}

@@ -1,0 +1,348 @@
+//! 2-D convolution (cross-correlation, as PyTorch computes it), NCHW, with stride, padding, dilation and
+//! groups. Conv1d is the special case `kh = 1`.
+//!
+//! With `C_g = in_c / groups` input channels and `O_g = out_c / groups` output channels per group, output
+//! channel `o` in group `g = o / O_g`:
+//!
+//! ```text
+//! forward  (F):  y[n, o, i, j]  = sum_{c < C_g, p < kh, q < kw} x[n, g C_g + c, i sh - ph + p dh, j sw - pw + q dw] * w[o, c, p, q]
+//! input grad (G): dx[n, g C_g + c, i sh - ph + p dh, j sw - pw + q dw] += dy[n, o, i, j] * w[o, c, p, q]
+//! weight grad (H): dw[o, c, p, q] += dy[n, o, i, j] * x[n, g C_g + c, i sh - ph + p dh, j sw - pw + q dw]
+//! ```
+//! (taps that fall into the zero padding contribute nothing), with
+//! `out_h = (h + 2 ph - dh (kh - 1) - 1) / sh + 1` and likewise `out_w`.
+//!
+//! F is bilinear in (x, w); G and H are its adjoints: `<F(x, w), dy> = <x, G(dy, w)> = <w, H(x, dy)>`.
+//! So each of the three ops differentiates into the other two, which makes every order of derivative exact:
+//!
+//! | op | value | d/d(first input), upstream u | d/d(second input), upstream u |
+//! |---|---|---|---|
+//! | F(x, w) | y | G(u, w) | H(x, u) |
+//! | G(dy, w) | dx | F(u, w) | H(u, dy) |
+//! | H(x, dy) | dw | G(dy, u) | F(x, u) |
+//!
+//! The value functions (`conv2d_forward`, `conv2d_backward_input`, `conv2d_backward_weight`) are plain loops
+//! over slices (the padding bounds are resolved once per output row, so the innermost loop is a contiguous
+//! multiply-add when the stride is 1) with the same geometry as the kernels crate's convolution, so they can be swapped for it.
+
+use crate::autograd::Backward;
+use crate::tensor::{Float, Tensor};
+
+/// Sizes of one 2-D convolution (NCHW input, `[out_c, in_c / groups, kh, kw]` weight).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Conv2dGeometry {
+    pub n: usize,
+    pub in_c: usize,
+    pub h: usize,
+    pub w: usize,
+    pub out_c: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub stride: (usize, usize),
+    pub padding: (usize, usize),
+    pub dilation: (usize, usize),
+    pub groups: usize,
+}
+
+impl Conv2dGeometry {
+    /// Output height and width (0 when the dilated kernel does not fit in the padded input).
+    pub fn out_hw(&self) -> (usize, usize) {
+        let dim = |size: usize, k: usize, s: usize, p: usize, d: usize| {
+            let span = d * (k - 1) + 1;
+            if size + 2 * p < span {
+                0
+            } else {
+                (size + 2 * p - span) / s + 1
+            }
+        };
+        (
+            dim(self.h, self.kh, self.stride.0, self.padding.0, self.dilation.0),
+            dim(self.w, self.kw, self.stride.1, self.padding.1, self.dilation.1),
+        )
+    }
+
+    fn x_shape(&self) -> [usize; 4] {
+        [self.n, self.in_c, self.h, self.w]
+    }
+
+    fn w_shape(&self) -> [usize; 4] {
+        [self.out_c, self.in_c / self.groups, self.kh, self.kw]
+    }
+
+    fn y_shape(&self) -> [usize; 4] {
+        let (oh, ow) = self.out_hw();
+        [self.n, self.out_c, oh, ow]
+    }
+
+    /// The output columns `j` whose input column `j sw - pw + q dw` lies inside the input, as a range.
+    fn valid_cols(&self, q: usize) -> std::ops::Range<usize> {
+        let (_, ow) = self.out_hw();
+        let (sw, pw, dw) = (self.stride.1, self.padding.1, self.dilation.1);
+        let offset = q * dw;
+        // Smallest j with j sw + offset >= pw; one past the largest with j sw + offset - pw <= w - 1.
+        let lo = pw.saturating_sub(offset).div_ceil(sw);
+        let hi = if self.w + pw > offset { ((self.w + pw - offset - 1) / sw + 1).min(ow) } else { 0 };
+        lo..hi.max(lo)
+    }
+
+    /// Calls `f(row)` for every (output row, kernel tap) pair: the multiply-accumulates
+    /// `y[y_start + j] ~ x[x_start + j sw] * w[w_index]` for `j` in `cols`.
+    #[inline(always)]
+    fn for_each_row(&self, mut f: impl FnMut(Row)) {
+        let (oh, ow) = self.out_hw();
+        let cg = self.in_c / self.groups;
+        let og = self.out_c / self.groups;
+        let (sh, sw) = self.stride;
+        let (ph, pw) = self.padding;
+        let (dh, dw) = self.dilation;
+        let cols: Vec<std::ops::Range<usize>> = (0..self.kw).map(|q| self.valid_cols(q)).collect();
+        for n in 0..self.n {
+            for o in 0..self.out_c {
+                let g = o / og;
+                let y_base = (n * self.out_c + o) * oh * ow;
+                for c in 0..cg {
+                    let x_base = (n * self.in_c + g * cg + c) * self.h * self.w;
+                    for p in 0..self.kh {
+                        for i in 0..oh {
+                            let hi = (i * sh + p * dh) as isize - ph as isize;
+                            if hi < 0 || hi as usize >= self.h {
+                                continue;
+                            }
+                            let x_row = x_base + hi as usize * self.w;
+                            for (q, cols) in cols.iter().enumerate() {
+                                if cols.is_empty() {
+                                    continue;
+                                }
+                                // x index of column j: x_row + j sw + q dw - pw (>= 0 for j in cols).
+                                let x_start = x_row + cols.start * sw + q * dw - pw;
+                                f(Row {
+                                    x_start,
+                                    w_index: ((o * cg + c) * self.kh + p) * self.kw + q,
+                                    y_start: y_base + i * ow + cols.start,
+                                    len: cols.len(),
+                                    sw,
+                                });
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One run of multiply-accumulates along an output row (see [`Conv2dGeometry::for_each_row`]).
+#[derive(Clone, Copy)]
+struct Row {
+    x_start: usize,
+    w_index: usize,
+    y_start: usize,
+    len: usize,
+    sw: usize,
+}
+
+impl Row {
+    /// The `len` x elements of this run (every `sw`-th from `x_start`).
+    #[inline(always)]
+    fn x_indices(self) -> impl Iterator<Item = usize> {
+        (0..self.len).map(move |j| self.x_start + j * self.sw)
+    }
+}
+
+/// F: `y = conv(x, w)`; `y` is overwritten.
+pub(crate) fn conv2d_forward<T: Float>(g: &Conv2dGeometry, x: &[T], w: &[T], y: &mut [T]) {
+    y.fill(T::ZERO);
+    g.for_each_row(|r| {
+        let wv = w[r.w_index];
+        let ys = &mut y[r.y_start..r.y_start + r.len];
+        if r.sw == 1 {
+            for (yv, &xv) in ys.iter_mut().zip(&x[r.x_start..r.x_start + r.len]) {
+                *yv += xv * wv;
+            }
+        } else {
+            for (yv, xi) in ys.iter_mut().zip(r.x_indices()) {
+                *yv += x[xi] * wv;
+            }
+        }
+    });
+}
+
+/// G: `dx = d<y, dy>/dx` for `y = conv(x, w)`; `dx` is overwritten.
+pub(crate) fn conv2d_backward_input<T: Float>(g: &Conv2dGeometry, dy: &[T], w: &[T], dx: &mut [T]) {
+    dx.fill(T::ZERO);
+    g.for_each_row(|r| {
+        let wv = w[r.w_index];
+        let dys = &dy[r.y_start..r.y_start + r.len];
+        if r.sw == 1 {
+            for (dxv, &d) in dx[r.x_start..r.x_start + r.len].iter_mut().zip(dys) {
+                *dxv += d * wv;
+            }
+        } else {
+            for (&d, xi) in dys.iter().zip(r.x_indices()) {
+                dx[xi] += d * wv;
+            }
+        }
+    });
+}
+
+/// H: `dw = d<y, dy>/dw` for `y = conv(x, w)`; `dw` is overwritten.
+pub(crate) fn conv2d_backward_weight<T: Float>(g: &Conv2dGeometry, x: &[T], dy: &[T], dw: &mut [T]) {
+    dw.fill(T::ZERO);
+    g.for_each_row(|r| {
+        let dys = &dy[r.y_start..r.y_start + r.len];
+        let acc: T = if r.sw == 1 {
+            dys.iter().zip(&x[r.x_start..r.x_start + r.len]).map(|(&d, &xv)| d * xv).sum()
+        } else {
+            dys.iter().zip(r.x_indices()).map(|(&d, xi)| d * x[xi]).sum()
+        };
+        dw[r.w_index] += acc;
+    });
+}
+
+#[derive(Clone, Copy)]
+enum Which {
+    Forward,
+    InputGrad,
+    WeightGrad,
+}
+
+/// Runs one of F, G, H on two tensors, producing a tensor of `out_shape`.
+fn run(which: Which, g: &Conv2dGeometry, a: &Tensor, b: &Tensor, out_shape: [usize; 4]) -> Tensor {
+    crate::dispatch_float!(a.dtype(), "conv2d", T => {
+        let (av, bv) = (a.contiguous_vec::<T>(), b.contiguous_vec::<T>());
+        let mut out = vec![T::ZERO; out_shape.iter().product()];
+        match which {
+            Which::Forward => conv2d_forward(g, &av, &bv, &mut out),
+            Which::InputGrad => conv2d_backward_input(g, &av, &bv, &mut out),
+            Which::WeightGrad => conv2d_backward_weight(g, &av, &bv, &mut out),
+        }
+        Tensor::from_vec(out, &out_shape)
+    })
+}
+
+/// F as a differentiable op: `x [n, in_c, h, w]`, `w [out_c, in_c/groups, kh, kw]` -> `[n, out_c, oh, ow]`.
+/// Shapes are checked by the caller (`nn::functional::conv2d`).
+#[track_caller]
+pub(crate) fn conv2d(x: &Tensor, w: &Tensor, g: Conv2dGeometry) -> Tensor {
+    debug_assert_eq!(x.shape(), g.x_shape());
+    debug_assert_eq!(w.shape(), g.w_shape());
+    let y = run(Which::Forward, &g, x, w, g.y_shape());
+    Tensor::from_op(y, &[x, w], || ConvBackward { which: Which::Forward, a: x.clone(), b: w.clone(), g })
+}
+
+/// G as a differentiable op: `dy [n, out_c, oh, ow]`, `w` -> `dx [n, in_c, h, w]`.
+fn conv2d_input_grad(dy: &Tensor, w: &Tensor, g: Conv2dGeometry) -> Tensor {
+    let dx = run(Which::InputGrad, &g, dy, w, g.x_shape());
+    Tensor::from_op(dx, &[dy, w], || ConvBackward { which: Which::InputGrad, a: dy.clone(), b: w.clone(), g })
+}
+
+/// H as a differentiable op: `x`, `dy` -> `dw [out_c, in_c/groups, kh, kw]`.
+fn conv2d_weight_grad(x: &Tensor, dy: &Tensor, g: Conv2dGeometry) -> Tensor {
+    let dw = run(Which::WeightGrad, &g, x, dy, g.w_shape());
+    Tensor::from_op(dw, &[x, dy], || ConvBackward { which: Which::WeightGrad, a: x.clone(), b: dy.clone(), g })
+}
+
+/// The backward of F, G or H (see the table in the module docs).
+struct ConvBackward {
+    which: Which,
+    a: Tensor,
+    b: Tensor,
+    g: Conv2dGeometry,
+}
+
+impl Backward for ConvBackward {
+    fn name(&self) -> &'static str {
+        match self.which {
+            Which::Forward => "conv2d",
+            Which::InputGrad => "conv2d_backward_input",
+            Which::WeightGrad => "conv2d_backward_weight",
+        }
+    }
+
+    fn backward(&self, u: &Tensor, needs: &[bool]) -> Vec<Option<Tensor>> {
+        let (a, b, g) = (&self.a, &self.b, self.g);
+        let (da, db) = match self.which {
+            Which::Forward => {
+                (needs[0].then(|| conv2d_input_grad(u, b, g)), needs[1].then(|| conv2d_weight_grad(a, u, g)))
+            }
+            Which::InputGrad => (needs[0].then(|| conv2d(u, b, g)), needs[1].then(|| conv2d_weight_grad(u, a, g))),
+            Which::WeightGrad => (needs[0].then(|| conv2d_input_grad(b, u, g)), needs[1].then(|| conv2d(a, u, g))),
+        };
+        vec![da, db]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The definition, one output element at a time, with explicit bounds checks.
+    fn naive_forward(g: &Conv2dGeometry, x: &[f64], w: &[f64]) -> Vec<f64> {
+        let (oh, ow) = g.out_hw();
+        let (cg, og) = (g.in_c / g.groups, g.out_c / g.groups);
+        let mut y = vec![0.0; g.n * g.out_c * oh * ow];
+        for n in 0..g.n {
+            for o in 0..g.out_c {
+                for i in 0..oh {
+                    for j in 0..ow {
+                        let mut acc = 0.0;
+                        for c in 0..cg {
+                            for p in 0..g.kh {
+                                for q in 0..g.kw {
+                                    let hi = (i * g.stride.0 + p * g.dilation.0) as isize - g.padding.0 as isize;
+                                    let wi = (j * g.stride.1 + q * g.dilation.1) as isize - g.padding.1 as isize;
+                                    if hi < 0 || wi < 0 || hi as usize >= g.h || wi as usize >= g.w {
+                                        continue;
+                                    }
+                                    let xc = (o / og) * cg + c;
+                                    acc += x[((n * g.in_c + xc) * g.h + hi as usize) * g.w + wi as usize]
+                                        * w[((o * cg + c) * g.kh + p) * g.kw + q];
+                                }
+                            }
+                        }
+                        y[((n * g.out_c + o) * oh + i) * ow + j] = acc;
+                    }
+                }
+            }
+        }
+        y
+    }
+
+    fn dot(a: &[f64], b: &[f64]) -> f64 {
+        a.iter().zip(b).map(|(x, y)| x * y).sum()
+    }
+
+    #[test]
+    fn value_functions_match_the_definition_and_are_adjoint() {
+        let mut seed = 1u64;
+        let mut rnd = move || {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((seed >> 33) as f64 / (1u64 << 31) as f64) - 0.5
+        };
+        for &(h, w, kh, kw, stride, padding, dilation, groups) in &[
+            (5, 4, 3, 2, (1, 1), (0, 0), (1, 1), 1),
+            (7, 6, 3, 2, (2, 1), (1, 2), (2, 1), 2),
+            (4, 9, 2, 3, (1, 3), (1, 1), (1, 2), 3),
+            (3, 3, 3, 3, (2, 2), (1, 1), (1, 1), 1),
+            (1, 8, 1, 3, (1, 2), (0, 3), (1, 3), 1),
+        ] {
+            let g =
+                Conv2dGeometry { n: 2, in_c: 6, h, w, out_c: 3 * groups, kh, kw, stride, padding, dilation, groups };
+            let x: Vec<f64> = (0..g.x_shape().iter().product()).map(|_| rnd()).collect();
+            let wt: Vec<f64> = (0..g.w_shape().iter().product()).map(|_| rnd()).collect();
+            let dy: Vec<f64> = (0..g.y_shape().iter().product()).map(|_| rnd()).collect();
+            let mut y = vec![f64::NAN; dy.len()];
+            conv2d_forward(&g, &x, &wt, &mut y);
+            let expected = naive_forward(&g, &x, &wt);
+            for (a, b) in y.iter().zip(&expected) {
+                assert!((a - b).abs() < 1e-12, "{g:?}: {a} vs {b}");
+            }
+            let mut dx = vec![f64::NAN; x.len()];
+            conv2d_backward_input(&g, &dy, &wt, &mut dx);
+            let mut dw = vec![f64::NAN; wt.len()];
+            conv2d_backward_weight(&g, &x, &dy, &mut dw);
+            let (a, b, c) = (dot(&y, &dy), dot(&x, &dx), dot(&wt, &dw));
+            assert!((a - b).abs() < 1e-10 && (a - c).abs() < 1e-10, "{g:?}: adjoints {a} {b} {c}");
+        }
+    }
+}
