@@ -65,6 +65,7 @@ impl Tensor {
     /// `max(x, 0)` elementwise.
     #[track_caller]
     pub fn relu(&self) -> Tensor {
+        let _p = crate::profile::op_scope("relu");
         let y = map_float(self, "relu", |v| if v > 0.0 || v.is_nan() { v } else { 0.0 });
         Tensor::from_op(y, &[self], || ActivationBackward { x: self.clone(), y: None, kind: Kind::LeakyRelu(0.0) })
     }
@@ -72,6 +73,7 @@ impl Tensor {
     /// `x` for positive `x`, `negative_slope * x` otherwise (PyTorch default slope 0.01).
     #[track_caller]
     pub fn leaky_relu(&self, negative_slope: f64) -> Tensor {
+        let _p = crate::profile::op_scope("leaky_relu");
         let y = map_float(self, "leaky_relu", |v| if v > 0.0 { v } else { v * negative_slope });
         Tensor::from_op(y, &[self], || ActivationBackward {
             x: self.clone(),
@@ -83,6 +85,7 @@ impl Tensor {
     /// `x` for positive `x`, `alpha * (e^x - 1)` otherwise (PyTorch default alpha 1).
     #[track_caller]
     pub fn elu(&self, alpha: f64) -> Tensor {
+        let _p = crate::profile::op_scope("elu");
         let y = map_float(self, "elu", |v| if v > 0.0 { v } else { alpha * v.exp_m1() });
         Tensor::from_op(y, &[self], || ActivationBackward { x: self.clone(), y: None, kind: Kind::Elu(alpha) })
     }
@@ -90,6 +93,7 @@ impl Tensor {
     /// GELU, exact (erf) or tanh-approximated.
     #[track_caller]
     pub fn gelu(&self, approximate: GeluApprox) -> Tensor {
+        let _p = crate::profile::op_scope("gelu");
         let y = match approximate {
             GeluApprox::None => map_float(self, "gelu", |v| {
                 0.5 * v * (1.0 + crate::tensor::dtype::erf_f64(v * std::f64::consts::FRAC_1_SQRT_2))
@@ -102,6 +106,7 @@ impl Tensor {
     /// The logistic function `1 / (1 + e^-x)`, computed without overflow.
     #[track_caller]
     pub fn sigmoid(&self) -> Tensor {
+        let _p = crate::profile::op_scope("sigmoid");
         let y = map_float(self, "sigmoid", sigmoid_f64);
         Tensor::from_op(y.clone(), &[self], || ActivationBackward {
             x: self.clone(),
@@ -113,6 +118,7 @@ impl Tensor {
     /// Hyperbolic tangent elementwise.
     #[track_caller]
     pub fn tanh(&self) -> Tensor {
+        let _p = crate::profile::op_scope("tanh");
         let y = map_float(self, "tanh", f64::tanh);
         Tensor::from_op(y.clone(), &[self], || ActivationBackward {
             x: self.clone(),
@@ -124,6 +130,7 @@ impl Tensor {
     /// `ln(1 + e^(beta x)) / beta`, linear where `beta x > threshold` (PyTorch defaults 1 and 20).
     #[track_caller]
     pub fn softplus(&self, beta: f64, threshold: f64) -> Tensor {
+        let _p = crate::profile::op_scope("softplus");
         let y = map_float(self, "softplus", |v| if v * beta > threshold { v } else { (v * beta).exp().ln_1p() / beta });
         Tensor::from_op(y, &[self], || ActivationBackward {
             x: self.clone(),
@@ -135,6 +142,7 @@ impl Tensor {
     /// SiLU (swish): `x * sigmoid(x)`.
     #[track_caller]
     pub fn silu(&self) -> Tensor {
+        let _p = crate::profile::op_scope("silu");
         let y = map_float(self, "silu", |v| v * sigmoid_f64(v));
         Tensor::from_op(y, &[self], || ActivationBackward { x: self.clone(), y: None, kind: Kind::Silu })
     }
