@@ -259,6 +259,7 @@ fn run(
     targets: Option<&[Tensor]>,
 ) -> Option<Vec<Option<Tensor>>> {
     let _mode = set_grad_enabled(create_graph);
+    let _sweep = crate::profile::engine_scope();
     let (order, position) = topological_order(roots);
     let mut grads: Vec<Option<Tensor>> = vec![None; order.len()];
     for (root, seed) in roots {
@@ -291,11 +292,10 @@ fn run(
         let mut guard = node.state.lock().unwrap_or_else(|e| e.into_inner());
         let Some(state) = guard.as_ref() else { freed_graph_panic(node.name) };
         let needs: smallvec::SmallVec<[bool; 4]> = state.inputs.iter().map(|x| x.requires_grad()).collect();
-        let started = profiling.then(std::time::Instant::now);
+        let scope = profiling.then(|| crate::profile::backward_scope(node, state));
         let input_grads = state.op.backward(&g, &needs);
-        if let Some(start) = started {
-            crate::profile::record_backward(node, state, start.elapsed());
-        }
+        drop(scope);
+        crate::profile::check_backward_outputs(node, state, &input_grads);
         if input_grads.len() != state.inputs.len() {
             panic_msg(format!(
                 "backward of `{}` returned {} gradients for {} inputs",

@@ -37,7 +37,9 @@ pub trait Backward: Send + Sync + 'static {
     /// no gradient). Each returned gradient must have its input's shape.
     fn backward(&self, grad_output: &Tensor, needs_grad: &[bool]) -> Vec<Option<Tensor>>;
 
-    /// Bytes of tensors saved for backward that are not shared with the inputs (for memory statistics).
+    /// Bytes of tensors saved for backward beyond the op's inputs (an output, a mask), for memory statistics.
+    /// The inputs themselves are always kept by the node and counted by the profiler (see
+    /// `profile::memory_stats` and the profiler's "Saved" column); the default, 0, says "nothing more".
     fn saved_bytes(&self) -> usize {
         0
     }
@@ -154,6 +156,7 @@ impl Tensor {
     /// the inputs; otherwise `value` comes back unchanged. `value` must not itself have a node.
     #[track_caller]
     pub fn from_op<B: Backward>(value: Tensor, inputs: &[&Tensor], make_backward: impl FnOnce() -> B) -> Tensor {
+        crate::profile::before_op(inputs, &value);
         if !is_grad_enabled() || !inputs.iter().any(|t| t.requires_grad()) {
             return value;
         }

@@ -65,6 +65,7 @@ impl Tensor {
     /// `max(x, 0)` elementwise.
     #[track_caller]
     pub fn relu(&self) -> Tensor {
+        let _p = crate::profile::op_scope("relu");
         let y = fast::unary("relu", UnaryKernel::Relu, self);
         Tensor::from_op(y, &[self], || ActivationBackward { x: self.clone(), y: None, kind: Kind::LeakyRelu(0.0) })
     }
@@ -72,6 +73,7 @@ impl Tensor {
     /// `x` for positive `x`, `negative_slope * x` otherwise (PyTorch default slope 0.01).
     #[track_caller]
     pub fn leaky_relu(&self, negative_slope: f64) -> Tensor {
+        let _p = crate::profile::op_scope("leaky_relu");
         let y = map_float(self, "leaky_relu", |v| if v > 0.0 { v } else { v * negative_slope });
         Tensor::from_op(y, &[self], || ActivationBackward {
             x: self.clone(),
@@ -83,6 +85,7 @@ impl Tensor {
     /// `x` for positive `x`, `alpha * (e^x - 1)` otherwise (PyTorch default alpha 1).
     #[track_caller]
     pub fn elu(&self, alpha: f64) -> Tensor {
+        let _p = crate::profile::op_scope("elu");
         let y = map_float(self, "elu", |v| if v > 0.0 { v } else { alpha * v.exp_m1() });
         Tensor::from_op(y, &[self], || ActivationBackward { x: self.clone(), y: None, kind: Kind::Elu(alpha) })
     }
@@ -90,6 +93,7 @@ impl Tensor {
     /// GELU, exact (erf) or tanh-approximated.
     #[track_caller]
     pub fn gelu(&self, approximate: GeluApprox) -> Tensor {
+        let _p = crate::profile::op_scope("gelu");
         let y = match approximate {
             GeluApprox::None => fast::unary("gelu", UnaryKernel::GeluErf, self),
             GeluApprox::Tanh => fast::unary("gelu", UnaryKernel::GeluTanh, self),
@@ -100,6 +104,7 @@ impl Tensor {
     /// The logistic function `1 / (1 + e^-x)`, computed without overflow.
     #[track_caller]
     pub fn sigmoid(&self) -> Tensor {
+        let _p = crate::profile::op_scope("sigmoid");
         let y = fast::unary("sigmoid", UnaryKernel::Sigmoid, self);
         Tensor::from_op(y.clone(), &[self], || ActivationBackward {
             x: self.clone(),
@@ -111,6 +116,7 @@ impl Tensor {
     /// Hyperbolic tangent elementwise.
     #[track_caller]
     pub fn tanh(&self) -> Tensor {
+        let _p = crate::profile::op_scope("tanh");
         let y = fast::unary("tanh", UnaryKernel::Tanh, self);
         Tensor::from_op(y.clone(), &[self], || ActivationBackward {
             x: self.clone(),
@@ -122,6 +128,7 @@ impl Tensor {
     /// `ln(1 + e^(beta x)) / beta`, linear where `beta x > threshold` (PyTorch defaults 1 and 20).
     #[track_caller]
     pub fn softplus(&self, beta: f64, threshold: f64) -> Tensor {
+        let _p = crate::profile::op_scope("softplus");
         let y = if (beta, threshold) == (1.0, 20.0) {
             fast::unary("softplus", UnaryKernel::Softplus, self)
         } else {
@@ -137,6 +144,7 @@ impl Tensor {
     /// SiLU (swish): `x * sigmoid(x)`.
     #[track_caller]
     pub fn silu(&self) -> Tensor {
+        let _p = crate::profile::op_scope("silu");
         let y = fast::unary("silu", UnaryKernel::Silu, self);
         Tensor::from_op(y, &[self], || ActivationBackward { x: self.clone(), y: None, kind: Kind::Silu })
     }

@@ -162,66 +162,77 @@ impl Tensor {
     /// If the shapes cannot be broadcast together or the dtypes differ.
     #[track_caller]
     pub fn add(&self, other: &Tensor) -> Tensor {
+        let _p = crate::profile::op_scope("add");
         binary(self, other, BinaryOp::Add)
     }
 
     /// `self - other` with broadcasting.
     #[track_caller]
     pub fn sub(&self, other: &Tensor) -> Tensor {
+        let _p = crate::profile::op_scope("sub");
         binary(self, other, BinaryOp::Sub)
     }
 
     /// `self * other` elementwise with broadcasting.
     #[track_caller]
     pub fn mul(&self, other: &Tensor) -> Tensor {
+        let _p = crate::profile::op_scope("mul");
         binary(self, other, BinaryOp::Mul)
     }
 
     /// `self / other` elementwise with broadcasting.
     #[track_caller]
     pub fn div(&self, other: &Tensor) -> Tensor {
+        let _p = crate::profile::op_scope("div");
         binary(self, other, BinaryOp::Div)
     }
 
     /// `self ^ other` elementwise with broadcasting.
     #[track_caller]
     pub fn pow(&self, other: &Tensor) -> Tensor {
+        let _p = crate::profile::op_scope("pow");
         binary(self, other, BinaryOp::Pow)
     }
 
     /// Elementwise maximum with broadcasting (ties split the gradient evenly, NaN propagates).
     #[track_caller]
     pub fn maximum(&self, other: &Tensor) -> Tensor {
+        let _p = crate::profile::op_scope("maximum");
         binary(self, other, BinaryOp::Maximum)
     }
 
     /// Elementwise minimum with broadcasting (ties split the gradient evenly, NaN propagates).
     #[track_caller]
     pub fn minimum(&self, other: &Tensor) -> Tensor {
+        let _p = crate::profile::op_scope("minimum");
         binary(self, other, BinaryOp::Minimum)
     }
 
     /// `self + s`.
     #[track_caller]
     pub fn add_scalar(&self, s: f64) -> Tensor {
+        let _p = crate::profile::op_scope("add_scalar");
         scalar_op(self, ScalarOp::Add(s))
     }
 
     /// `self * s`.
     #[track_caller]
     pub fn mul_scalar(&self, s: f64) -> Tensor {
+        let _p = crate::profile::op_scope("mul_scalar");
         scalar_op(self, ScalarOp::Mul(s))
     }
 
     /// `s - self`.
     #[track_caller]
     pub fn rsub_scalar(&self, s: f64) -> Tensor {
+        let _p = crate::profile::op_scope("rsub_scalar");
         scalar_op(self, ScalarOp::RSub(s))
     }
 
     /// `s / self`.
     #[track_caller]
     pub fn rdiv_scalar(&self, s: f64) -> Tensor {
+        let _p = crate::profile::op_scope("rdiv_scalar");
         scalar_op(self, ScalarOp::RDiv(s))
     }
 
@@ -231,6 +242,7 @@ impl Tensor {
     /// On a shape or dtype mismatch, or a non-contiguous destination.
     #[track_caller]
     pub fn add_assign_unrecorded(&self, other: &Tensor) {
+        let _p = crate::profile::op_scope("add_assign_unrecorded");
         if self.shape() != other.shape() || self.dtype() != other.dtype() {
             crate::error::shape_mismatch("add_assign", "shapes or dtypes differ", self.shape(), other.shape());
         }

@@ -19,12 +19,14 @@ macro_rules! comparison {
                 #[doc = concat!("Elementwise `self ", stringify!($op), " other` with broadcasting, as a bool tensor.")]
                 #[track_caller]
                 pub fn $method(&self, other: &Tensor) -> Tensor {
+                    let _p = crate::profile::op_scope(stringify!($method));
                     crate::dispatch_all!(self.dtype(), T => zip_map::<T, bool>($name, self, other, |a, b| a $op b))
                 }
 
                 #[doc = concat!("Elementwise `self ", stringify!($op), " s`, as a bool tensor.")]
                 #[track_caller]
                 pub fn $scalar(&self, s: f64) -> Tensor {
+                    let _p = crate::profile::op_scope(stringify!($scalar));
                     crate::dispatch_all!(self.dtype(), T => map::<T, bool>(self, |a| a.to_f64() $op s))
                 }
             )*
@@ -52,6 +54,7 @@ impl Tensor {
     /// Elementwise NOT of a bool tensor.
     #[track_caller]
     pub fn logical_not(&self) -> Tensor {
+        let _p = crate::profile::op_scope("logical_not");
         check_bool("logical_not", self);
         map::<bool, bool>(self, |a| !a)
     }
@@ -59,6 +62,7 @@ impl Tensor {
     /// Elementwise AND of bool tensors, with broadcasting.
     #[track_caller]
     pub fn logical_and(&self, other: &Tensor) -> Tensor {
+        let _p = crate::profile::op_scope("logical_and");
         check_bool("logical_and", self);
         zip_map::<bool, bool>("logical_and", self, other, |a, b| a && b)
     }
@@ -66,6 +70,7 @@ impl Tensor {
     /// Elementwise OR of bool tensors, with broadcasting.
     #[track_caller]
     pub fn logical_or(&self, other: &Tensor) -> Tensor {
+        let _p = crate::profile::op_scope("logical_or");
         check_bool("logical_or", self);
         zip_map::<bool, bool>("logical_or", self, other, |a, b| a || b)
     }
@@ -76,6 +81,7 @@ impl Tensor {
     /// If `condition` is not bool, `a` and `b` differ in dtype, or the shapes do not broadcast.
     #[track_caller]
     pub fn where_(condition: &Tensor, a: &Tensor, b: &Tensor) -> Tensor {
+        let _p = crate::profile::op_scope("where");
         check_bool("where", condition);
         if a.dtype() != b.dtype() {
             panic_msg(format!("where: dtype mismatch: {} vs {}", a.dtype(), b.dtype()));
@@ -107,6 +113,7 @@ impl Tensor {
     /// If `mask` is not bool or does not broadcast to this tensor's shape.
     #[track_caller]
     pub fn masked_fill(&self, mask: &Tensor, value: f64) -> Tensor {
+        let _p = crate::profile::op_scope("masked_fill");
         check_bool("masked_fill", mask);
         if broadcast_shapes(mask.shape(), self.shape()).as_deref() != Some(self.shape()) {
             shape_mismatch("masked_fill", "mask does not broadcast to the tensor", mask.shape(), self.shape());

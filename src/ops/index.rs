@@ -41,6 +41,7 @@ impl Tensor {
     /// If `index` is not a 1-D `i64` tensor or holds an out-of-range index.
     #[track_caller]
     pub fn index_select(&self, dim: isize, index: &Tensor) -> Tensor {
+        let _p = crate::profile::op_scope("index_select");
         let d = self.normalize_dim("index_select", dim);
         if index.rank() != 1 {
             panic_msg(format!("index_select: index must be 1-D, got shape {:?}", index.shape()));
@@ -71,6 +72,7 @@ impl Tensor {
     /// On dtype or shape mismatches, or out-of-range indices.
     #[track_caller]
     pub fn index_add(&self, dim: isize, index: &Tensor, src: &Tensor) -> Tensor {
+        let _p = crate::profile::op_scope("index_add");
         let d = self.normalize_dim("index_add", dim);
         let idx = check_index("index_add", index, self.shape(), d);
         let mut expect = self.shape().to_vec();
@@ -109,6 +111,7 @@ impl Tensor {
     /// If ranks differ, `index` is larger than `self` along a dim other than `dim`, or an index is out of range.
     #[track_caller]
     pub fn gather(&self, dim: isize, index: &Tensor) -> Tensor {
+        let _p = crate::profile::op_scope("gather");
         let d = self.normalize_dim("gather", dim);
         if self.rank() == 0 && index.rank() == 0 {
             return self.reshape([1usize]).gather(0, &index.reshape([1usize])).reshape([0usize; 0]);
@@ -141,6 +144,7 @@ impl Tensor {
     /// On shape or dtype mismatches or out-of-range indices.
     #[track_caller]
     pub fn scatter_add(&self, dim: isize, index: &Tensor, src: &Tensor) -> Tensor {
+        let _p = crate::profile::op_scope("scatter_add");
         let d = self.normalize_dim("scatter_add", dim);
         check_scatter_shapes("scatter_add", self.shape(), index.shape(), d);
         if src.shape() != index.shape() {

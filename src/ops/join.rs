@@ -19,6 +19,7 @@ impl Tensor {
     /// If the list is empty, or ranks, dtypes or non-`dim` sizes differ.
     #[track_caller]
     pub fn cat(tensors: &[&Tensor], dim: isize) -> Tensor {
+        let _p = crate::profile::op_scope("cat");
         let Some(first) = tensors.first() else { panic_msg("cat: expected a non-empty list of tensors".into()) };
         if let Some(k) = tensors.iter().position(|t| t.rank() == 0) {
             panic_msg(format!("cat: zero-dimensional tensor (at position {k}) cannot be concatenated; use stack"));
@@ -71,6 +72,7 @@ impl Tensor {
     /// If the list is empty or shapes differ.
     #[track_caller]
     pub fn stack(tensors: &[&Tensor], dim: isize) -> Tensor {
+        let _p = crate::profile::op_scope("stack");
         let Some(first) = tensors.first() else { panic_msg("stack: expected a non-empty list of tensors".into()) };
         for t in tensors {
             if t.shape() != first.shape() {
@@ -85,6 +87,7 @@ impl Tensor {
     /// Splits into pieces of `split_size` along `dim` (the last may be smaller), as views.
     #[track_caller]
     pub fn split(&self, split_size: usize, dim: isize) -> Vec<Tensor> {
+        let _p = crate::profile::op_scope("split");
         if split_size == 0 {
             panic_msg("split: split_size must be positive".into());
         }
@@ -102,6 +105,7 @@ impl Tensor {
     /// If the sizes do not add up to the dimension.
     #[track_caller]
     pub fn split_sizes(&self, sizes: &[usize], dim: isize) -> Vec<Tensor> {
+        let _p = crate::profile::op_scope("split_sizes");
         if sizes.iter().sum::<usize>() != self.size(dim) {
             panic_msg(format!("split_sizes: sizes {sizes:?} do not add up to dim {dim} of shape {:?}", self.shape()));
         }
@@ -119,6 +123,7 @@ impl Tensor {
     /// Splits into `chunks` nearly equal pieces along `dim` (like `torch.chunk`: size `ceil(n / chunks)`).
     #[track_caller]
     pub fn chunk(&self, chunks: usize, dim: isize) -> Vec<Tensor> {
+        let _p = crate::profile::op_scope("chunk");
         if chunks == 0 {
             panic_msg("chunk: chunks must be positive".into());
         }

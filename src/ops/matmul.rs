@@ -21,6 +21,7 @@ impl Tensor {
     /// If an operand is 0-D, the inner dimensions differ, or the batch dims do not broadcast.
     #[track_caller]
     pub fn matmul(&self, other: &Tensor) -> Tensor {
+        let _p = crate::profile::op_scope("matmul");
         let (ra, rb) = (self.rank(), other.rank());
         if ra == 0 || rb == 0 {
             shape_mismatch("matmul", "both operands need at least one dimension", self.shape(), other.shape());
@@ -44,6 +45,7 @@ impl Tensor {
     /// Alias of [`matmul`](Self::matmul) for 2-D operands, as `torch.mm`.
     #[track_caller]
     pub fn mm(&self, other: &Tensor) -> Tensor {
+        let _p = crate::profile::op_scope("mm");
         if self.rank() != 2 || other.rank() != 2 {
             shape_mismatch("mm", "both operands must be 2-D", self.shape(), other.shape());
         }

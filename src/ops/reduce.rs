@@ -29,12 +29,14 @@ impl Tensor {
     /// Sum of all elements, as a 0-D tensor.
     #[track_caller]
     pub fn sum(&self) -> Tensor {
+        let _p = crate::profile::op_scope("sum");
         self.sum_dims(&all_dims(self.rank()), false)
     }
 
     /// Sum over one dim.
     #[track_caller]
     pub fn sum_dim(&self, dim: isize, keepdim: bool) -> Tensor {
+        let _p = crate::profile::op_scope("sum_dim");
         self.sum_dims(&[dim], keepdim)
     }
 
@@ -44,6 +46,7 @@ impl Tensor {
     /// If a dim is out of range.
     #[track_caller]
     pub fn sum_dims(&self, dims: &[isize], keepdim: bool) -> Tensor {
+        let _p = crate::profile::op_scope("sum_dims");
         let dims = normalize_dims("sum", dims, self.rank());
         let value = match sum_block(self, &dims, keepdim) {
             Some(value) => value,
@@ -59,18 +62,21 @@ impl Tensor {
     /// Mean of all elements, as a 0-D tensor.
     #[track_caller]
     pub fn mean(&self) -> Tensor {
+        let _p = crate::profile::op_scope("mean");
         self.mean_dims(&all_dims(self.rank()), false)
     }
 
     /// Mean over one dim.
     #[track_caller]
     pub fn mean_dim(&self, dim: isize, keepdim: bool) -> Tensor {
+        let _p = crate::profile::op_scope("mean_dim");
         self.mean_dims(&[dim], keepdim)
     }
 
     /// Mean over several dims.
     #[track_caller]
     pub fn mean_dims(&self, dims: &[isize], keepdim: bool) -> Tensor {
+        let _p = crate::profile::op_scope("mean_dims");
         let n: usize = normalize_dims("mean", dims, self.rank()).iter().map(|&d| self.shape()[d]).product();
         self.sum_dims(dims, keepdim) * (1.0 / n as f64)
     }
@@ -79,12 +85,14 @@ impl Tensor {
     /// The gradient goes to that index.
     #[track_caller]
     pub fn max_dim(&self, dim: isize, keepdim: bool) -> (Tensor, Tensor) {
+        let _p = crate::profile::op_scope("max_dim");
         self.extreme_dim("max_dim", dim, keepdim, true)
     }
 
     /// Minimum along `dim` and its index (the first one on ties).
     #[track_caller]
     pub fn min_dim(&self, dim: isize, keepdim: bool) -> (Tensor, Tensor) {
+        let _p = crate::profile::op_scope("min_dim");
         self.extreme_dim("min_dim", dim, keepdim, false)
     }
 
@@ -108,6 +116,7 @@ impl Tensor {
     /// Index of the maximum along `dim` (`None`: over all elements, flattened), as `i64`.
     #[track_caller]
     pub fn argmax(&self, dim: Option<isize>, keepdim: bool) -> Tensor {
+        let _p = crate::profile::op_scope("argmax");
         match dim {
             Some(dim) => self.arg_extreme("argmax", self.normalize_dim("argmax", dim), keepdim, true),
             None => self.reshape([-1]).arg_extreme("argmax", 0, false, true),
@@ -117,6 +126,7 @@ impl Tensor {
     /// Index of the minimum along `dim` (`None`: over all elements, flattened), as `i64`.
     #[track_caller]
     pub fn argmin(&self, dim: Option<isize>, keepdim: bool) -> Tensor {
+        let _p = crate::profile::op_scope("argmin");
         match dim {
             Some(dim) => self.arg_extreme("argmin", self.normalize_dim("argmin", dim), keepdim, false),
             None => self.reshape([-1]).arg_extreme("argmin", 0, false, false),
@@ -148,24 +158,28 @@ impl Tensor {
     /// Maximum over dims; the gradient is split evenly among tied maxima (like `torch.amax`).
     #[track_caller]
     pub fn amax(&self, dims: &[isize], keepdim: bool) -> Tensor {
+        let _p = crate::profile::op_scope("amax");
         self.amax_amin("amax", dims, keepdim, true)
     }
 
     /// Minimum over dims; the gradient is split evenly among tied minima (like `torch.amin`).
     #[track_caller]
     pub fn amin(&self, dims: &[isize], keepdim: bool) -> Tensor {
+        let _p = crate::profile::op_scope("amin");
         self.amax_amin("amin", dims, keepdim, false)
     }
 
     /// Maximum of all elements, as a 0-D tensor (ties share the gradient).
     #[track_caller]
     pub fn max(&self) -> Tensor {
+        let _p = crate::profile::op_scope("max");
         self.amax(&all_dims(self.rank()), false)
     }
 
     /// Minimum of all elements, as a 0-D tensor (ties share the gradient).
     #[track_caller]
     pub fn min(&self) -> Tensor {
+        let _p = crate::profile::op_scope("min");
         self.amin(&all_dims(self.rank()), false)
     }
 
@@ -198,6 +212,7 @@ impl Tensor {
     /// Variance over dims with Bessel-style `correction` (1 = unbiased, PyTorch's default; 0 = biased).
     #[track_caller]
     pub fn var_dims(&self, dims: &[isize], correction: usize, keepdim: bool) -> Tensor {
+        let _p = crate::profile::op_scope("var_dims");
         let n: usize = normalize_dims("var", dims, self.rank()).iter().map(|&d| self.shape()[d]).product();
         let centered = self - &self.mean_dims(dims, true);
         (&centered * &centered).sum_dims(dims, keepdim) * (1.0 / (n as f64 - correction as f64))
@@ -206,24 +221,28 @@ impl Tensor {
     /// Variance of all elements (unbiased).
     #[track_caller]
     pub fn var(&self) -> Tensor {
+        let _p = crate::profile::op_scope("var");
         self.var_dims(&all_dims(self.rank()), 1, false)
     }
 
     /// Standard deviation over dims with `correction`.
     #[track_caller]
     pub fn std_dims(&self, dims: &[isize], correction: usize, keepdim: bool) -> Tensor {
+        let _p = crate::profile::op_scope("std_dims");
         sqrt_zero_grad_at_zero(&self.var_dims(dims, correction, keepdim))
     }
 
     /// Standard deviation of all elements (unbiased).
     #[track_caller]
     pub fn std(&self) -> Tensor {
+        let _p = crate::profile::op_scope("std");
         sqrt_zero_grad_at_zero(&self.var())
     }
 
     /// `ln(sum(e^x))` over dims, computed stably by subtracting the (detached) maximum.
     #[track_caller]
     pub fn logsumexp(&self, dims: &[isize], keepdim: bool) -> Tensor {
+        let _p = crate::profile::op_scope("logsumexp");
         let m = self.detach().amax(dims, true);
         // An all -inf group would give -inf - -inf = NaN; shift by 0 there instead.
         let m = super::unary::map_float(&m, "logsumexp", |v| if v.is_infinite() { 0.0 } else { v });
@@ -240,6 +259,7 @@ impl Tensor {
     /// (as PyTorch does), p = infinity is `amax(|x|)`.
     #[track_caller]
     pub fn norm(&self, p: f64, dims: &[isize], keepdim: bool) -> Tensor {
+        let _p = crate::profile::op_scope("norm");
         if p == 2.0 {
             let dims_u = normalize_dims("norm", dims, self.rank());
             let kept = keepdim_shape(self.shape(), &dims_u);

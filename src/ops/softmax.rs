@@ -43,6 +43,7 @@ impl Tensor {
     /// Softmax along `dim`: non-negative entries summing to 1.
     #[track_caller]
     pub fn softmax(&self, dim: isize) -> Tensor {
+        let _p = crate::profile::op_scope("softmax");
         let d = self.normalize_dim("softmax", dim);
         if self.rank() == 0 {
             return self.reshape([1usize]).softmax(0).reshape([0usize; 0]);
@@ -59,6 +60,7 @@ impl Tensor {
     /// Log of the softmax along `dim`, computed without forming the softmax.
     #[track_caller]
     pub fn log_softmax(&self, dim: isize) -> Tensor {
+        let _p = crate::profile::op_scope("log_softmax");
         let d = self.normalize_dim("log_softmax", dim);
         if self.rank() == 0 {
             return self.reshape([1usize]).log_softmax(0).reshape([0usize; 0]);

@@ -49,6 +49,7 @@ macro_rules! unary_op {
             $(#[$doc])*
             #[track_caller]
             pub fn $method(&self) -> Tensor {
+                let _p = crate::profile::op_scope(stringify!($method));
                 let y = match $kernel {
                     Some(kernel) => fast::unary($name, kernel, self),
                     None => map_float(self, $name, |$v| $value),
@@ -118,6 +119,7 @@ unary_op!(
 impl Tensor {
     /// `-1`, `0` or `1` by the sign of each element (no gradient flows through it).
     pub fn sign(&self) -> Tensor {
+        let _p = crate::profile::op_scope("sign");
         map_float(self, "sign", |v| {
             if v > 0.0 {
                 1.0
@@ -132,6 +134,7 @@ impl Tensor {
     /// `x^p` elementwise for a scalar exponent.
     #[track_caller]
     pub fn powf(&self, p: f64) -> Tensor {
+        let _p = crate::profile::op_scope("powf");
         let y = map_float(self, "powf", |v| v.powf(p));
         Tensor::from_op(y, &[self], || PowfBackward { x: self.clone(), p })
     }
@@ -140,6 +143,7 @@ impl Tensor {
     /// `min < x < max`, and is 0 at the bounds, as in PyTorch 2.x (consistent with `relu` at 0).
     #[track_caller]
     pub fn clamp(&self, min: Option<f64>, max: Option<f64>) -> Tensor {
+        let _p = crate::profile::op_scope("clamp");
         let (lo, hi) = (min.unwrap_or(f64::NEG_INFINITY), max.unwrap_or(f64::INFINITY));
         let y = map_float(self, "clamp", |v| if v.is_nan() { v } else { v.max(lo).min(hi) });
         Tensor::from_op(y, &[self], || ClampBackward { x: self.clone(), lo, hi })

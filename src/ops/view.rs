@@ -76,6 +76,7 @@ impl Tensor {
     /// If the element counts differ.
     #[track_caller]
     pub fn reshape(&self, shape: impl ShapeArg) -> Tensor {
+        let _p = crate::profile::op_scope("reshape");
         let shape = resolve_shape("reshape", self.shape(), &shape.sizes());
         if shape.as_slice() == self.shape() {
             return self.clone();
@@ -92,6 +93,7 @@ impl Tensor {
     /// If the element counts differ or the strides do not allow a view (call `contiguous()` first).
     #[track_caller]
     pub fn view(&self, shape: impl ShapeArg) -> Tensor {
+        let _p = crate::profile::op_scope("view");
         let shape = resolve_shape("view", self.shape(), &shape.sizes());
         match self.layout().view_strides(&shape) {
             Some(strides) => self.view_with(&shape, strides),
@@ -114,6 +116,7 @@ impl Tensor {
     /// Flattens dims `start..=end` into one.
     #[track_caller]
     pub fn flatten(&self, start: isize, end: isize) -> Tensor {
+        let _p = crate::profile::op_scope("flatten");
         if self.rank() == 0 {
             return self.reshape([1usize]);
         }
@@ -131,6 +134,7 @@ impl Tensor {
     /// Removes dimension `dim` if its size is 1 (otherwise returns the tensor unchanged, like PyTorch).
     #[track_caller]
     pub fn squeeze(&self, dim: isize) -> Tensor {
+        let _p = crate::profile::op_scope("squeeze");
         let d = self.normalize_dim("squeeze", dim);
         if self.rank() == 0 || self.shape()[d] != 1 {
             return self.clone();
@@ -142,6 +146,7 @@ impl Tensor {
 
     /// Removes every size-1 dimension.
     pub fn squeeze_all(&self) -> Tensor {
+        let _p = crate::profile::op_scope("squeeze_all");
         let shape: Vec<usize> = self.shape().iter().copied().filter(|&d| d != 1).collect();
         self.reshape(shape)
     }
@@ -149,6 +154,7 @@ impl Tensor {
     /// Inserts a size-1 dimension at `dim` (`-1` appends).
     #[track_caller]
     pub fn unsqueeze(&self, dim: isize) -> Tensor {
+        let _p = crate::profile::op_scope("unsqueeze");
         let d = normalize_dim("unsqueeze", dim, self.rank() + 1);
         let mut shape = self.shape().to_vec();
         shape.insert(d, 1);
@@ -161,6 +167,7 @@ impl Tensor {
     /// If `dims` is not a permutation of `0..rank`.
     #[track_caller]
     pub fn permute(&self, dims: &[usize]) -> Tensor {
+        let _p = crate::profile::op_scope("permute");
         let rank = self.rank();
         let mut seen = vec![false; rank];
         if dims.len() != rank || dims.iter().any(|&d| d >= rank || std::mem::replace(&mut seen[d], true)) {
@@ -185,6 +192,7 @@ impl Tensor {
     /// Swaps two dimensions.
     #[track_caller]
     pub fn transpose(&self, dim0: isize, dim1: isize) -> Tensor {
+        let _p = crate::profile::op_scope("transpose");
         let (a, b) = (self.normalize_dim("transpose", dim0), self.normalize_dim("transpose", dim1));
         let mut perm: Vec<usize> = (0..self.rank()).collect();
         perm.swap(a, b);
@@ -197,6 +205,7 @@ impl Tensor {
     /// If the rank is above 2 (use `transpose`).
     #[track_caller]
     pub fn t(&self) -> Tensor {
+        let _p = crate::profile::op_scope("t");
         match self.rank() {
             0 | 1 => self.clone(),
             2 => self.transpose(0, 1),
@@ -213,6 +222,7 @@ impl Tensor {
     /// If the range exceeds the dimension.
     #[track_caller]
     pub fn narrow(&self, dim: isize, start: usize, length: usize) -> Tensor {
+        let _p = crate::profile::op_scope("narrow");
         let size = self.size(dim);
         if start + length > size {
             panic_msg(format!(
@@ -230,6 +240,7 @@ impl Tensor {
     /// If `step` is 0 or `start` exceeds the dimension.
     #[track_caller]
     pub fn slice(&self, dim: isize, start: usize, end: usize, step: usize) -> Tensor {
+        let _p = crate::profile::op_scope("slice");
         let d = self.normalize_dim("slice", dim);
         let size = self.shape()[d];
         let end = end.min(size);
@@ -255,6 +266,7 @@ impl Tensor {
     /// If the shape is not reachable by broadcasting.
     #[track_caller]
     pub fn expand(&self, shape: &[usize]) -> Tensor {
+        let _p = crate::profile::op_scope("expand");
         if shape == self.shape() {
             return self.clone();
         }
@@ -275,11 +287,13 @@ impl Tensor {
     /// Alias of [`expand`](Self::expand), as `torch.broadcast_to`.
     #[track_caller]
     pub fn broadcast_to(&self, shape: &[usize]) -> Tensor {
+        let _p = crate::profile::op_scope("broadcast_to");
         self.expand(shape)
     }
 
     /// A row-major copy (or `self` when already contiguous).
     pub fn contiguous(&self) -> Tensor {
+        let _p = crate::profile::op_scope("contiguous");
         if self.is_contiguous() {
             return self.clone();
         }
@@ -293,6 +307,7 @@ impl Tensor {
     /// If this tensor's shape is not a broadcast of `shape`.
     #[track_caller]
     pub fn sum_to_shape(&self, shape: &[usize]) -> Tensor {
+        let _p = crate::profile::op_scope("sum_to_shape");
         if self.shape() == shape {
             return self.clone();
         }

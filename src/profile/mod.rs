@@ -1,68 +1,64 @@
-//! Seeing inside the engine: anomaly mode (and, as it grows, the op profiler and graph export).
+//! Seeing inside the engine: graph printouts, the op profiler, memory statistics and anomaly mode.
 //!
-//! Anomaly mode: when on, a NaN or infinity produced by an op's forward or backward stops the program with
-//! an error naming the op, its input shapes and where in user code the op was created.
+//! Rooms:
+//! - `graph`: the autograd graph as an indented tree ([`Tensor::graph_tree`], [`graph_tree`],
+//!   [`print_graph`]) or Graphviz DOT ([`to_dot`]).
+//! - `profiler`: [`Profiler`] records, per op and per call site, forward and backward calls, total and
+//!   self wall time, estimated FLOPs and bytes (`cost` holds the estimates) and bytes saved for backward;
+//!   [`ProfileReport::table`] prints them sorted by time like `torch.profiler`.
+//! - `trace`: [`ProfileReport::chrome_trace_json`], a trace Perfetto and `chrome://tracing` open.
+//! - `memory`: live and peak bytes of tensor storage ([`memory_stats`], [`reset_peak`]) and the per-node
+//!   estimate of bytes saved for backward.
+//! - `anomaly`: [`set_detect_anomaly`], stop at the first NaN or infinity naming the op and its call site.
+//!
+//! The engine calls in here through a few hooks, each one relaxed atomic load when its feature is off:
+//! `op_scope` at the top of every op, `Tensor::from_op` (shapes and saved bytes for the profiler, the
+//! forward anomaly check) and the backward sweep (per-node timing, the backward anomaly checks).
+//!
+//! ```
+//! use tensorgrad::{profile, Tensor};
+//! let w = Tensor::randn(&[8, 4]).requires_grad_();
+//! let x = Tensor::randn(&[16, 4]);
+//! let profiler = profile::Profiler::start();
+//! let loss = x.matmul(&w.t()).relu().sum();
+//! print!("{}", profile::graph_tree(&loss, &[("w".to_string(), w.clone())]));
+//! loss.backward();
+//! let report = profiler.stop();
+//! print!("{}", report.table());
+//! assert_eq!(report.op("relu").unwrap().backward_calls, 1);
+//! ```
 
-use crate::autograd::{Node, NodeState};
+mod anomaly;
+mod cost;
+mod graph;
+pub(crate) mod memory;
+mod profiler;
+mod trace;
+
+pub use anomaly::{is_anomaly_enabled, set_detect_anomaly};
+pub use graph::{graph_tree, print_graph, to_dot};
+pub use memory::{memory_stats, reset_peak, MemoryStats};
+pub use profiler::{op_scope, EventKind, OpScope, OpStats, ProfileEvent, ProfileReport, Profiler};
+
+pub(crate) use anomaly::{check_anomaly_backward, check_backward_outputs};
+pub(crate) use profiler::{backward_scope, engine_scope, is_enabled};
+
 use crate::tensor::Tensor;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
-static ANOMALY: AtomicBool = AtomicBool::new(false);
-static PROFILING: AtomicBool = AtomicBool::new(false);
-
-/// Turns anomaly detection on or off (process-wide). Costs a scan of every op output while on.
-pub fn set_detect_anomaly(on: bool) {
-    ANOMALY.store(on, Ordering::Relaxed);
+/// Called by `from_op` with every op's value and inputs, before it decides whether to record a node.
+#[inline]
+pub(crate) fn before_op(inputs: &[&Tensor], value: &Tensor) {
+    if is_enabled() {
+        profiler::note_op(inputs, value);
+    }
 }
 
-/// Whether anomaly detection is on.
-pub fn is_anomaly_enabled() -> bool {
-    ANOMALY.load(Ordering::Relaxed)
-}
-
-pub(crate) fn is_enabled() -> bool {
-    PROFILING.load(Ordering::Relaxed)
-}
-
-fn has_non_finite(t: &Tensor) -> bool {
-    t.dtype().is_float() && t.to_vec_f64().iter().any(|v| !v.is_finite())
-}
-
-fn describe(node: &Node) -> String {
-    let shapes = node
-        .state
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .as_ref()
-        .map(|s| s.inputs.iter().map(|t| format!("{:?}", t.shape())).collect::<Vec<_>>().join(", "))
-        .unwrap_or_else(|| "freed".into());
-    format!("`{}` (inputs {shapes}) created at {}", node.name, node.location)
-}
-
-/// Called by `from_op` for every recorded op output.
+/// Called by `from_op` for every recorded op output (one that has a node).
+#[inline]
 #[track_caller]
 pub(crate) fn after_op(out: &Tensor) {
-    if is_anomaly_enabled() && has_non_finite(out) {
-        if let Some(node) = &out.0.node {
-            crate::error::panic_msg(format!("anomaly: forward of {} produced NaN or infinity", describe(node)));
-        }
+    anomaly::check_forward(out);
+    if is_enabled() {
+        profiler::note_node(out);
     }
 }
-
-/// Called by the engine with the gradient arriving at `t`, before it flows into `t`'s node.
-#[track_caller]
-pub(crate) fn check_anomaly_backward(t: &Tensor, grad: &Tensor) {
-    if is_anomaly_enabled() && has_non_finite(grad) {
-        let origin = match &t.0.node {
-            Some(node) => describe(node),
-            None => format!("a leaf of shape {:?}", t.shape()),
-        };
-        crate::error::panic_msg(format!(
-            "anomaly: backward produced NaN or infinity in the gradient of the output of {origin}"
-        ));
-    }
-}
-
-/// Called by the engine after each node's backward while profiling.
-pub(crate) fn record_backward(_node: &Node, _state: &NodeState, _elapsed: Duration) {}

@@ -25,7 +25,41 @@ use crate::autograd::{Hook, Node};
 
 /// Shared, lockable element storage. Views share it; in-place updates (optimizers, gradient accumulation)
 /// take the write lock.
-pub(crate) type Storage = Arc<RwLock<Buffer>>;
+pub(crate) type Storage = Arc<StorageCell>;
+
+/// One allocation of tensor elements. It derefs to the lock around the buffer, and counts itself in the
+/// process-wide memory statistics ([`crate::profile::memory_stats`]) from creation to drop. Buffers never
+/// change length after creation, so the byte count taken at creation is the one released at drop.
+pub(crate) struct StorageCell {
+    buffer: RwLock<Buffer>,
+    bytes: usize,
+}
+
+impl StorageCell {
+    pub(crate) fn new(buffer: Buffer) -> StorageCell {
+        let bytes = buffer.len() * buffer.dtype().size_in_bytes();
+        crate::profile::memory::on_alloc(bytes);
+        StorageCell { buffer: RwLock::new(buffer), bytes }
+    }
+
+    /// Bytes of the elements.
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes
+    }
+}
+
+impl std::ops::Deref for StorageCell {
+    type Target = RwLock<Buffer>;
+    fn deref(&self) -> &RwLock<Buffer> {
+        &self.buffer
+    }
+}
+
+impl Drop for StorageCell {
+    fn drop(&mut self) {
+        crate::profile::memory::on_free(self.bytes);
+    }
+}
 
 /// An n-dimensional array of `f32`, `f64`, `i64` or `bool` that records the operations applied to it so
 /// gradients can flow back through them.
@@ -73,7 +107,7 @@ impl Tensor {
     pub(crate) fn from_buffer(buffer: Buffer, shape: &[usize]) -> Tensor {
         let dtype = buffer.dtype();
         debug_assert_eq!(buffer.len(), shape.iter().product::<usize>());
-        Tensor::from_parts(Arc::new(RwLock::new(buffer)), Layout::contiguous(shape), dtype)
+        Tensor::from_parts(Arc::new(StorageCell::new(buffer)), Layout::contiguous(shape), dtype)
     }
 
     /// A new tensor without history sharing this one's storage, seen through `layout`.
@@ -149,7 +183,7 @@ impl Tensor {
 
     /// Bytes of the underlying storage (shared by all views of it).
     pub fn storage_bytes(&self) -> usize {
-        self.read().len() * self.dtype().size_in_bytes()
+        self.0.storage.bytes()
     }
 
     pub(crate) fn read(&self) -> RwLockReadGuard<'_, Buffer> {
