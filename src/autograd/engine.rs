@@ -213,6 +213,24 @@ pub(crate) fn accumulate(slot: &mut Option<Tensor>, g: Tensor) {
     }
 }
 
+/// `g` as a stored gradient must own its buffer: backward formulas pass one upstream gradient to several
+/// inputs (`add`), views and the caller's output gradient flow through unchanged, so without this two
+/// leaves' `.grad()` (or a `.grad()` and the caller's tensor) could share storage, and an in-place update of
+/// one (`zero_()`, gradient clipping) would silently change the other. Copies only when shared.
+fn owned(g: Tensor) -> Tensor {
+    let exclusive = Arc::strong_count(&g.0) == 1
+        && Arc::strong_count(&g.0.storage) == 1
+        && g.is_leaf()
+        && g.is_contiguous()
+        && g.0.layout.offset == 0
+        && g.read().len() == g.numel();
+    if exclusive {
+        g
+    } else {
+        crate::dispatch_all!(g.dtype(), T => Tensor::from_vec(g.contiguous_vec::<T>(), g.shape()))
+    }
+}
+
 /// Runs the hooks registered on `t` over the gradient `g`.
 fn apply_hooks(t: &Tensor, mut g: Tensor) -> Tensor {
     let hooks: Vec<_> = t.0.hooks.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|(_, h)| h.clone()).collect();
@@ -261,13 +279,14 @@ fn run(
         }
         let Some(node) = &t.0.node else {
             if targets.is_none() {
-                let g = if create_graph { g } else { g.detach().contiguous() };
+                let g = if create_graph { g } else { owned(g) };
                 accumulate(&mut t.0.grad.lock().unwrap_or_else(|e| e.into_inner()), g);
             }
             continue;
         };
         if targets.is_none() && t.0.retains_grad.load(Ordering::Relaxed) {
-            accumulate(&mut t.0.grad.lock().unwrap_or_else(|e| e.into_inner()), g.clone());
+            let kept = if create_graph { g.clone() } else { owned(g.clone()) };
+            accumulate(&mut t.0.grad.lock().unwrap_or_else(|e| e.into_inner()), kept);
         }
         let mut guard = node.state.lock().unwrap_or_else(|e| e.into_inner());
         let Some(state) = guard.as_ref() else { freed_graph_panic(node.name) };

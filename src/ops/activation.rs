@@ -175,6 +175,9 @@ impl Backward for ActivationBackward {
         let x = &self.x;
         let recording = is_grad_enabled() && x.requires_grad();
         let dx = match self.kind {
+            // At NaN inputs PyTorch passes relu's gradient (it tests the NaN output `<= 0`) but gives leaky_relu
+            // the negative slope (it tests the input `> 0`).
+            Kind::LeakyRelu(0.0) => dy * &map_float(x, "relu", |v| if v > 0.0 || v.is_nan() { 1.0 } else { 0.0 }),
             Kind::LeakyRelu(s) => dy * &map_float(x, "relu", |v| if v > 0.0 { 1.0 } else { s }),
             Kind::Sigmoid => {
                 let y = output_for_backward(x, self.y.as_ref().unwrap(), |x| x.sigmoid());
@@ -193,10 +196,10 @@ impl Backward for ActivationBackward {
                 }
             }
             Kind::Elu(a) if recording => {
-                let m = mask(x, |v| v > 0.0);
+                let m = mask(x, |v| v > 0.0 || v.is_nan()); // NaN takes the linear branch, as in PyTorch
                 dy * &(&m + &((1.0 - &m) * &x.exp() * a))
             }
-            Kind::Elu(a) => zip_float("elu", dy, x, |g, v| g * if v > 0.0 { 1.0 } else { a * v.exp() }),
+            Kind::Elu(a) => zip_float("elu", dy, x, |g, v| g * if v <= 0.0 { a * v.exp() } else { 1.0 }),
             Kind::Gelu(GeluApprox::None) if recording => {
                 let cdf = (1.0 + (x * std::f64::consts::FRAC_1_SQRT_2).erf()) * 0.5;
                 let pdf: Tensor = (x * x * -0.5).exp() * INV_SQRT_2PI;

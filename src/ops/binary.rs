@@ -6,15 +6,16 @@
 //! | sub | a - b | dy, -dy |
 //! | mul | a * b | dy * b, dy * a |
 //! | div | a / b | dy / b, -dy * a / b^2 |
-//! | pow | a^b | dy * b * a^(b-1), dy * a^b * ln a (0 where a = 0 and b >= 0) |
-//! | maximum | max(a, b) | dy where a > b (half on ties), dy where b > a (half on ties) |
-//! | minimum | min(a, b) | dy where a < b (half on ties), dy where b < a (half on ties) |
+//! | pow | a^b | dy * b * a^(b-1) (0 where b = 0), dy * a^b * ln a (0 where a = 0 and b >= 0) |
+//! | maximum | max(a, b) | dy unless a < b (half on ties), dy unless b < a (half on ties); NaN: both get dy |
+//! | minimum | min(a, b) | dy unless a > b (half on ties), dy unless b > a (half on ties); NaN: both get dy |
 //!
 //! Scalar forms (`x + s`, `s - x`, `x * s`, `s / x`, ...) are single ops, not a broadcast scalar tensor.
 
 use super::unary::{map_float, zip_float};
 use crate::autograd::Backward;
-use crate::tensor::{Dims, Tensor};
+use crate::ops::zip_map;
+use crate::tensor::{DType, Dims, Tensor};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum BinaryOp {
@@ -106,29 +107,47 @@ impl Backward for BinaryBackward {
             }
             BinaryOp::Pow => {
                 let (a, b) = (a.unwrap(), b.unwrap());
-                let da = needs[0].then(|| dy * b * &a.pow(&(b - 1.0)));
+                // PyTorch's convention: 0 where b == 0 (else 0 * 0^-1 = NaN at a = 0).
+                let da = needs[0].then(|| {
+                    let g = dy * b * &a.pow(&(b - 1.0));
+                    let zero_exp = b.detach().eq_scalar(0.0);
+                    Tensor::where_(&zero_exp, &Tensor::zeros_dtype(&[], g.dtype()), &g)
+                });
                 let db = needs[1].then(|| {
                     // d(a^b)/db = a^b ln a, defined as 0 where a == 0 and b >= 0 (PyTorch's convention).
-                    let zero_base = zip_float("pow", a, b, |p, q| if p == 0.0 && q >= 0.0 { 0.0 } else { 1.0 });
-                    let safe_log = map_float(a, "pow", |p| if p == 0.0 { 1.0 } else { p });
-                    dy * &a.pow(b) * &safe_log.log() * &zero_base
+                    // `ln a` must stay a function of `a` (built with `where_`, not a graph-less map), or second
+                    // derivatives d(db)/da lose the 1/a term under create_graph.
+                    // Only the a == 0, b >= 0 entries are masked (a = 0, b < 0 gives inf * -inf = -inf, as PyTorch).
+                    let masked = zip_map::<f64, bool>(
+                        "pow",
+                        &a.detach().to_dtype(DType::F64),
+                        &b.detach().to_dtype(DType::F64),
+                        |p, q| p == 0.0 && q >= 0.0,
+                    );
+                    let safe_log = Tensor::where_(&masked, &a.ones_like(), a).log();
+                    Tensor::where_(&masked, &Tensor::zeros_dtype(&[], a.dtype()), &(dy * &a.pow(b) * &safe_log))
                 });
                 (da, db)
             }
             BinaryOp::Maximum | BinaryOp::Minimum => {
                 let (a, b) = (a.unwrap(), b.unwrap());
-                let prefer_a = self.op == BinaryOp::Maximum;
-                // Weight of a in the result: 1 where a wins, 1/2 on ties, 0 where b wins.
-                let wa = zip_float(self.op.name(), a, b, |p, q| {
-                    if p == q {
-                        0.5
-                    } else if (p > q) == prefer_a {
-                        1.0
-                    } else {
-                        0.0
-                    }
-                });
-                (needs[0].then(|| dy * &wa), needs[1].then(|| dy * &(1.0 - &wa)))
+                // PyTorch's weights: 1/2 each on ties, 0 for the loser, 1 otherwise, so a NaN on either side
+                // passes the full gradient to both (no comparison holds).
+                let max = self.op == BinaryOp::Maximum;
+                let weight = |a_side: bool| {
+                    zip_float(self.op.name(), a, b, move |p, q| {
+                        // Does this side lose? (max: it is the smaller one; min: the larger one.)
+                        let (mine, other) = if a_side { (p, q) } else { (q, p) };
+                        if p == q {
+                            0.5
+                        } else if (max && mine < other) || (!max && mine > other) {
+                            0.0
+                        } else {
+                            1.0
+                        }
+                    })
+                };
+                (needs[0].then(|| dy * &weight(true)), needs[1].then(|| dy * &weight(false)))
             }
         };
         vec![da.map(|g| g.sum_to_shape(&self.a_shape)), db.map(|g| g.sum_to_shape(&self.b_shape))]

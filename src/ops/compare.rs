@@ -80,11 +80,13 @@ impl Tensor {
         if a.dtype() != b.dtype() {
             panic_msg(format!("where: dtype mismatch: {} vs {}", a.dtype(), b.dtype()));
         }
-        let ab = broadcast_shapes(a.shape(), b.shape())
-            .unwrap_or_else(|| shape_mismatch("where", "shapes cannot be broadcast together", a.shape(), b.shape()));
-        let shape = broadcast_shapes(condition.shape(), &ab).unwrap_or_else(|| {
+        // let-else rather than closures, so `#[track_caller]` reaches the user's line.
+        let Some(ab) = broadcast_shapes(a.shape(), b.shape()) else {
+            shape_mismatch("where", "shapes cannot be broadcast together", a.shape(), b.shape())
+        };
+        let Some(shape) = broadcast_shapes(condition.shape(), &ab) else {
             shape_mismatch("where", "condition does not broadcast to the values", condition.shape(), &ab)
-        });
+        };
         let c = condition.detach().expand(&shape).contiguous_vec::<bool>();
         let value = crate::dispatch_all!(a.dtype(), T => {
             let av = a.detach().expand(&shape).contiguous_vec::<T>();

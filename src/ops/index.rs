@@ -13,20 +13,25 @@ use crate::tensor::dtype::sealed::Sealed as _;
 use crate::tensor::layout::{contiguous_strides, for_each_offset, for_each_offset2};
 use crate::tensor::{DType, Dims, Tensor};
 
+/// The index values, checked once up front (dtype and range) so the loops below cannot go out of bounds and
+/// the panic names the op, the offending index and both shapes.
 #[track_caller]
-fn check_index(op: &str, index: &Tensor) -> Vec<i64> {
+fn check_index(op: &str, index: &Tensor, shape: &[usize], dim: usize) -> Vec<usize> {
     if index.dtype() != DType::I64 {
         panic_msg(format!("{op}: index must have dtype int64, got {} (shape {:?})", index.dtype(), index.shape()));
     }
-    index.contiguous_vec::<i64>()
-}
-
-#[track_caller]
-fn bound(op: &str, i: i64, size: usize, dim: usize) -> usize {
-    if i < 0 || i as usize >= size {
-        panic_msg(format!("{op}: index {i} is out of bounds for dim {dim} with size {size}"));
+    let size = shape[dim];
+    let values = index.contiguous_vec::<i64>();
+    // A loop, not a closure, so `#[track_caller]` reaches the user's line.
+    for &i in &values {
+        if i < 0 || i as usize >= size {
+            panic_msg(format!(
+                "{op}: index {i} is out of bounds for dim {dim} with size {size} (tensor shape {shape:?}, index shape {:?})",
+                index.shape()
+            ));
+        }
     }
-    i as usize
+    values.into_iter().map(|i| i as usize).collect()
 }
 
 impl Tensor {
@@ -40,7 +45,7 @@ impl Tensor {
         if index.rank() != 1 {
             panic_msg(format!("index_select: index must be 1-D, got shape {:?}", index.shape()));
         }
-        let idx = check_index("index_select", index);
+        let idx = check_index("index_select", index, self.shape(), d);
         let shape = self.shape();
         let (outer, size, inner): (usize, usize, usize) =
             (shape[..d].iter().product(), shape[d], shape[d + 1..].iter().product());
@@ -49,8 +54,7 @@ impl Tensor {
             let mut out = Vec::with_capacity(outer * idx.len() * inner);
             for o in 0..outer {
                 for &i in &idx {
-                    let i = bound("index_select", i, size, d);
-                    let start = (o * size + i) * inner;
+                                        let start = (o * size + i) * inner;
                     out.extend_from_slice(&x[start..start + inner]);
                 }
             }
@@ -68,7 +72,7 @@ impl Tensor {
     #[track_caller]
     pub fn index_add(&self, dim: isize, index: &Tensor, src: &Tensor) -> Tensor {
         let d = self.normalize_dim("index_add", dim);
-        let idx = check_index("index_add", index);
+        let idx = check_index("index_add", index, self.shape(), d);
         let mut expect = self.shape().to_vec();
         expect[d] = idx.len();
         if src.shape() != expect.as_slice() || src.dtype() != self.dtype() {
@@ -87,8 +91,7 @@ impl Tensor {
             let s = src.contiguous_vec::<T>();
             for o in 0..outer {
                 for (k, &i) in idx.iter().enumerate() {
-                    let i = bound("index_add", i, size, d);
-                    let dst = (o * size + i) * inner;
+                                        let dst = (o * size + i) * inner;
                     let from = (o * idx.len() + k) * inner;
                     for j in 0..inner {
                         out[dst + j] += s[from + j];
@@ -107,18 +110,20 @@ impl Tensor {
     #[track_caller]
     pub fn gather(&self, dim: isize, index: &Tensor) -> Tensor {
         let d = self.normalize_dim("gather", dim);
+        if self.rank() == 0 && index.rank() == 0 {
+            return self.reshape([1usize]).gather(0, &index.reshape([1usize])).reshape([0usize; 0]);
+        }
         check_scatter_shapes("gather", self.shape(), index.shape(), d);
-        let idx = check_index("gather", index);
+        let idx = check_index("gather", index, self.shape(), d);
         let xs = contiguous_strides(self.shape());
         let mut base_strides = xs.clone();
         base_strides[d] = 0;
-        let size = self.shape()[d];
         let value = crate::dispatch_all!(self.dtype(), T => {
             let x = self.contiguous_vec::<T>();
             let mut out = Vec::with_capacity(idx.len());
             let mut k = 0;
             for_each_offset(index.shape(), &base_strides, 0, |base| {
-                out.push(x[base + bound("gather", idx[k], size, d) * xs[d]]);
+                out.push(x[base + idx[k] * xs[d]]);
                 k += 1;
             });
             Tensor::from_vec(out, index.shape())
@@ -144,11 +149,10 @@ impl Tensor {
         if src.dtype() != self.dtype() {
             panic_msg(format!("scatter_add: dtype mismatch: {} vs {}", self.dtype(), src.dtype()));
         }
-        let idx = check_index("scatter_add", index);
+        let idx = check_index("scatter_add", index, self.shape(), d);
         let os = contiguous_strides(self.shape());
         let mut base_strides = os.clone();
         base_strides[d] = 0;
-        let size = self.shape()[d];
         let value = crate::dispatch_float!(self.dtype(), "scatter_add", T => {
             let mut out = self.contiguous_vec::<T>();
             let guard = src.read();
@@ -156,7 +160,7 @@ impl Tensor {
             let l = src.layout();
             let mut k = 0;
             for_each_offset2(index.shape(), (&base_strides, 0), (&l.strides, l.offset), |base, from| {
-                out[base + bound("scatter_add", idx[k], size, d) * os[d]] += s[from];
+                out[base + idx[k] * os[d]] += s[from];
                 k += 1;
             });
             drop(guard);

@@ -20,13 +20,22 @@ impl Tensor {
     #[track_caller]
     pub fn cat(tensors: &[&Tensor], dim: isize) -> Tensor {
         let Some(first) = tensors.first() else { panic_msg("cat: expected a non-empty list of tensors".into()) };
+        if let Some(k) = tensors.iter().position(|t| t.rank() == 0) {
+            panic_msg(format!("cat: zero-dimensional tensor (at position {k}) cannot be concatenated; use stack"));
+        }
         let d = normalize_dim("cat", dim, first.rank());
         for t in tensors {
+            if t.dtype() != first.dtype() {
+                panic_msg(format!(
+                    "cat: dtype mismatch: lhs {} {:?} vs rhs {} {:?}",
+                    first.dtype(),
+                    first.shape(),
+                    t.dtype(),
+                    t.shape()
+                ));
+            }
             let same_rank = t.rank() == first.rank();
-            if !same_rank
-                || t.dtype() != first.dtype()
-                || t.shape().iter().zip(first.shape()).enumerate().any(|(k, (a, b))| k != d && a != b)
-            {
+            if !same_rank || t.shape().iter().zip(first.shape()).enumerate().any(|(k, (a, b))| k != d && a != b) {
                 crate::error::shape_mismatch(
                     "cat",
                     &format!("sizes must match except along dim {dim}"),
@@ -80,6 +89,10 @@ impl Tensor {
             panic_msg("split: split_size must be positive".into());
         }
         let size = self.size(dim);
+        if size == 0 {
+            // As PyTorch: one empty piece, not none.
+            return vec![self.narrow(dim, 0, 0)];
+        }
         (0..size).step_by(split_size).map(|s| self.narrow(dim, s, split_size.min(size - s))).collect()
     }
 

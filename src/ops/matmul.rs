@@ -21,10 +21,19 @@ impl Tensor {
     /// If an operand is 0-D, the inner dimensions differ, or the batch dims do not broadcast.
     #[track_caller]
     pub fn matmul(&self, other: &Tensor) -> Tensor {
-        match (self.rank(), other.rank()) {
-            (0, _) | (_, 0) => {
-                shape_mismatch("matmul", "both operands need at least one dimension", self.shape(), other.shape())
-            }
+        let (ra, rb) = (self.rank(), other.rank());
+        if ra == 0 || rb == 0 {
+            shape_mismatch("matmul", "both operands need at least one dimension", self.shape(), other.shape());
+        }
+        // Checked here so the message shows the caller's shapes, not the internally unsqueezed 1-D operands.
+        let k_b = if rb == 1 { other.shape()[0] } else { other.shape()[rb - 2] };
+        if self.shape()[ra - 1] != k_b {
+            shape_mismatch("matmul", "inner dimensions differ", self.shape(), other.shape());
+        }
+        if self.dtype() != other.dtype() {
+            dtype_mismatch(self, other);
+        }
+        match (ra, rb) {
             (1, 1) => self.unsqueeze(0).matmul_nd(&other.unsqueeze(1)).reshape([0usize; 0]),
             (1, _) => self.unsqueeze(0).matmul_nd(other).squeeze(-2),
             (_, 1) => self.matmul_nd(&other.unsqueeze(1)).squeeze(-1),
@@ -51,13 +60,26 @@ impl Tensor {
             shape_mismatch("matmul", "inner dimensions differ", a.shape(), b.shape());
         }
         if a.dtype() != b.dtype() {
-            crate::error::panic_msg(format!("matmul: dtype mismatch: lhs {} vs rhs {}", a.dtype(), b.dtype()));
+            dtype_mismatch(a, b);
         }
-        let batch = broadcast_shapes(&a.shape()[..ra - 2], &b.shape()[..rb - 2])
-            .unwrap_or_else(|| shape_mismatch("matmul", "batch dimensions cannot be broadcast", a.shape(), b.shape()));
+        let Some(batch) = broadcast_shapes(&a.shape()[..ra - 2], &b.shape()[..rb - 2]) else {
+            shape_mismatch("matmul", "batch dimensions cannot be broadcast", a.shape(), b.shape())
+        };
         let value = crate::dispatch_float!(a.dtype(), "matmul", T => batched_product::<T>(a, b, &batch, (m, k, n)));
         Tensor::from_op(value, &[a, b], || MatmulBackward { a: a.clone(), b: b.clone() })
     }
+}
+
+#[cold]
+#[track_caller]
+fn dtype_mismatch(a: &Tensor, b: &Tensor) -> ! {
+    crate::error::panic_msg(format!(
+        "matmul: dtype mismatch: lhs {} {:?} vs rhs {} {:?}",
+        a.dtype(),
+        a.shape(),
+        b.dtype(),
+        b.shape()
+    ))
 }
 
 /// The value of a broadcast batched product: one GEMM per batch entry (or one for all when the right

@@ -34,22 +34,31 @@ impl Tensor {
 }
 
 /// Resolves a possibly negative `dim` against `rank`, panicking with the op's name when out of range.
+/// A 0-D tensor accepts dim 0 and -1, as in PyTorch.
 #[track_caller]
 pub(crate) fn normalize_dim(op: &str, dim: isize, rank: usize) -> usize {
     let r = rank as isize;
-    let d = if dim < 0 { dim + r } else { dim };
+    let d = if dim < 0 { dim + r.max(1) } else { dim };
     if d < 0 || d >= r.max(1) {
         panic_msg(format!("{op}: dimension {dim} is out of range for a tensor of rank {rank}"));
     }
     d as usize
 }
 
-/// Resolves a list of dims (deduplicated, sorted).
+/// Resolves a list of dims (deduplicated, sorted). Reducing a 0-D tensor over its dim 0 / -1 reduces
+/// nothing, so for rank 0 the list comes back empty (after checking it).
 #[track_caller]
 pub(crate) fn normalize_dims(op: &str, dims: &[isize], rank: usize) -> Vec<usize> {
-    let mut out: Vec<usize> = dims.iter().map(|&d| normalize_dim(op, d, rank)).collect();
+    // A plain loop, not a closure: `#[track_caller]` does not reach through closures.
+    let mut out: Vec<usize> = Vec::with_capacity(dims.len());
+    for &d in dims {
+        out.push(normalize_dim(op, d, rank));
+    }
     out.sort_unstable();
     out.dedup();
+    if rank == 0 {
+        out.clear();
+    }
     out
 }
 
@@ -71,8 +80,9 @@ pub(crate) fn zip_map<T: Element, U: Element>(op: &str, a: &Tensor, b: &Tensor, 
             b.shape()
         ));
     }
-    let shape = broadcast_shapes(a.shape(), b.shape())
-        .unwrap_or_else(|| shape_mismatch(op, "shapes cannot be broadcast together", a.shape(), b.shape()));
+    let Some(shape) = broadcast_shapes(a.shape(), b.shape()) else {
+        shape_mismatch(op, "shapes cannot be broadcast together", a.shape(), b.shape())
+    };
     let out: Vec<U> = if a.shape() == b.shape() && a.is_contiguous() && b.is_contiguous() {
         a.with_slice(|x: &[T]| b.with_slice(|y: &[T]| x.iter().zip(y).map(|(&p, &q)| f(p, q)).collect()))
     } else {

@@ -6,9 +6,10 @@
 //! | mean | sum / n | dy / n broadcast back |
 //! | max_dim / min_dim | (values, indices) | dy to the selected index (through `gather`) |
 //! | amax / amin | max / min over dims | dy split evenly among the tied extreme elements |
-//! | var / std | sum((x - mean)^2) / (n - correction), its sqrt | composed of the ops above |
+//! | var / std | sum((x - mean)^2) / (n - correction), its sqrt | composed (std: 0 where std = 0, as PyTorch) |
 //! | logsumexp | m + ln sum e^(x - m), m = amax (detached) | composed (stable) |
 //! | norm(2) | sqrt(sum x^2) | dy * x / norm (0 where norm = 0) |
+//! | norm(p) | (sum abs(x)^p)^(1/p); p = 1, inf, 0 (count of nonzeros) special-cased | composed (0 where norm = 0) |
 //! | argmax / argmin | index of the first extreme value (i64) | not differentiable |
 
 use super::{normalize_dims, reduce_groups};
@@ -45,7 +46,8 @@ impl Tensor {
     pub fn sum_dims(&self, dims: &[isize], keepdim: bool) -> Tensor {
         let dims = normalize_dims("sum", dims, self.rank());
         let value = crate::dispatch_float!(self.dtype(), "sum", T => reduce_groups::<T, T>(self, &dims, keepdim, |g| {
-            T::from_f64(g.iter().map(|v| v.to_f64()).sum::<f64>())
+            // fold from +0: `Iterator::sum` of no f64s is -0.0, and an empty sum must print and divide as 0.
+            T::from_f64(g.iter().fold(0.0, |acc, v| acc + v.to_f64()))
         }));
         let kept: Dims = keepdim_shape(self.shape(), &dims).into();
         Tensor::from_op(value, &[self], || SumBackward { in_shape: self.shape().into(), kept })
@@ -86,6 +88,11 @@ impl Tensor {
     #[track_caller]
     fn extreme_dim(&self, op: &str, dim: isize, keepdim: bool, max: bool) -> (Tensor, Tensor) {
         let d = self.normalize_dim(op, dim);
+        if self.rank() == 0 {
+            // PyTorch: a 0-D tensor is its own maximum, at index 0, and stays 0-D even with keepdim.
+            let (values, index) = self.reshape([1usize]).extreme_dim(op, 0, false, max);
+            return (values, index);
+        }
         let index = self.arg_extreme(op, d, true, max);
         let values = self.gather(d as isize, &index);
         if keepdim {
@@ -115,6 +122,9 @@ impl Tensor {
 
     #[track_caller]
     fn arg_extreme(&self, op: &str, dim: usize, keepdim: bool, max: bool) -> Tensor {
+        if self.rank() == 0 {
+            return self.reshape([1usize]).arg_extreme(op, 0, false, max).reshape([0usize; 0]);
+        }
         if self.shape()[dim] == 0 {
             crate::error::panic_msg(format!("{op}: cannot reduce over an empty dimension (shape {:?})", self.shape()));
         }
@@ -199,13 +209,13 @@ impl Tensor {
     /// Standard deviation over dims with `correction`.
     #[track_caller]
     pub fn std_dims(&self, dims: &[isize], correction: usize, keepdim: bool) -> Tensor {
-        self.var_dims(dims, correction, keepdim).sqrt()
+        sqrt_zero_grad_at_zero(&self.var_dims(dims, correction, keepdim))
     }
 
     /// Standard deviation of all elements (unbiased).
     #[track_caller]
     pub fn std(&self) -> Tensor {
-        self.var().sqrt()
+        sqrt_zero_grad_at_zero(&self.var())
     }
 
     /// `ln(sum(e^x))` over dims, computed stably by subtracting the (detached) maximum.
@@ -245,8 +255,24 @@ impl Tensor {
         if p.is_infinite() && p > 0.0 {
             return self.abs().amax(dims, keepdim);
         }
-        self.abs().powf(p).sum_dims(dims, keepdim).powf(1.0 / p)
+        if p == 0.0 {
+            // The number of nonzero entries (no gradient, as in PyTorch).
+            return crate::no_grad(|| self.ne_scalar(0.0).to_dtype(self.dtype()).sum_dims(dims, keepdim));
+        }
+        // (sum |x|^p)^(1/p), with a 0 gradient where the norm is 0 (the plain composition gives 0 * inf = NaN).
+        let s = self.abs().powf(p).sum_dims(dims, keepdim);
+        let zero = s.detach().eq_scalar(0.0);
+        let safe = Tensor::where_(&zero, &s.ones_like(), &s);
+        Tensor::where_(&zero, &s.zeros_like(), &safe.powf(1.0 / p))
     }
+}
+
+/// `sqrt(v)` whose gradient is 0 (not `0 * inf = NaN` downstream) where `v == 0`: PyTorch's convention for
+/// `std` of a constant. Composed with `where_`, so it stays differentiable to any order.
+fn sqrt_zero_grad_at_zero(v: &Tensor) -> Tensor {
+    let zero = v.detach().eq_scalar(0.0);
+    let safe = Tensor::where_(&zero, &v.ones_like(), v);
+    Tensor::where_(&zero, &v.zeros_like(), &safe.sqrt())
 }
 
 struct SumBackward {

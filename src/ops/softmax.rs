@@ -64,6 +64,9 @@ impl Tensor {
     #[track_caller]
     pub fn softmax(&self, dim: isize) -> Tensor {
         let d = self.normalize_dim("softmax", dim);
+        if self.rank() == 0 {
+            return self.reshape([1usize]).softmax(0).reshape([0usize; 0]);
+        }
         let y = along_rows(self, d, softmax_row);
         Tensor::from_op(y.clone(), &[self], || SoftmaxBackward {
             x: self.clone(),
@@ -77,6 +80,9 @@ impl Tensor {
     #[track_caller]
     pub fn log_softmax(&self, dim: isize) -> Tensor {
         let d = self.normalize_dim("log_softmax", dim);
+        if self.rank() == 0 {
+            return self.reshape([1usize]).log_softmax(0).reshape([0usize; 0]);
+        }
         let y = along_rows(self, d, log_softmax_row);
         Tensor::from_op(y.clone(), &[self], || SoftmaxBackward {
             x: self.clone(),

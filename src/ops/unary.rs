@@ -10,7 +10,7 @@
 //! | abs | abs(x) | dy * sign(x) |
 //! | sin / cos | sin x / cos x | dy * cos x / -dy * sin x |
 //! | powf(p) | x^p | dy * p * x^(p-1) |
-//! | clamp(lo, hi) | min(max(x, lo), hi) | dy where lo <= x <= hi, else 0 |
+//! | clamp(lo, hi) | min(max(x, lo), hi) | dy where lo < x < hi, else 0 (0 at the bounds, like relu at 0) |
 //! | erf | erf x | dy * 2/sqrt(pi) * e^(-x^2) |
 //!
 //! Ops whose backward uses the output `y` save it; under `create_graph` they recompute it from `x` with a
@@ -94,7 +94,8 @@ unary_op!(
 );
 unary_op!(
     /// Absolute value elementwise (gradient `sign(x)`, 0 at 0).
-    abs, AbsBackward, "abs", |v| v.abs(), |x, y, dy| dy * &x.sign()
+    abs, AbsBackward, "abs", |v| v.abs(),
+    |x, y, dy| dy * &map_float(x, "abs", |v| if v > 0.0 { 1.0 } else if v < 0.0 { -1.0 } else { 0.0 }) // 0 at 0 and NaN
 );
 unary_op!(
     /// Sine elementwise.
@@ -131,8 +132,8 @@ impl Tensor {
         Tensor::from_op(y, &[self], || PowfBackward { x: self.clone(), p })
     }
 
-    /// Clamps each element into `[min, max]` (either bound optional). The gradient passes where
-    /// `min <= x <= max`, as in PyTorch.
+    /// Clamps each element into `[min, max]` (either bound optional). The gradient passes strictly inside,
+    /// `min < x < max`, and is 0 at the bounds, as in PyTorch 2.x (consistent with `relu` at 0).
     #[track_caller]
     pub fn clamp(&self, min: Option<f64>, max: Option<f64>) -> Tensor {
         let (lo, hi) = (min.unwrap_or(f64::NEG_INFINITY), max.unwrap_or(f64::INFINITY));
@@ -168,7 +169,7 @@ impl Backward for ClampBackward {
     }
     fn backward(&self, dy: &Tensor, _: &[bool]) -> Vec<Option<Tensor>> {
         let (lo, hi) = (self.lo, self.hi);
-        let inside = map_float(&self.x, "clamp", |v| if v >= lo && v <= hi { 1.0 } else { 0.0 });
+        let inside = map_float(&self.x, "clamp", |v| if v > lo && v < hi { 1.0 } else { 0.0 });
         vec![Some(dy * &inside)]
     }
 }

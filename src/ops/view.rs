@@ -213,10 +213,18 @@ impl Tensor {
     /// If the range exceeds the dimension.
     #[track_caller]
     pub fn narrow(&self, dim: isize, start: usize, length: usize) -> Tensor {
+        let size = self.size(dim);
+        if start + length > size {
+            panic_msg(format!(
+                "narrow: start ({start}) + length ({length}) exceeds dimension {dim} of size {size} (shape {:?})",
+                self.shape()
+            ));
+        }
         self.slice(dim, start, start + length, 1)
     }
 
-    /// `x[.., start:end:step, ..]` along `dim`, as a view (`end` is clamped to the size, like Python).
+    /// `x[.., start:end:step, ..]` along `dim`, as a view (`end` is clamped to the size and `start >= end`
+    /// gives an empty slice, like Python).
     ///
     /// # Panics
     /// If `step` is 0 or `start` exceeds the dimension.
@@ -225,7 +233,7 @@ impl Tensor {
         let d = self.normalize_dim("slice", dim);
         let size = self.shape()[d];
         let end = end.min(size);
-        if step == 0 || start > size || (start > end && start != end) {
+        if step == 0 || start > size {
             panic_msg(format!(
                 "slice: range {start}..{end} step {step} is invalid for dim {dim} of size {size} (shape {:?})",
                 self.shape()
@@ -288,10 +296,9 @@ impl Tensor {
         if self.shape() == shape {
             return self.clone();
         }
-        let lead = self
-            .rank()
-            .checked_sub(shape.len())
-            .unwrap_or_else(|| shape_mismatch("sum_to_shape", "cannot reduce", self.shape(), shape));
+        let Some(lead) = self.rank().checked_sub(shape.len()) else {
+            shape_mismatch("sum_to_shape", "cannot reduce", self.shape(), shape)
+        };
         let mut dims: Vec<isize> = (0..lead as isize).collect();
         for (k, &s) in shape.iter().enumerate() {
             let d = self.shape()[lead + k];

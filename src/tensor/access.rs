@@ -139,7 +139,12 @@ impl Tensor {
     #[track_caller]
     pub(crate) fn check_dtype<T: Element>(&self, op: &str) {
         if self.dtype() != T::DTYPE {
-            panic_msg(format!("{op}: tensor has dtype {}, asked for {}", self.dtype(), T::DTYPE));
+            panic_msg(format!(
+                "{op}: tensor of shape {:?} has dtype {}, asked for {}",
+                self.shape(),
+                self.dtype(),
+                T::DTYPE
+            ));
         }
     }
 }

@@ -23,14 +23,17 @@ fn choose_style(dtype: DType, values: &[f64]) -> Style {
         DType::Bool => return Style::Bool,
         _ => {}
     }
+    // PyTorch's `_Formatter`: scientific when the nonzero magnitudes span more than 1000x or exceed 1e8 (and,
+    // for non-whole values, when one is below 1e-4); otherwise whole numbers print as `3.`, others as `3.1416`.
     let finite: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
-    if finite.iter().all(|v| v.fract() == 0.0) && finite.iter().all(|v| v.abs() < 1e8) {
-        return Style::WholeFloat;
-    }
     let nonzero: Vec<f64> = finite.iter().map(|v| v.abs()).filter(|&v| v > 0.0).collect();
     let max = nonzero.iter().cloned().fold(0.0, f64::max);
     let min = nonzero.iter().cloned().fold(f64::INFINITY, f64::min);
-    if !nonzero.is_empty() && (max / min > 1000.0 || max > 1e8 || min < 1e-4) {
+    let wide = !nonzero.is_empty() && (max / min > 1000.0 || max > 1e8);
+    if finite.iter().all(|v| v.fract() == 0.0) {
+        return if wide { Style::Scientific } else { Style::WholeFloat };
+    }
+    if wide || (!nonzero.is_empty() && min < 1e-4) {
         Style::Scientific
     } else {
         Style::Fixed
@@ -49,8 +52,16 @@ fn format_value(style: &Style, v: f64) -> String {
         Style::Bool => (if v != 0.0 { "True" } else { "False" }).into(),
         Style::WholeFloat => format!("{v:.0}."),
         Style::Fixed => format!("{v:.4}"),
-        Style::Scientific => format!("{v:.4e}"),
+        Style::Scientific => scientific(v),
     }
+}
+
+/// `1.2300e+02`, as Python's `{:.4e}` (Rust's `{:.4e}` gives `1.2300e2`).
+fn scientific(v: f64) -> String {
+    let s = format!("{v:.4e}");
+    let (mantissa, exponent) = s.split_once('e').unwrap_or((&s, "0"));
+    let e: i32 = exponent.parse().unwrap_or(0);
+    format!("{mantissa}e{}{:02}", if e < 0 { '-' } else { '+' }, e.abs())
 }
 
 /// Indices shown along a dimension of `size`, with `None` marking the elided middle.
@@ -95,7 +106,8 @@ impl Printer<'_> {
             }
             match i {
                 Some(i) => self.write(out, dim + 1, offset + i * self.strides[dim], indent + 1),
-                None => out.push_str("..."),
+                // PyTorch's elided entries: ` ...` among numbers, `...` as an elided row.
+                None => out.push_str(if last_dim { " ..." } else { "..." }),
             }
         }
         out.push(']');
@@ -117,7 +129,12 @@ impl fmt::Display for Tensor {
         let mut width = 0;
         for &i in &shown {
             cells[i] = format_value(&style, values[i]);
-            width = width.max(cells[i].len());
+            // As PyTorch: for floats only finite nonzero values set the column width (nan/inf/0 are padded to
+            // it, never widen it).
+            let v = values[i];
+            if !self.dtype().is_float() || (v.is_finite() && v != 0.0) {
+                width = width.max(cells[i].len());
+            }
         }
         let printer = Printer { values: &values, shape, strides, cells, width, summarize };
         let mut body = String::new();
@@ -129,7 +146,11 @@ impl fmt::Display for Tensor {
         let _ = printer.values;
         write!(f, "tensor({body}")?;
         if values.is_empty() {
-            write!(f, ", size={shape:?}")?;
+            // PyTorch prints no size for the 1-D empty tensor, and a tuple for the others.
+            if shape != [0] {
+                let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+                write!(f, ", size=({})", dims.join(", "))?;
+            }
         }
         if !matches!(self.dtype(), DType::F32 | DType::I64 | DType::Bool) {
             write!(f, ", dtype={}", self.dtype())?;

@@ -255,7 +255,8 @@ pub(crate) fn erf_f64(x: f64) -> f64 {
             term *= -x2 / n;
             let add = term / (2.0 * n + 1.0);
             sum += add;
-            if add.abs() < 1e-17 * sum.abs() {
+            // `<=`, not `<`: at x = 0 both are 0 and `<` never breaks (erf(0) and gelu(0) hung forever).
+            if add.abs() <= 1e-17 * sum.abs() {
                 break;
             }
         }

@@ -96,6 +96,9 @@ impl Tensor {
     /// If `dim` is out of range.
     #[track_caller]
     pub fn size(&self, dim: isize) -> usize {
+        if self.rank() == 0 {
+            crate::error::panic_msg(format!("size: dimension {dim} is out of range for a tensor of rank 0"));
+        }
         self.shape()[self.normalize_dim("size", dim)]
     }
 
