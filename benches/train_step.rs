@@ -7,13 +7,18 @@
 #[path = "workloads/mod.rs"]
 mod workloads;
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{criterion_group, criterion_main, Criterion, SamplingMode};
 use std::time::Duration;
 use workloads::{Workload, IDS};
 
 fn bench_train_step(c: &mut Criterion) {
     let mut group = c.benchmark_group("train_step");
-    group.sample_size(10).warm_up_time(Duration::from_secs(2)).measurement_time(Duration::from_secs(8));
+    // Flat sampling: 10 samples of equal iteration counts, so the slow workloads need few steps.
+    group
+        .sampling_mode(SamplingMode::Flat)
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(2))
+        .measurement_time(Duration::from_secs(8));
     for id in IDS {
         let mut w = Workload::new(id).expect("known id");
         assert_eq!(w.num_parameters(), w.torch_parameters(), "{id}: parameter count differs from PyTorch's");
