@@ -1,0 +1,74 @@
+//! Times one training step of each workload of `../shared/WORKLOADS.md` and prints one line per workload:
+//! `<id> <median ms/step>` (then the parameter count, and PyTorch's count when they differ).
+//!
+//! Timing follows `../shared/reference/torch_ref.py`'s `time_it`: 5 warm-up steps, then steps until at least
+//! `--secs` seconds (default 3) have passed AND at least 10 steps were timed; the median of the per-step times.
+//!
+//! Run: `cargo run --release --example bench_workloads [-- --only gpt-mini [--only lenet] --secs 3]`
+//! `benches/compare_torch.sh` runs this next to PyTorch and prints the ratio table.
+
+#[path = "../benches/workloads/mod.rs"]
+mod workloads;
+
+use std::time::{Duration, Instant};
+use workloads::{Workload, IDS};
+
+/// Median milliseconds per step of `step`, timed like `torch_ref.time_it`.
+fn time_it(mut step: impl FnMut(), secs: f64) -> f64 {
+    for _ in 0..5 {
+        step();
+    }
+    let mut ts = Vec::new();
+    let end = Instant::now() + Duration::from_secs_f64(secs);
+    while Instant::now() < end || ts.len() < 10 {
+        let t = Instant::now();
+        step();
+        ts.push(t.elapsed().as_secs_f64());
+    }
+    ts.sort_by(f64::total_cmp);
+    let n = ts.len();
+    let median = if n % 2 == 1 { ts[n / 2] } else { 0.5 * (ts[n / 2 - 1] + ts[n / 2]) };
+    median * 1e3
+}
+
+fn usage() -> ! {
+    eprintln!("usage: bench_workloads [--only ID]... [--secs S]   (ids: {})", IDS.join(", "));
+    std::process::exit(2);
+}
+
+fn main() {
+    let mut only: Vec<String> = Vec::new();
+    let mut secs = 3.0;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--only" => only.push(args.next().unwrap_or_else(|| usage())),
+            "--secs" => secs = args.next().and_then(|s| s.parse().ok()).unwrap_or_else(|| usage()),
+            "-h" | "--help" => usage(),
+            _ => usage(),
+        }
+    }
+    for id in &only {
+        if !IDS.contains(&id.as_str()) {
+            eprintln!("unknown workload {id:?}");
+            usage();
+        }
+    }
+    let ids: Vec<&str> = if only.is_empty() {
+        IDS.to_vec()
+    } else {
+        IDS.iter().copied().filter(|w| only.iter().any(|o| o == w)).collect()
+    };
+    for id in ids {
+        let mut w = Workload::new(id).expect("known id");
+        let (n, torch_n) = (w.num_parameters(), w.torch_parameters());
+        let ms = time_it(
+            || {
+                w.step();
+            },
+            secs,
+        );
+        let check = if n == torch_n { String::new() } else { format!("  MISMATCH: PyTorch has {torch_n}") };
+        println!("{id} {ms:.3}  params={n}{check}");
+    }
+}
