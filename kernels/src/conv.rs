@@ -74,7 +74,7 @@ impl Conv2dGeometry {
         if self.kh == 0 || self.kw == 0 {
             return Err(format!("kernel must be at least 1x1, got {}x{}", self.kh, self.kw));
         }
-        if self.groups == 0 || self.in_c % self.groups != 0 || self.out_c % self.groups != 0 {
+        if self.groups == 0 || !self.in_c.is_multiple_of(self.groups) || !self.out_c.is_multiple_of(self.groups) {
             return Err(format!(
                 "groups = {} must divide in_c = {} and out_c = {}",
                 self.groups, self.in_c, self.out_c

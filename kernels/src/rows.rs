@@ -58,7 +58,7 @@ pub(crate) fn exp_sub_sum_f32(x: &[f32], m: f32, mut out: Option<&mut [f32]>) ->
 fn check_rows(kernel: &str, what: &str, got: usize, len: usize, cols: usize) {
     if cols == 0 {
         check_len(kernel, what, got, 0);
-    } else if len % cols != 0 {
+    } else if !len.is_multiple_of(cols) {
         panic!("{kernel}: input length {len} is not a multiple of cols = {cols}");
     } else {
         check_len(kernel, what, got, len);

@@ -307,7 +307,7 @@ impl MultiheadAttention {
         bias: bool,
         dtype: DType,
     ) -> MultiheadAttention {
-        if embed_dim == 0 || num_heads == 0 || embed_dim % num_heads != 0 {
+        if embed_dim == 0 || num_heads == 0 || !embed_dim.is_multiple_of(num_heads) {
             panic_msg(format!(
                 "MultiheadAttention: embed_dim must be a positive multiple of num_heads, got embed_dim {embed_dim}, \
                  num_heads {num_heads}"

@@ -16,7 +16,7 @@ use crate::tensor::{DType, Tensor};
 /// Checks channel counts against groups.
 #[track_caller]
 fn check_groups(layer: &str, in_channels: usize, out_channels: usize, groups: usize) {
-    if groups == 0 || in_channels % groups != 0 || out_channels % groups != 0 {
+    if groups == 0 || !in_channels.is_multiple_of(groups) || !out_channels.is_multiple_of(groups) {
         panic_msg(format!(
             "{layer}: in_channels ({in_channels}) and out_channels ({out_channels}) must both be divisible by groups ({groups})"
         ));

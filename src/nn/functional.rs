@@ -144,7 +144,7 @@ fn conv_nd(
         dilation,
         groups,
     };
-    if g.out_c % groups != 0 || ws[1] * groups != g.in_c {
+    if !g.out_c.is_multiple_of(groups) || ws[1] * groups != g.in_c {
         panic_msg(format!(
             "{layer}: expected input with {} channels (weight {:?}, groups={groups}), got input of shape {:?}",
             ws[1] * groups,
@@ -404,7 +404,7 @@ pub fn embedding(indices: &Tensor, weight: &Tensor, padding_idx: Option<usize>) 
 pub fn maxout(x: &Tensor, pieces: usize, dim: isize) -> Tensor {
     let d = crate::ops::normalize_dim("Maxout", dim, x.rank());
     let f = x.shape()[d];
-    if pieces == 0 || f % pieces != 0 {
+    if pieces == 0 || !f.is_multiple_of(pieces) {
         panic_msg(format!(
             "Maxout: feature dim {d} of size {f} is not divisible by pieces={pieces} (shape {:?})",
             x.shape()

@@ -58,7 +58,7 @@ fn resolve_shape(op: &str, from: &[usize], spec: &[isize]) -> Vec<usize> {
     let known: usize = spec.iter().filter(|&&d| d != -1).map(|&d| d as usize).product();
     let mut shape: Vec<usize> = spec.iter().map(|&d| d.max(0) as usize).collect();
     if let Some(&i) = inferred.first() {
-        if known == 0 || numel % known != 0 {
+        if known == 0 || !numel.is_multiple_of(known) {
             panic_msg(format!("{op}: shape {spec:?} is invalid for input of shape {from:?} ({numel} elements)"));
         }
         shape[i] = numel / known;
