@@ -8,8 +8,10 @@
 //!           dx = rstd * (g - mean(g) - xhat * mean(g * xhat))      (means over the row)
 //!           dw = sum over rows of dy * xhat,   db = sum over rows of dy
 //! ```
-//! The forward runs one pass per row in plain loops; the backward is written with tensor ops, so it is
-//! differentiable itself (under `create_graph`, `mu` and `rstd` are recomputed with a graph). The tests
+//! The forward is one pass per row of the kernels crate's `rows::layer_norm_rows_forward` (which also saves
+//! `mu` and `rstd`). The plain backward (grad mode off while it runs, i.e. no `create_graph`) is one call of
+//! `rows::layer_norm_rows_backward`; under `create_graph` it is written with tensor ops, so it is
+//! differentiable itself (`mu` and `rstd` are then recomputed with a graph). The tests
 //! check it against the same math composed from primitive ops, values and gradients.
 //!
 //! **Batch norm** per channel `c` (dim 1) over all other dims:
@@ -29,6 +31,7 @@ use crate::autograd::{is_grad_enabled, Backward};
 use crate::error::panic_msg;
 use crate::tensor::{DType, Float, Tensor};
 use std::sync::atomic::{AtomicBool, Ordering};
+use tensorgrad_kernels::rows;
 
 /// Layer normalization over the trailing `normalized_shape` dims, `torch.nn.functional.layer_norm`.
 ///
@@ -65,7 +68,10 @@ pub fn layer_norm(
         let xv = x.contiguous_vec::<T>();
         let wv = weight.map(|w| w.contiguous_vec::<T>());
         let bv = bias.map(|b| b.contiguous_vec::<T>());
-        layer_norm_rows(&xv, d, wv.as_deref(), bv.as_deref(), eps)
+        let rows = xv.len() / d.max(1);
+        let (mut y, mut mean, mut rstd) = (vec![<T as Float>::ZERO; xv.len()], vec![<T as Float>::ZERO; rows], vec![<T as Float>::ZERO; rows]);
+        rows::layer_norm_rows_forward(&xv, wv.as_deref(), bv.as_deref(), <T as tensorgrad_kernels::Float>::from_f64(eps), d, &mut y, &mut mean, &mut rstd);
+        (Tensor::from_vec(y, &[xv.len()]), Tensor::from_vec(mean, &[rows]), Tensor::from_vec(rstd, &[rows]))
     });
     let rows = x.numel() / d.max(1);
     let y = y.reshape(x.shape());
@@ -83,38 +89,6 @@ pub fn layer_norm(
     })
 }
 
-/// The forward value: rows of `d` elements normalized, then scaled and shifted; also each row's mean and
-/// `1 / std` (accumulated in f64).
-fn layer_norm_rows<T: Float>(
-    x: &[T],
-    d: usize,
-    w: Option<&[T]>,
-    b: Option<&[T]>,
-    eps: f64,
-) -> (Tensor, Tensor, Tensor) {
-    let rows = x.len() / d.max(1);
-    let mut y = vec![T::ZERO; x.len()];
-    let (mut means, mut rstds) = (Vec::with_capacity(rows), Vec::with_capacity(rows));
-    for (xr, yr) in x.chunks_exact(d).zip(y.chunks_exact_mut(d)) {
-        let mean = xr.iter().map(|v| v.to_f64()).sum::<f64>() / d as f64;
-        let var = xr.iter().map(|v| (v.to_f64() - mean).powi(2)).sum::<f64>() / d as f64;
-        let rstd = 1.0 / (var + eps).sqrt();
-        for (i, (o, &v)) in yr.iter_mut().zip(xr).enumerate() {
-            let mut z = (v.to_f64() - mean) * rstd;
-            if let Some(w) = w {
-                z *= w[i].to_f64();
-            }
-            if let Some(b) = b {
-                z += b[i].to_f64();
-            }
-            *o = T::from_f64(z);
-        }
-        means.push(T::from_f64(mean));
-        rstds.push(T::from_f64(rstd));
-    }
-    (Tensor::from_vec(y, &[x.len()]), Tensor::from_vec(means, &[rows]), Tensor::from_vec(rstds, &[rows]))
-}
-
 struct LayerNormBackward {
     x: Tensor,
     weight: Option<Tensor>,
@@ -125,6 +99,41 @@ struct LayerNormBackward {
     eps: f64,
 }
 
+impl LayerNormBackward {
+    /// The plain backward (no graph recorded): one pass of the kernels crate's row kernel.
+    fn backward_kernel(&self, dy: &Tensor, needs: &[bool], rows: usize, d: usize) -> Vec<Option<Tensor>> {
+        let need_w = self.weight.is_some() && needs[1];
+        let need_b = self.has_bias && needs[if self.weight.is_some() { 2 } else { 1 }];
+        let (dx, dw, db) = crate::dispatch_float!(self.x.dtype(), "layer_norm", T => {
+            let xv = self.x.contiguous_vec::<T>();
+            let dyv = dy.contiguous_vec::<T>();
+            let mean = self.mean.contiguous_vec::<T>();
+            let rstd = self.rstd.contiguous_vec::<T>();
+            let wv = self.weight.as_ref().map(|w| w.contiguous_vec::<T>());
+            let mut dx = vec![<T as Float>::ZERO; xv.len()];
+            let mut dw = need_w.then(|| vec![<T as Float>::ZERO; d]);
+            let mut db = need_b.then(|| vec![<T as Float>::ZERO; d]);
+            rows::layer_norm_rows_backward(
+                &dyv, &xv, &mean, &rstd, wv.as_deref(), d, &mut dx, dw.as_deref_mut(), db.as_deref_mut(),
+            );
+            let shape = self.normalized_shape.clone();
+            (
+                Tensor::from_vec(dx, &[rows * d]).reshape(self.x.shape()),
+                dw.map(|v| Tensor::from_vec(v, &shape)),
+                db.map(|v| Tensor::from_vec(v, &shape)),
+            )
+        });
+        let mut grads = vec![needs[0].then_some(dx)];
+        if self.weight.is_some() {
+            grads.push(dw);
+        }
+        if self.has_bias {
+            grads.push(db);
+        }
+        grads
+    }
+}
+
 impl Backward for LayerNormBackward {
     fn name(&self) -> &'static str {
         "layer_norm"
@@ -133,6 +142,9 @@ impl Backward for LayerNormBackward {
     fn backward(&self, dy: &Tensor, needs: &[bool]) -> Vec<Option<Tensor>> {
         let d: usize = self.normalized_shape.iter().product();
         let rows = self.x.numel() / d.max(1);
+        if !is_grad_enabled() {
+            return self.backward_kernel(dy, needs, rows, d);
+        }
         let x2 = self.x.reshape([rows, d]);
         let dy2 = dy.reshape([rows, d]);
         let (mean, rstd) = if is_grad_enabled() && self.x.requires_grad() {

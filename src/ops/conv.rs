@@ -21,9 +21,9 @@
 //! | G(dy, w) | dx | F(u, w) | H(u, dy) |
 //! | H(x, dy) | dw | G(dy, u) | F(x, u) |
 //!
-//! The value functions (`conv2d_forward`, `conv2d_backward_input`, `conv2d_backward_weight`) are plain loops
-//! over slices (the padding bounds are resolved once per output row, so the innermost loop is a contiguous
-//! multiply-add when the stride is 1) with the same geometry as the kernels crate's convolution, so they can be swapped for it.
+//! The value functions (`conv2d_forward`, `conv2d_backward_input`, `conv2d_backward_weight`) call the kernels
+//! crate's convolution (`tensorgrad_kernels::conv`: im2col + the SIMD/threaded GEMM, same NCHW layout and
+//! geometry); the bias is added by the caller as a broadcast tensor op, so the kernels get `None`.
 
 use crate::autograd::Backward;
 use crate::tensor::{Float, Tensor};
@@ -74,129 +74,66 @@ impl Conv2dGeometry {
         [self.n, self.out_c, oh, ow]
     }
 
-    /// The output columns `j` whose input column `j sw - pw + q dw` lies inside the input, as a range.
-    fn valid_cols(&self, q: usize) -> std::ops::Range<usize> {
-        let (_, ow) = self.out_hw();
-        let (sw, pw, dw) = (self.stride.1, self.padding.1, self.dilation.1);
-        let offset = q * dw;
-        // Smallest j with j sw + offset >= pw; one past the largest with j sw + offset - pw <= w - 1.
-        let lo = pw.saturating_sub(offset).div_ceil(sw);
-        let hi = if self.w + pw > offset { ((self.w + pw - offset - 1) / sw + 1).min(ow) } else { 0 };
-        lo..hi.max(lo)
-    }
-
-    /// Calls `f(row)` for every (output row, kernel tap) pair: the multiply-accumulates
-    /// `y[y_start + j] ~ x[x_start + j sw] * w[w_index]` for `j` in `cols`.
-    #[inline(always)]
-    fn for_each_row(&self, mut f: impl FnMut(Row)) {
-        let (oh, ow) = self.out_hw();
-        let cg = self.in_c / self.groups;
-        let og = self.out_c / self.groups;
-        let (sh, sw) = self.stride;
-        let (ph, pw) = self.padding;
-        let (dh, dw) = self.dilation;
-        let cols: Vec<std::ops::Range<usize>> = (0..self.kw).map(|q| self.valid_cols(q)).collect();
-        for n in 0..self.n {
-            for o in 0..self.out_c {
-                let g = o / og;
-                let y_base = (n * self.out_c + o) * oh * ow;
-                for c in 0..cg {
-                    let x_base = (n * self.in_c + g * cg + c) * self.h * self.w;
-                    for p in 0..self.kh {
-                        for i in 0..oh {
-                            let hi = (i * sh + p * dh) as isize - ph as isize;
-                            if hi < 0 || hi as usize >= self.h {
-                                continue;
-                            }
-                            let x_row = x_base + hi as usize * self.w;
-                            for (q, cols) in cols.iter().enumerate() {
-                                if cols.is_empty() {
-                                    continue;
-                                }
-                                // x index of column j: x_row + j sw + q dw - pw (>= 0 for j in cols).
-                                let x_start = x_row + cols.start * sw + q * dw - pw;
-                                f(Row {
-                                    x_start,
-                                    w_index: ((o * cg + c) * self.kh + p) * self.kw + q,
-                                    y_start: y_base + i * ow + cols.start,
-                                    len: cols.len(),
-                                    sw,
-                                });
-                            }
-                        }
-                    }
-                }
-            }
+    /// The kernels crate's geometry (same fields, same conventions).
+    fn kernel(&self) -> tensorgrad_kernels::conv::Conv2dGeometry {
+        tensorgrad_kernels::conv::Conv2dGeometry {
+            n: self.n,
+            in_c: self.in_c,
+            h: self.h,
+            w: self.w,
+            out_c: self.out_c,
+            kh: self.kh,
+            kw: self.kw,
+            stride: self.stride,
+            padding: self.padding,
+            dilation: self.dilation,
+            groups: self.groups,
         }
     }
-}
 
-/// One run of multiply-accumulates along an output row (see [`Conv2dGeometry::for_each_row`]).
-#[derive(Clone, Copy)]
-struct Row {
-    x_start: usize,
-    w_index: usize,
-    y_start: usize,
-    len: usize,
-    sw: usize,
-}
-
-impl Row {
-    /// The `len` x elements of this run (every `sw`-th from `x_start`).
-    #[inline(always)]
-    fn x_indices(self) -> impl Iterator<Item = usize> {
-        (0..self.len).map(move |j| self.x_start + j * self.sw)
+    /// True when the output is empty (the dilated kernel does not fit, or a zero size): then F, G and H are
+    /// all zero and the kernels (which reject such geometries) are not called.
+    fn is_empty(&self) -> bool {
+        let (oh, ow) = self.out_hw();
+        oh == 0 || ow == 0
     }
 }
 
 /// F: `y = conv(x, w)`; `y` is overwritten.
-pub(crate) fn conv2d_forward<T: Float>(g: &Conv2dGeometry, x: &[T], w: &[T], y: &mut [T]) {
-    y.fill(T::ZERO);
-    g.for_each_row(|r| {
-        let wv = w[r.w_index];
-        let ys = &mut y[r.y_start..r.y_start + r.len];
-        if r.sw == 1 {
-            for (yv, &xv) in ys.iter_mut().zip(&x[r.x_start..r.x_start + r.len]) {
-                *yv += xv * wv;
-            }
-        } else {
-            for (yv, xi) in ys.iter_mut().zip(r.x_indices()) {
-                *yv += x[xi] * wv;
-            }
-        }
-    });
+pub(crate) fn conv2d_forward<T: Float + tensorgrad_kernels::Float>(g: &Conv2dGeometry, x: &[T], w: &[T], y: &mut [T]) {
+    if g.is_empty() {
+        y.fill(<T as Float>::ZERO);
+    } else {
+        tensorgrad_kernels::conv::conv2d_forward(&g.kernel(), x, w, None, y);
+    }
 }
 
 /// G: `dx = d<y, dy>/dx` for `y = conv(x, w)`; `dx` is overwritten.
-pub(crate) fn conv2d_backward_input<T: Float>(g: &Conv2dGeometry, dy: &[T], w: &[T], dx: &mut [T]) {
-    dx.fill(T::ZERO);
-    g.for_each_row(|r| {
-        let wv = w[r.w_index];
-        let dys = &dy[r.y_start..r.y_start + r.len];
-        if r.sw == 1 {
-            for (dxv, &d) in dx[r.x_start..r.x_start + r.len].iter_mut().zip(dys) {
-                *dxv += d * wv;
-            }
-        } else {
-            for (&d, xi) in dys.iter().zip(r.x_indices()) {
-                dx[xi] += d * wv;
-            }
-        }
-    });
+pub(crate) fn conv2d_backward_input<T: Float + tensorgrad_kernels::Float>(
+    g: &Conv2dGeometry,
+    dy: &[T],
+    w: &[T],
+    dx: &mut [T],
+) {
+    if g.is_empty() {
+        dx.fill(<T as Float>::ZERO);
+    } else {
+        tensorgrad_kernels::conv::conv2d_backward_input(&g.kernel(), dy, w, dx);
+    }
 }
 
 /// H: `dw = d<y, dy>/dw` for `y = conv(x, w)`; `dw` is overwritten.
-pub(crate) fn conv2d_backward_weight<T: Float>(g: &Conv2dGeometry, x: &[T], dy: &[T], dw: &mut [T]) {
-    dw.fill(T::ZERO);
-    g.for_each_row(|r| {
-        let dys = &dy[r.y_start..r.y_start + r.len];
-        let acc: T = if r.sw == 1 {
-            dys.iter().zip(&x[r.x_start..r.x_start + r.len]).map(|(&d, &xv)| d * xv).sum()
-        } else {
-            dys.iter().zip(r.x_indices()).map(|(&d, xi)| d * x[xi]).sum()
-        };
-        dw[r.w_index] += acc;
-    });
+pub(crate) fn conv2d_backward_weight<T: Float + tensorgrad_kernels::Float>(
+    g: &Conv2dGeometry,
+    x: &[T],
+    dy: &[T],
+    dw: &mut [T],
+) {
+    if g.is_empty() {
+        dw.fill(<T as Float>::ZERO);
+    } else {
+        tensorgrad_kernels::conv::conv2d_backward_weight(&g.kernel(), x, dy, dw, None);
+    }
 }
 
 #[derive(Clone, Copy)]
