@@ -34,6 +34,10 @@ mod ex03_linear_regression;
 mod ex04_xor;
 
 #[allow(dead_code)]
+#[path = "../examples/05_fashion_mnist_mlp.rs"]
+mod ex05_fashion_mnist_mlp;
+
+#[allow(dead_code)]
 #[path = "../examples/09_custom_layer.rs"]
 mod ex09_custom_layer;
 
@@ -119,4 +123,55 @@ fn custom_layer_example_op_passes_gradcheck_and_trains() {
     assert!(report.wrong_backward_caught, "gradcheck must catch the wrong backward");
     assert!(report.composition_diff < 1e-12);
     assert!(report.loss_after < 0.01 * report.loss_before, "loss {} -> {}", report.loss_before, report.loss_after);
+}
+
+/// A fresh, empty run directory under the target directory (no temp-file crate needed).
+fn run_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("examples_smoke").join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+#[test]
+fn fashion_mnist_mlp_example_trains_checkpoints_resumes_and_plots() {
+    let _guard = serial();
+    let dir = run_dir("05_fashion_mnist_mlp");
+    let config = ex05_fashion_mnist_mlp::Config {
+        epochs: 1,
+        steps: Some(20),
+        batch_size: 32,
+        lr: 3e-3,
+        data: Some(tensorgrad::data::fashion_mnist::shipped_dir()),
+        train_samples: Some(640),
+        test_samples: Some(200),
+        run_dir: Some(dir.clone()),
+        ..Default::default()
+    };
+    let report = ex05_fashion_mnist_mlp::run_with(config.clone()).expect("first run");
+    assert_eq!(report.num_parameters, 13_002, "784-16-16-10");
+    assert!(report.data_source.contains("shipped") || report.data_source.contains("given"), "{}", report.data_source);
+    assert_eq!(report.step_losses.len(), 20);
+    assert!(report.step_losses.iter().all(|l| l.is_finite()), "{:?}", report.step_losses);
+    let (before, after) = report.probe_loss;
+    assert!(after < 0.9 * before, "loss on a fixed batch must fall: {before} -> {after}");
+    let stats = report.epochs[0];
+    assert!(stats.test_acc > 0.3, "20 steps of Adam beat chance (0.1) by far: {stats:?}");
+    assert!(report.checkpoint.is_file());
+    for plot in &report.plots {
+        let svg = std::fs::read_to_string(plot).expect("plot written");
+        assert!(svg.starts_with("<svg") && svg.contains("<text"), "{}: an SVG with text", plot.display());
+    }
+
+    // Resume for a second epoch: it starts after epoch 1 with Adam's state, and trains only epoch 2.
+    let resumed =
+        ex05_fashion_mnist_mlp::run_with(ex05_fashion_mnist_mlp::Config { epochs: 2, resume: true, ..config })
+            .expect("resumed run");
+    assert_eq!(resumed.resumed_from, Some(1));
+    assert_eq!(resumed.epochs.len(), 1);
+    assert_eq!(resumed.epochs[0].epoch, 2);
+    assert!(
+        (resumed.probe_loss.0 - after).abs() < 1e-6,
+        "resuming restores the weights: {} vs {after}",
+        resumed.probe_loss.0
+    );
 }
