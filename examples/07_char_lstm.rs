@@ -25,6 +25,10 @@
 //! Expected result: the loss starts at ln(78) = 4.36 nats/char; samples go from random characters to words,
 //! names in capitals and line breaks within a few hundred steps. PyTorch on this machine reaches a validation
 //! loss of about 1.62 after about 4,000 steps (5 minutes).
+//!
+//! Measured on 2026-11-21 (2 shared cores under load, core ops still on scalar reference code): 200-260
+//! characters/s, i.e. about 8 s per step of 32 x 64; the validation loss fell from 4.23 to 3.87 in 4 steps. A
+//! 5-minute comparison with PyTorch awaits the SIMD/GEMM kernels being routed in.
 
 use std::error::Error;
 use std::fmt::Write as _;
@@ -217,7 +221,7 @@ pub fn run_with(config: Config) -> Result<Report, Box<dyn Error>> {
             opt.load_state_dict(sd)?;
         }
         start = ck.step as usize;
-        history = ck.extra.get("history").map(|h| parse_history(h)).unwrap_or_default();
+        history = ck.extra.get("history").map(|h| parse_history(h.as_str())).unwrap_or_default();
         resumed_from = Some(start);
         println!("resumed from {} (step {start})", ckpt_path.display());
     }

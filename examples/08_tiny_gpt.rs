@@ -25,6 +25,10 @@
 //!
 //! Expected result: the loss falls from about ln(78) = 4.36 nats/char; PyTorch on this machine reaches a
 //! validation loss of about 1.78 after about 1,400 steps (5 minutes).
+//!
+//! Measured on 2026-11-21 (2 shared cores under load, core ops still on scalar reference code and a naive
+//! matmul): about 70 characters/s (30 s per step of 32 x 64); validation loss 3.84 after 2 steps. A 5-minute
+//! comparison with PyTorch awaits the SIMD/GEMM kernels being routed in.
 
 use std::error::Error;
 use std::fmt::Write as _;
@@ -243,7 +247,7 @@ pub fn run_with(config: Config) -> Result<Report, Box<dyn Error>> {
             opt.load_state_dict(sd)?;
         }
         start = ck.step as usize;
-        history = ck.extra.get("history").map(|h| parse_history(h)).unwrap_or_default();
+        history = ck.extra.get("history").map(|h| parse_history(h.as_str())).unwrap_or_default();
         resumed_from = Some(start);
         println!("resumed from {} (step {start})", ckpt_path.display());
     }
