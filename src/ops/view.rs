@@ -9,7 +9,7 @@
 //! | expand | size-1 dims repeated (stride 0) | `dy` summed over the expanded dims |
 //! | contiguous | row-major copy | `dy` |
 
-use super::{normalize_dim, normalize_dims};
+use super::normalize_dim;
 use crate::autograd::Backward;
 use crate::error::{panic_msg, shape_mismatch};
 use crate::tensor::layout::{broadcast_strides, contiguous_strides, for_each_offset};
@@ -421,9 +421,4 @@ impl Backward for EmbedBackward {
         let end = self.start + (self.len.max(1) - 1) * self.step + 1;
         vec![Some(dy.slice(self.dim as isize, self.start, if self.len == 0 { self.start } else { end }, self.step))]
     }
-}
-
-#[allow(dead_code)]
-pub(crate) fn dims_of(op: &str, dims: &[isize], rank: usize) -> Vec<usize> {
-    normalize_dims(op, dims, rank)
 }
