@@ -4,7 +4,10 @@
 //! Timing follows `../shared/reference/torch_ref.py`'s `time_it`: 5 warm-up steps, then steps until at least
 //! `--secs` seconds (default 3) have passed AND at least 10 steps were timed; the median of the per-step times.
 //!
-//! Run: `cargo run --release --example bench_workloads [-- --only gpt-mini [--only lenet] --secs 3]`
+//! Run: `cargo run --release --example bench_workloads [-- --only gpt-mini [--only lenet] --secs 3] [--profile]`
+//!
+//! Each line also reports the peak bytes of live tensor storage during one step (after warm-up), and
+//! `--profile` prints the op profiler's table for 10 profiled steps of each workload after its timing.
 //! `benches/compare_torch.sh` runs this next to PyTorch and prints the ratio table.
 
 #[path = "../benches/workloads/mod.rs"]
@@ -32,18 +35,20 @@ fn time_it(mut step: impl FnMut(), secs: f64) -> f64 {
 }
 
 fn usage() -> ! {
-    eprintln!("usage: bench_workloads [--only ID]... [--secs S]   (ids: {})", IDS.join(", "));
+    eprintln!("usage: bench_workloads [--only ID]... [--secs S] [--profile]   (ids: {})", IDS.join(", "));
     std::process::exit(2);
 }
 
 fn main() {
     let mut only: Vec<String> = Vec::new();
     let mut secs = 3.0;
+    let mut profile = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--only" => only.push(args.next().unwrap_or_else(|| usage())),
             "--secs" => secs = args.next().and_then(|s| s.parse().ok()).unwrap_or_else(|| usage()),
+            "--profile" => profile = true,
             "-h" | "--help" => usage(),
             _ => usage(),
         }
@@ -69,6 +74,19 @@ fn main() {
             secs,
         );
         let check = if n == torch_n { String::new() } else { format!("  MISMATCH: PyTorch has {torch_n}") };
-        println!("{id} {ms:.3}  params={n}{check}");
+        // Peak storage of one step, measured from the live bytes before it (parameters, optimizer state).
+        let before = tensorgrad::profile::memory_stats().live_bytes;
+        tensorgrad::profile::reset_peak();
+        w.step();
+        let peak = tensorgrad::profile::memory_stats().peak_bytes;
+        let mib = |b: usize| b as f64 / (1024.0 * 1024.0);
+        println!("{id} {ms:.3}  params={n}  peak_MiB={:.2} (live before step {:.2}){check}", mib(peak), mib(before));
+        if profile {
+            let profiler = tensorgrad::profile::Profiler::start();
+            for _ in 0..10 {
+                w.step();
+            }
+            print!("{}", profiler.stop().table());
+        }
     }
 }
