@@ -5,6 +5,7 @@
 //! cargo run --release -p tensorgrad-kernels --example gemm_gflops
 //! cargo run --release -p tensorgrad-kernels --example gemm_gflops -- --tune   # thresholds
 //! TG_GEMM_ISA=avx2 cargo run --release -p tensorgrad-kernels --example gemm_gflops   # AVX2 tier
+//! cargo run --release -p tensorgrad-kernels --example gemm_gflops -- --scale 2   # 2-thread scaling
 //! ```
 //!
 //! Shapes are `m x k x n` (A is m x k, B is k x n, all row-major f32). Each cell is the median of 5
@@ -429,6 +430,93 @@ fn tune() {
     set_thresholds(SMALL_MNK, PAR_MNK);
 }
 
+/// The 1-minute load average (Linux `/proc/loadavg`), to print next to wall-clock numbers.
+fn load_avg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".into())
+}
+
+/// `--scale [secs]`: 2-thread scaling on the wall clock, robust to a shared machine. For each shape,
+/// rounds of (tensorgrad 1 thread, tensorgrad 2 threads, matrixmultiply 2 threads) interleaved, each
+/// entry a batch of >= 2 ms of calls; the best batch of each (min of N) is reported, with the load average.
+/// matrixmultiply's thread count comes from `MATMUL_NUM_THREADS`, set here before its first call.
+fn scale(secs: f64) {
+    // Before matrixmultiply's first call reads it.
+    std::env::set_var("MATMUL_NUM_THREADS", "2");
+    let pools = [1, 2].map(|t| rayon::ThreadPoolBuilder::new().num_threads(t).build().unwrap());
+    println!("2-thread scaling, wall clock, best of interleaved batches (>= 2 ms each); GFLOP/s");
+    println!();
+    println!("| shape | tg 1t | tg 2t | speedup | mm 2t | tg 2t / mm 2t | rounds | load |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for &(m, k, n) in &SHAPES {
+        let a: Vec<f32> = (0..m * k).map(|i| ((i * 7) % 13) as f32 * 0.1 - 0.6).collect();
+        let b: Vec<f32> = (0..k * n).map(|i| ((i * 5) % 11) as f32 * 0.1 - 0.5).collect();
+        let mut c = vec![0.0f32; m * n];
+        let flops = 2.0 * (m * n * k) as f64;
+        let load0 = load_avg();
+        let mut tg = |c: &mut [f32]| tensorgrad_kernels::gemm::sgemm(m, k, n, 1.0, &a, k, 1, &b, n, 1, 0.0, c, n, 1);
+        let mm = |c: &mut [f32]| {
+            // SAFETY: a, b, c hold m x k, k x n, m x n row-major matrices.
+            unsafe {
+                matrixmultiply::sgemm(
+                    m,
+                    k,
+                    n,
+                    1.0,
+                    a.as_ptr(),
+                    k as isize,
+                    1,
+                    b.as_ptr(),
+                    n as isize,
+                    1,
+                    0.0,
+                    c.as_mut_ptr(),
+                    n as isize,
+                    1,
+                )
+            }
+        };
+        // Calls per batch, from one warm call.
+        let t = Instant::now();
+        tg(&mut c);
+        mm(&mut c);
+        let reps = ((0.002 / t.elapsed().as_secs_f64().max(1e-9)).ceil() as usize).clamp(1, 100_000);
+        let mut best = [f64::INFINITY; 3];
+        let start = Instant::now();
+        let mut rounds = 0;
+        while rounds < 3 || start.elapsed().as_secs_f64() < secs {
+            for (cfg, best) in best.iter_mut().enumerate() {
+                let mut batch = |f: &mut dyn FnMut()| {
+                    let t = Instant::now();
+                    for _ in 0..reps {
+                        f();
+                    }
+                    t.elapsed().as_secs_f64() / reps as f64
+                };
+                let per_call = match cfg {
+                    0 => pools[0].install(|| batch(&mut || tg(black_box(&mut c)))),
+                    1 => pools[1].install(|| batch(&mut || tg(black_box(&mut c)))),
+                    _ => batch(&mut || mm(black_box(&mut c))),
+                };
+                *best = best.min(per_call);
+            }
+            rounds += 1;
+        }
+        let g = |s: f64| flops / s / 1e9;
+        println!(
+            "| {m}x{k}x{n} | {:.1} | {:.1} | {:.2} | {:.1} | {:.2} | {rounds} | {load0}-{} |",
+            g(best[0]),
+            g(best[1]),
+            best[0] / best[1],
+            g(best[2]),
+            best[2] / best[1],
+            load_avg()
+        );
+    }
+}
+
 fn main() {
     set_isa_from_env();
     if std::env::args().any(|a| a == "--tune") {
@@ -436,6 +524,10 @@ fn main() {
         return;
     }
     let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--scale") {
+        scale(args.get(i + 1).and_then(|s| s.parse().ok()).unwrap_or(1.0));
+        return;
+    }
     if let Some(i) = args.iter().position(|a| a == "--threads") {
         let threads = args[i + 1].parse().expect("--threads N");
         rows(threads);

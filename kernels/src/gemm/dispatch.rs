@@ -11,13 +11,14 @@ use super::GemmScalar;
 
 /// Per-type hooks of the driver: which microkernel and small-shape kernel to run.
 pub trait Sealed: Sized {
-    /// Runs the packed BLIS driver with the best microkernel for this CPU, threaded if `par`.
+    /// Runs the packed BLIS driver with the best microkernel for this CPU on `threads` threads of the
+    /// current rayon pool.
     ///
     /// # Safety
     ///
     /// `p` must describe valid, in-bounds matrices (see [`Problem`]) with `m, n, k > 0`, non-overlapping
     /// `C`, and `C` not aliased by `A` or `B`.
-    unsafe fn packed(p: &Problem<Self>, par: bool);
+    unsafe fn packed(p: &Problem<Self>, threads: usize);
 
     /// Runs the unpacked small-shape kernel if one applies (SIMD present, `csb == 1`); returns whether
     /// it ran.
@@ -31,16 +32,16 @@ pub trait Sealed: Sized {
 macro_rules! impl_sealed {
     ($t:ty, $avx512:ident, $avx2:ident, $portable:ident, $d512:ident, $d2:ident) => {
         impl Sealed for $t {
-            unsafe fn packed(p: &Problem<$t>, par: bool) {
+            unsafe fn packed(p: &Problem<$t>, threads: usize) {
                 match isa() {
                     #[cfg(target_arch = "x86_64")]
                     // SAFETY: AVX-512F was detected at run time; the caller upholds the contract.
-                    Isa::Avx512 => unsafe { gemm_packed::<$t, x86::$avx512>(p, par) },
+                    Isa::Avx512 => unsafe { gemm_packed::<$t, x86::$avx512>(p, threads) },
                     #[cfg(target_arch = "x86_64")]
                     // SAFETY: AVX2+FMA was detected at run time; the caller upholds the contract.
-                    Isa::Avx2 => unsafe { gemm_packed::<$t, x86::$avx2>(p, par) },
+                    Isa::Avx2 => unsafe { gemm_packed::<$t, x86::$avx2>(p, threads) },
                     // SAFETY: forwarded caller contract; the portable kernel needs no CPU feature.
-                    _ => unsafe { gemm_packed::<$t, $portable>(p, par) },
+                    _ => unsafe { gemm_packed::<$t, $portable>(p, threads) },
                 }
             }
 

@@ -131,22 +131,99 @@ pub(crate) unsafe fn gemm_batched_raw<T: GemmScalar>(
 ///
 /// As [`gemm_batched_raw`] for one member.
 unsafe fn gemm_one<T: GemmScalar>(p: &Problem<T>, par: bool) {
+    if par && rayon::current_thread_index().is_none() {
+        // Called from outside the pool (the engine's main thread): enter it once for the whole product.
+        // Otherwise every parallel region below would be injected from outside, with the caller blocking
+        // on a lock each time (tens of microseconds per region on a busy machine).
+        // SAFETY: forwarded caller contract; the scope returns only when the product is done.
+        rayon::scope(|_| unsafe { gemm_one_in_pool(p, par) });
+    } else {
+        // SAFETY: forwarded caller contract.
+        unsafe { gemm_one_in_pool(p, par) };
+    }
+}
+
+/// [`gemm_one`] after entering the pool.
+///
+/// # Safety
+///
+/// As [`gemm_batched_raw`] for one member.
+unsafe fn gemm_one_in_pool<T: GemmScalar>(p: &Problem<T>, par: bool) {
     // The kernels write C rows with vector stores: make C's column stride the small one.
     let p = if p.csc > p.rsc { p.transposed() } else { *p };
     let work = p.m.saturating_mul(p.n).saturating_mul(p.k);
-    // SAFETY: the problem contract is forwarded unchanged (transposition only relabels it).
+    let threads = if par { rayon::current_num_threads() } else { 1 };
     // The path depends on the shape only, never on the thread count: the small path (one pass over k)
     // and the packed path (k in KC blocks) round differently when k > KC, so choosing by thread count
-    // would break 1-vs-2-thread bitwise equality. Small products therefore never use threads.
-    if work <= small_limit() && unsafe { T::small(&p) } {
+    // would break 1-vs-2-thread bitwise equality. Threads only split the small path over rows or columns.
+    if work <= small_limit() && small_applies(&p) {
+        if threads == 1 {
+            // SAFETY: the problem contract is forwarded unchanged (transposition only relabels it).
+            let ran = unsafe { T::small(&p) };
+            debug_assert!(ran);
+            return;
+        }
+        // Split in whole direct tiles (rows: a multiple of every tier's MR; columns: of every tier's 2
+        // vectors), so the split adds no partial tiles.
+        let (mp, np) = (div_ceil(p.m, SMALL_ROWS), div_ceil(p.n, SMALL_COLS));
+        let (tm, tn) = grid(threads, mp, np, true);
+        (0..tm * tn).into_par_iter().for_each(|t| {
+            let (i0, i1) = part(t / tn, tm, mp);
+            let (j0, j1) = part(t % tn, tn, np);
+            let (r0, r1) = (i0 * SMALL_ROWS, (i1 * SMALL_ROWS).min(p.m));
+            let (c0, c1) = (j0 * SMALL_COLS, (j1 * SMALL_COLS).min(p.n));
+            if r0 >= r1 || c0 >= c1 {
+                return;
+            }
+            let sub =
+                Problem { m: r1 - r0, n: c1 - c0, a: p.a_at(r0, 0), b: p.b_at(0, c0), c: SendPtr(p.c_at(r0, c0)), ..p };
+            // SAFETY: the sub-problem is the block rows r0..r1, columns c0..c1 of the product (in bounds,
+            // m, n, k > 0); tasks write disjoint blocks of C.
+            let ran = unsafe { T::small(&sub) };
+            debug_assert!(ran);
+        });
         return;
     }
     // SAFETY: as above.
-    unsafe { T::packed(&p, par) };
+    unsafe { T::packed(&p, threads) };
+}
+
+/// Row granularity of the threaded small path (a multiple of every tier's direct-tile height).
+const SMALL_ROWS: usize = 12;
+/// Column granularity of the threaded small path (a multiple of every tier's 2-vector tile width).
+const SMALL_COLS: usize = 32;
+
+/// Whether the unpacked small-shape kernel runs this problem (a SIMD tier and unit column stride of B).
+fn small_applies<T: GemmScalar>(p: &Problem<T>) -> bool {
+    p.csb == 1 && super::isa() != super::Isa::Portable
 }
 
 fn div_ceil(a: usize, b: usize) -> usize {
     a.div_ceil(b)
+}
+
+/// Part `i` of `parts` nearly equal contiguous parts of `0..len` (sizes differ by at most one).
+fn part(i: usize, parts: usize, len: usize) -> (usize, usize) {
+    (i * len / parts, (i + 1) * len / parts)
+}
+
+/// How `threads` tasks split a block of `mp` row panels x `np` column panels: a `tm x tn` grid
+/// (`tm * tn == threads`) with the smallest largest task (in tiles). Ties go to the split over M. `n_ok`:
+/// whether splitting N is allowed at all.
+fn grid(threads: usize, mp: usize, np: usize, n_ok: bool) -> (usize, usize) {
+    let mut best = (threads, 1);
+    let mut best_cost = div_ceil(mp, threads) * np;
+    for tn in 2..=threads {
+        if !n_ok || threads % tn != 0 {
+            continue;
+        }
+        let tm = threads / tn;
+        let cost = div_ceil(mp, tm) * div_ceil(np, tn);
+        if cost < best_cost {
+            (best, best_cost) = ((tm, tn), cost);
+        }
+    }
+    best
 }
 
 /// Whether `rows` rows `stride_bytes` apart start in at least `rows / 2 + 2` different L1 sets (64 sets of
@@ -165,100 +242,140 @@ fn balanced_block(len: usize, max: usize, unit: usize) -> usize {
     div_ceil(div_ceil(len, blocks), unit) * unit
 }
 
-/// The packed BLIS driver with microkernel `K`, threaded over the current rayon pool when `par`.
+/// Largest packed A (all `m` rows of one KC step) that threads share when they split N; above it they
+/// split M, each packing its own rows.
+const SHARED_A_BYTES: usize = 1 << 20;
+
+/// The packed BLIS driver with microkernel `K` on `threads` threads of the current rayon pool.
+///
+/// Per (`jc`, `pc`) block: one parallel region packs B (and, when the threads split N and A is packed,
+/// all of A) cooperatively, each task a contiguous share; a second runs one task per thread over a
+/// `tm x tn` grid of C (row panels x column panels, [`grid`]), each task looping over its rows in MC
+/// blocks (packing its own A rows unless A is shared or read in place) and its column panels.
 ///
 /// # Safety
 ///
 /// `p` in bounds as in [`gemm_batched_raw`], `m, n, k > 0`, and the CPU supports `K`'s instructions.
-pub(crate) unsafe fn gemm_packed<T: GemmScalar, K: Kernel<T>>(p: &Problem<T>, par: bool) {
+pub(crate) unsafe fn gemm_packed<T: GemmScalar, K: Kernel<T>>(p: &Problem<T>, threads: usize) {
     let (mr, nr) = (K::MR, K::NR);
+    let size = std::mem::size_of::<T>();
     let kc = balanced_block(p.k, K::KC, 1);
     let mc = balanced_block(p.m, K::MC, mr).min(div_ceil(p.m, mr) * mr);
     let nc = balanced_block(p.n, K::NC, nr);
-    let threads = if par { rayon::current_num_threads() } else { 1 };
-    let n_ic = div_ceil(p.m, mc);
+    let mp = div_ceil(p.m, mr);
     // Row-major A (unit column stride): its full panels are read in place, which saves the transposing
     // pack (about one store per element of A per NC block).
     // Not when the row stride is a near multiple of 4 KiB: the MR rows would then fall into a few L1 sets
     // (48 KiB, 12-way: 64 sets) and evict each other; measured 2x slower at 1024^3 f32 and 512^3 f64.
-    let direct_a = K::DIRECT_A && p.csa == 1 && rows_spread_over_l1(mr, p.rsa * std::mem::size_of::<T>());
+    let direct_a = K::DIRECT_A && p.csa == 1 && rows_spread_over_l1(mr, p.rsa * size);
+    let shared_a_ok = direct_a || mp * mr * kc * size <= SHARED_A_BYTES;
 
-    // Threads work on groups of up to 2 ic blocks per thread at a time (A packed once per group, shared),
-    // each block split into N panel groups so that every thread gets several tasks.
-    let group = if threads > 1 { n_ic.min(2 * threads) } else { 1 };
-    let mut bbuf = PackBuf::take(&B_BUF, nc * kc * std::mem::size_of::<T>());
-    let mut abuf = PackBuf::take(&A_BUF, group * mc * kc * std::mem::size_of::<T>());
+    // Splitting only changes who computes which tiles, never how. One grid for all NC blocks (only the
+    // last one can be narrower).
+    let (tm, tn) = if threads > 1 { grid(threads, mp, div_ceil(nc.min(p.n), nr), shared_a_ok) } else { (1, 1) };
+    let shared_a = tn > 1 && !direct_a;
+    let mut bbuf = PackBuf::take(&B_BUF, nc * kc * size);
+    // The shared A lives in the calling thread's A buffer (its tasks then need none of their own).
+    let mut sbuf = if shared_a { Some(PackBuf::take(&A_BUF, mp * mr * kc * size)) } else { None };
     for jc in (0..p.n).step_by(nc) {
         let ncb = nc.min(p.n - jc);
-        let panels = div_ceil(ncb, nr);
-        // Splitting N only changes who computes which tiles, never how.
-        let n_split = if threads > 1 { div_ceil(4 * threads, group).min(panels) } else { 1 };
+        let np = div_ceil(ncb, nr);
         for pc in (0..p.k).step_by(kc) {
             let kcb = kc.min(p.k - pc);
-            let bpack = bbuf.slice::<T>(panels * nr * kcb);
-            let pack_one = |(jp, panel): (usize, &mut [T])| {
-                let cols = nr.min(ncb - jp * nr);
-                // SAFETY: panel `jp` covers columns jc + jp*nr .. + cols < n and rows pc .. pc + kcb <= k of
-                // B, in bounds by the contract; `panel` holds nr * kcb elements.
-                unsafe { pack_b_panel(kcb, cols, p.b_at(pc, jc + jp * nr), p.rsb, p.csb, panel) };
+            let beta = if pc == 0 { p.beta } else { T::ONE };
+            let bpack = bbuf.slice::<T>(np * nr * kcb);
+            let apack: &mut [T] = match sbuf.as_mut() {
+                Some(buf) => buf.slice::<T>(mp * mr * kcb),
+                None => &mut [],
+            };
+            // Phase 1: pack B (and the shared A), a contiguous share of the panels per task.
+            let pack = |t: usize, bpart: &mut [T], apart: &mut [T]| {
+                let per_b = div_ceil(np, threads);
+                for (q, panel) in bpart.chunks_exact_mut(nr * kcb).enumerate() {
+                    let jp = t * per_b + q;
+                    let cols = nr.min(ncb - jp * nr);
+                    // SAFETY: panel `jp` covers columns jc + jp*nr .. + cols <= n and rows pc .. pc + kcb
+                    // <= k of B, in bounds by the contract; `panel` holds nr * kcb elements.
+                    unsafe { pack_b_panel(kcb, cols, p.b_at(pc, jc + jp * nr), p.rsb, p.csb, panel) };
+                }
+                if !apart.is_empty() {
+                    let r0 = t * div_ceil(mp, threads) * mr;
+                    let rows = (apart.len() / kcb).min(p.m - r0);
+                    // SAFETY: rows r0 .. r0 + rows <= m and columns pc .. pc + kcb <= k of A are in bounds;
+                    // `apart` holds ceil(rows / mr) panels of mr * kcb.
+                    unsafe { pack_a(mr, rows, kcb, p.a_at(r0, pc), p.rsa, p.csa, apart) };
+                }
             };
             if threads > 1 {
-                bpack.par_chunks_mut(nr * kcb).enumerate().for_each(pack_one);
+                // At most `threads` chunks of each; a task may get an empty share of either.
+                let mut bchunks = bpack.chunks_mut(div_ceil(np, threads) * nr * kcb);
+                let mut achunks = apack.chunks_mut(div_ceil(mp, threads) * mr * kcb);
+                let parts: Vec<(usize, &mut [T], &mut [T])> = (0..threads)
+                    .map(|t| (t, bchunks.next().unwrap_or_default(), achunks.next().unwrap_or_default()))
+                    .collect();
+                parts.into_par_iter().for_each(|(t, b, a)| pack(t, b, a));
             } else {
-                bpack.chunks_mut(nr * kcb).enumerate().for_each(pack_one);
+                pack(0, bpack, apack);
             }
             let bpack: &[T] = bpack;
-            let beta = if pc == 0 { p.beta } else { T::ONE };
-            for g0 in (0..n_ic).step_by(group) {
-                // A rows of this group of ic blocks, packed once into a buffer the tasks share (so
-                // splitting N between threads never packs the same A twice). MC is a multiple of MR, so
-                // only the group ending at row m can have a partial panel.
-                let r0 = g0 * mc;
-                let r1 = ((g0 + group) * mc).min(p.m);
-                let a_panels = div_ceil(r1 - r0, mr);
-                let apack = abuf.slice::<T>(a_panels * mr * kcb);
-                let pack_panel = |(ip, panel): (usize, &mut [T])| {
-                    let rows = mr.min(r1 - r0 - ip * mr);
-                    // Full panels of an A read in place need no packing.
-                    if direct_a && rows == mr {
-                        return;
-                    }
-                    // SAFETY: rows r0 + ip*mr .. + rows <= m and columns pc .. pc + kcb <= k of A are in
-                    // bounds; `panel` holds mr * kcb elements.
-                    unsafe { pack_a(mr, rows, kcb, p.a_at(r0 + ip * mr, pc), p.rsa, p.csa, panel) };
-                };
-                if threads > 1 && !direct_a {
-                    apack.par_chunks_mut(mr * kcb).enumerate().for_each(pack_panel);
-                } else {
-                    apack.chunks_mut(mr * kcb).enumerate().for_each(pack_panel);
+            let apack: &[T] = apack;
+            // Phase 2: one task per grid cell.
+            let task = |t: usize| {
+                let (ip0, ip1) = part(t / tn, tm, mp);
+                let (j0, j1) = part(t % tn, tn, np);
+                if ip0 >= ip1 || j0 >= j1 {
+                    return;
                 }
-                let apack: &[T] = apack;
-                let n_blocks = div_ceil(r1 - r0, mc);
-                let task = |t: usize| {
-                    let ic = r0 + (t / n_split) * mc;
-                    let s = t % n_split;
-                    let (j0, j1) = (s * panels / n_split, (s + 1) * panels / n_split);
-                    let mcb = mc.min(p.m - ic);
-                    let ablock = &apack[(ic - r0) * kcb..][..div_ceil(mcb, mr) * mr * kcb];
+                let (r0, r1) = (ip0 * mr, (ip1 * mr).min(p.m));
+                let mut own = if shared_a { None } else { Some(PackBuf::take(&A_BUF, mc * kc * size)) };
+                for ic in (r0..r1).step_by(mc) {
+                    let mcb = mc.min(r1 - ic);
+                    let panels = div_ceil(mcb, mr);
+                    let ablock: &[T] = match own.as_mut() {
+                        None => &apack[ic * kcb..][..panels * mr * kcb],
+                        Some(buf) => {
+                            let ablock = buf.slice::<T>(panels * mr * kcb);
+                            for (ip, panel) in ablock.chunks_exact_mut(mr * kcb).enumerate() {
+                                let rows = mr.min(mcb - ip * mr);
+                                // Full panels of an A read in place need no packing.
+                                if direct_a && rows == mr {
+                                    continue;
+                                }
+                                // SAFETY: rows ic + ip*mr .. + rows <= m and columns pc .. pc + kcb <= k of
+                                // A are in bounds; `panel` holds mr * kcb elements.
+                                unsafe { pack_a(mr, rows, kcb, p.a_at(ic + ip * mr, pc), p.rsa, p.csa, panel) };
+                            }
+                            ablock
+                        }
+                    };
                     let a_direct = if direct_a { Some((p.a_at(ic, pc), p.rsa)) } else { None };
-                    let c0 = p.c_at(ic, jc);
-                    // SAFETY: `ablock` holds the block's div_ceil(mcb, mr) packed panels (with a_direct,
-                    // the full ones are read in place from A rows ic .. ic + mcb, in bounds) and bpack
-                    // `panels` panels of kcb; the C block rows ic .. ic + mcb, columns jc + j0*nr ..
-                    // jc + min(j1*nr, ncb) is in bounds and written by this task only (tasks partition ic
-                    // blocks x panel groups); the CPU supports K.
+                    // SAFETY: `ablock` holds the block's `panels` packed panels (with a_direct, the full ones
+                    // are read in place from A rows ic .. ic + mcb, in bounds) and bpack `np` panels of
+                    // kcb; the C block rows ic .. ic + mcb, columns jc + j0*nr .. jc + min(j1*nr, ncb) is in
+                    // bounds and written by this task only (tasks partition the grid); the CPU supports K.
                     unsafe {
                         macro_kernel::<T, K>(
-                            mcb, kcb, ncb, j0, j1, p.alpha, a_direct, ablock, bpack, beta, c0, p.rsc, p.csc,
+                            mcb,
+                            kcb,
+                            ncb,
+                            j0,
+                            j1,
+                            p.alpha,
+                            a_direct,
+                            ablock,
+                            bpack,
+                            beta,
+                            p.c_at(ic, jc),
+                            p.rsc,
+                            p.csc,
                         )
                     };
-                };
-                let ntasks = n_blocks * n_split;
-                if threads > 1 {
-                    (0..ntasks).into_par_iter().for_each(task);
-                } else {
-                    (0..ntasks).for_each(task);
                 }
+            };
+            if tm * tn > 1 {
+                (0..tm * tn).into_par_iter().for_each(task);
+            } else {
+                task(0);
             }
         }
     }
