@@ -456,7 +456,7 @@ fn scale(secs: f64) {
         let mut c = vec![0.0f32; m * n];
         let flops = 2.0 * (m * n * k) as f64;
         let load0 = load_avg();
-        let mut tg = |c: &mut [f32]| tensorgrad_kernels::gemm::sgemm(m, k, n, 1.0, &a, k, 1, &b, n, 1, 0.0, c, n, 1);
+        let tg = |c: &mut [f32]| tensorgrad_kernels::gemm::sgemm(m, k, n, 1.0, &a, k, 1, &b, n, 1, 0.0, c, n, 1);
         let mm = |c: &mut [f32]| {
             // SAFETY: a, b, c hold m x k, k x n, m x n row-major matrices.
             unsafe {
@@ -488,7 +488,7 @@ fn scale(secs: f64) {
         let mut rounds = 0;
         while rounds < 3 || start.elapsed().as_secs_f64() < secs {
             for (cfg, best) in best.iter_mut().enumerate() {
-                let mut batch = |f: &mut dyn FnMut()| {
+                let batch = |f: &mut dyn FnMut()| {
                     let t = Instant::now();
                     for _ in 0..reps {
                         f();

@@ -144,11 +144,22 @@ fn bits_on_threads<T: TestFloat>(
 fn one_and_two_threads_are_bitwise_identical() {
     use Layout::*;
     // (64, 784, 40) is a small-path shape with k > KC (one pass over k vs KC blocks would round
-    // differently); (1100, 30, 70) has more MC blocks than one threaded group.
-    let shapes = [(200, 150, 300), (97, 600, 130), (300, 40, 170), (64, 784, 40), (1100, 30, 70)];
+    // differently), split over rows; (128, 128, 128) a small-path shape split over columns; (400, 100, 30)
+    // a small-path shape split over rows; (1100, 30, 70) has several MC blocks per thread; (36, 300, 640)
+    // splits N (3 row panels, 20 column panels) and, with a packed A, shares it between the threads.
+    let shapes = [
+        (200, 150, 300),
+        (97, 600, 130),
+        (300, 40, 170),
+        (64, 784, 40),
+        (128, 128, 128),
+        (400, 100, 30),
+        (1100, 30, 70),
+        (36, 300, 640),
+    ];
     for &s in &shapes {
         assert!(s.0 * s.1 * s.2 >= PAR_MNK, "shape {s:?} would not be threaded");
-        for layouts in [(RowMajor, RowMajor, RowMajor), (ColMajor, Strided, ColMajor)] {
+        for layouts in [(RowMajor, RowMajor, RowMajor), (ColMajor, Strided, ColMajor), (ColMajor, RowMajor, RowMajor)] {
             assert_eq!(bits_on_threads::<f32>(sgemm, 1, s, layouts), bits_on_threads::<f32>(sgemm, 2, s, layouts));
             assert_eq!(bits_on_threads::<f64>(dgemm, 1, s, layouts), bits_on_threads::<f64>(dgemm, 2, s, layouts));
         }
@@ -159,6 +170,9 @@ fn one_and_two_threads_are_bitwise_identical() {
         check_case::<f32>(sgemm, &mut rng, 200, 150, 300, RowMajor, ColMajor, RowMajor, 1.0, 0.0);
         check_case::<f32>(sgemm, &mut rng, 1100, 30, 70, RowMajor, RowMajor, RowMajor, 1.0, 0.5);
         check_case::<f64>(dgemm, &mut rng, 1100, 30, 70, Strided, RowMajor, RowMajor, -1.0, 0.0);
+        check_case::<f32>(sgemm, &mut rng, 36, 300, 640, ColMajor, RowMajor, RowMajor, 1.0, 0.0);
+        check_case::<f32>(sgemm, &mut rng, 128, 128, 128, RowMajor, RowMajor, RowMajor, 1.0, 0.5);
+        check_case::<f64>(dgemm, &mut rng, 400, 100, 30, RowMajor, RowMajor, RowMajor, 1.0, 0.0);
     });
 }
 

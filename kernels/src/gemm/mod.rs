@@ -53,10 +53,18 @@
 //!
 //! # Threads
 //!
-//! Work is split over the rayon pool of the caller (`rayon::current_num_threads()`), over `M` blocks and
-//! groups of `N` panels only, never over `K`. Block sizes depend only on the shape, so every element of `C`
-//! sees the same sequence of floating-point operations whatever the number of threads: results are bitwise
-//! identical for 1 and 2 threads. Products below [`PAR_MNK`] multiply-adds stay on the calling thread.
+//! Work is split over the rayon pool of the caller (`rayon::current_num_threads()`), over `M` and `N`
+//! only, never over `K`. Block sizes depend only on the shape, so every element of `C` sees the same
+//! sequence of floating-point operations whatever the number of threads: results are bitwise identical for
+//! 1 and 2 threads. Products below [`PAR_MNK`] multiply-adds stay on the calling thread.
+//!
+//! With `T` threads, the packed path runs two parallel regions per KC step, each with one task per thread
+//! (BLIS's scheme): the tasks first pack the shared B block (and, when they split `N` and `A` needs
+//! packing, all `m` rows of `A`) in contiguous shares, then each computes one cell of a `tm x tn` grid
+//! over C's MR-row and NR-column panels (`tm * tn = T`), chosen for the smallest largest cell (512^3 on
+//! 2 threads: 43 row panels, 16 column panels -> split N, 8 panels each). A task splitting `M` packs only
+//! its own rows of `A`. The small path splits the same way in whole direct tiles (12 rows or 32 columns).
+//! A call from outside the pool enters it once per product.
 //! Batched calls with small members run one member per task instead.
 //!
 //! # Panics
@@ -83,15 +91,16 @@ pub use reference::gemm_reference;
 use checks::gemm_batched_impl;
 
 /// Products with `m * n * k` at or below this many multiply-adds take the unpacked small-shape path (when
-/// the CPU has AVX2 or AVX-512 and `B`, after orienting `C` row-wise, has unit column stride). They never
-/// use threads, so the choice of path (which decides the rounding when `k > KC`) depends on the shape only.
+/// the CPU has AVX2 or AVX-512 and `B`, after orienting `C` row-wise, has unit column stride), whatever
+/// the number of threads, so the choice of path (which decides the rounding when `k > KC`) depends on the
+/// shape only; from [`PAR_MNK`] up, threads split it over rows or columns.
 ///
 /// Measured (`examples/gemm_gflops.rs --tune`, AVX-512 dev machine, one thread): unpacked vs packed
 /// 16^3 0.10 vs 0.38 us, 64^3 2.9 vs 3.8 us, 128^3 21 vs 25 us, 192^3 70 vs 70 us, 256^3 175 vs 193 us;
 /// 32x784x16 4.7 vs 15 us. See `kernels/README.md`.
 pub const SMALL_MNK: usize = 128 * 128 * 128;
 
-/// Packed-path products with fewer than this many multiply-adds (`m * n * k`) run on the calling thread.
+/// Products with fewer than this many multiply-adds (`m * n * k`) run on the calling thread.
 ///
 /// A rayon fork/join costs a few microseconds on an idle machine, under 10% of a 96^3 product (~9 us on one
 /// thread of the AVX-512 dev machine). The CPU-time estimate of the 2-thread speedup was 1.8x at 128^3 and
