@@ -29,7 +29,7 @@ fn load_avg() -> String {
 }
 
 /// Best (minimum) seconds per call of `one` on a 1-thread pool and `two` on a 2-thread pool, interleaved.
-fn best_pair(secs: f64, one: &mut dyn FnMut(), two: &mut (dyn FnMut() + Send)) -> (f64, f64) {
+fn best_pair(secs: f64, one: &mut (dyn FnMut() + Send), two: &mut (dyn FnMut() + Send)) -> (f64, f64) {
     let p1 = rayon::ThreadPoolBuilder::new().num_threads(1).build().expect("pool");
     let p2 = rayon::ThreadPoolBuilder::new().num_threads(2).build().expect("pool");
     let t = Instant::now();
