@@ -5,7 +5,8 @@
 //! cargo run --release -p tensorgrad-kernels --example gemm_gflops
 //! cargo run --release -p tensorgrad-kernels --example gemm_gflops -- --tune   # thresholds
 //! TG_GEMM_ISA=avx2 cargo run --release -p tensorgrad-kernels --example gemm_gflops   # AVX2 tier
-//! cargo run --release -p tensorgrad-kernels --example gemm_gflops -- --scale 2   # 2-thread scaling
+//! cargo run --release -p tensorgrad-kernels --example gemm_gflops -- --scale 2 [160x160x160,..]   # 2 threads
+//! cargo run --release -p tensorgrad-kernels --example gemm_gflops -- --peak2     # 2-core FMA peak
 //! ```
 //!
 //! Shapes are `m x k x n` (A is m x k, B is k x n, all row-major f32). Each cell is the median of 5
@@ -112,49 +113,57 @@ fn time_it(f: impl FnMut()) -> f64 {
     time_with(thread_cpu_secs, f)
 }
 
+#[cfg(target_arch = "x86_64")]
+use std::arch::x86_64::*;
+
+/// 14 independent AVX2 FMA chains, `iters` rounds.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[inline(never)]
+fn run2(iters: usize) -> f32 {
+    let mut acc = [_mm256_set1_ps(0.0); 14];
+    let x = _mm256_set1_ps(0.999_999);
+    let y = _mm256_set1_ps(1e-7);
+    for _ in 0..iters {
+        for a in acc.iter_mut() {
+            *a = _mm256_fmadd_ps(*a, x, y);
+        }
+    }
+    let mut s = _mm256_setzero_ps();
+    for a in acc {
+        s = _mm256_add_ps(s, a);
+    }
+    let mut out = [0.0f32; 8];
+    // SAFETY: out holds 8 f32.
+    unsafe { _mm256_storeu_ps(out.as_mut_ptr(), s) };
+    out.iter().sum()
+}
+
+/// 16 independent AVX-512 FMA chains, `iters` rounds.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[inline(never)]
+fn run512(iters: usize) -> f32 {
+    let mut acc = [_mm512_set1_ps(0.0); 16];
+    let x = _mm512_set1_ps(0.999_999);
+    let y = _mm512_set1_ps(1e-7);
+    for _ in 0..iters {
+        for a in acc.iter_mut() {
+            *a = _mm512_fmadd_ps(*a, x, y);
+        }
+    }
+    let mut s = _mm512_setzero_ps();
+    for a in acc {
+        s = _mm512_add_ps(s, a);
+    }
+    _mm512_reduce_add_ps(s)
+}
+
 /// Peak f32 FMA throughput of one core, for AVX2 (8 lanes) and AVX-512 (16 lanes): 14 (AVX2: 16 ymm
 /// registers) or 16 independent FMA chains (2 pipes x 4-5 cycles latency need 8-10), 2 * lanes * chains
 /// flops per iteration. `NaN` if the CPU lacks the instructions.
 #[cfg(target_arch = "x86_64")]
 fn fma_peak_gflops() -> (f64, f64) {
-    use std::arch::x86_64::*;
-    #[target_feature(enable = "avx2,fma")]
-    #[inline(never)]
-    fn run2(iters: usize) -> f32 {
-        let mut acc = [_mm256_set1_ps(0.0); 14];
-        let x = _mm256_set1_ps(0.999_999);
-        let y = _mm256_set1_ps(1e-7);
-        for _ in 0..iters {
-            for a in acc.iter_mut() {
-                *a = _mm256_fmadd_ps(*a, x, y);
-            }
-        }
-        let mut s = _mm256_setzero_ps();
-        for a in acc {
-            s = _mm256_add_ps(s, a);
-        }
-        let mut out = [0.0f32; 8];
-        // SAFETY: out holds 8 f32.
-        unsafe { _mm256_storeu_ps(out.as_mut_ptr(), s) };
-        out.iter().sum()
-    }
-    #[target_feature(enable = "avx512f")]
-    #[inline(never)]
-    fn run512(iters: usize) -> f32 {
-        let mut acc = [_mm512_set1_ps(0.0); 16];
-        let x = _mm512_set1_ps(0.999_999);
-        let y = _mm512_set1_ps(1e-7);
-        for _ in 0..iters {
-            for a in acc.iter_mut() {
-                *a = _mm512_fmadd_ps(*a, x, y);
-            }
-        }
-        let mut s = _mm512_setzero_ps();
-        for a in acc {
-            s = _mm512_add_ps(s, a);
-        }
-        _mm512_reduce_add_ps(s)
-    }
     let iters = 1_000_000;
     let p2 = if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
         let secs = time_it(|| {
@@ -180,6 +189,42 @@ fn fma_peak_gflops() -> (f64, f64) {
 #[cfg(not(target_arch = "x86_64"))]
 fn fma_peak_gflops() -> (f64, f64) {
     (f64::NAN, f64::NAN)
+}
+
+/// `--peak2`: the AVX-512 FMA loop on 1 and then 2 threads at once (wall clock, best of 20 runs each):
+/// whether the two cores really deliver twice one core's peak (on a VM they may share a physical core).
+#[cfg(target_arch = "x86_64")]
+fn peak2() {
+    if !is_x86_feature_detected!("avx512f") {
+        println!("no AVX-512");
+        return;
+    }
+    let iters = 2_000_000;
+    let run = |threads: usize| {
+        let mut best = f64::INFINITY;
+        for _ in 0..20 {
+            let t = Instant::now();
+            std::thread::scope(|s| {
+                for _ in 0..threads {
+                    // SAFETY: AVX-512F was detected.
+                    s.spawn(|| black_box(unsafe { run512(black_box(iters)) }));
+                }
+            });
+            best = best.min(t.elapsed().as_secs_f64());
+        }
+        threads as f64 * iters as f64 * 16.0 * 32.0 / best / 1e9
+    };
+    let (one, two) = (run(1), run(2));
+    println!(
+        "AVX-512 FMA peak, wall clock: 1 thread {one:.1} GFLOP/s, 2 threads {two:.1} GFLOP/s ({:.2}x); load {}",
+        two / one,
+        load_avg()
+    );
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn peak2() {
+    println!("x86-64 only");
 }
 
 fn rows(threads: usize) {
@@ -364,8 +409,8 @@ fn tune() {
         })
     };
     println!("small path vs packed path on 1 and 2 threads (us per call)");
-    println!("| shape | small, 1 thread | packed, 1 thread | packed, 2 threads |");
-    println!("|---|---|---|---|");
+    println!("| shape | small, 1 thread | small, 2 threads | packed, 1 thread | packed, 2 threads |");
+    println!("|---|---|---|---|---|");
     for (m, k, n) in [
         (16, 16, 16),
         (32, 32, 32),
@@ -382,11 +427,13 @@ fn tune() {
     ] {
         set_thresholds(usize::MAX, usize::MAX);
         let small = time(m, k, n, 1);
+        set_thresholds(usize::MAX, 0);
+        let small2 = time(m, k, n, 2);
         set_thresholds(0, usize::MAX);
         let packed = time(m, k, n, 1);
         set_thresholds(0, 0);
         let packed2 = time(m, k, n, 2);
-        println!("| {m}x{k}x{n} | {small:.2} | {packed:.2} | {packed2:.2} |");
+        println!("| {m}x{k}x{n} | {small:.2} | {small2:.2} | {packed:.2} | {packed2:.2} |");
     }
     println!();
     println!("2-thread scaling, packed path: wall-clock speedup (both on the wall clock, interleaved), and");
@@ -442,7 +489,7 @@ fn load_avg() -> String {
 /// rounds of (tensorgrad 1 thread, tensorgrad 2 threads, matrixmultiply 2 threads) interleaved, each
 /// entry a batch of >= 2 ms of calls; the best batch of each (min of N) is reported, with the load average.
 /// matrixmultiply's thread count comes from `MATMUL_NUM_THREADS`, set here before its first call.
-fn scale(secs: f64) {
+fn scale(secs: f64, shapes: &[(usize, usize, usize)]) {
     // Before matrixmultiply's first call reads it.
     std::env::set_var("MATMUL_NUM_THREADS", "2");
     let pools = [1, 2].map(|t| rayon::ThreadPoolBuilder::new().num_threads(t).build().unwrap());
@@ -450,7 +497,7 @@ fn scale(secs: f64) {
     println!();
     println!("| shape | tg 1t | tg 2t | speedup | mm 2t | tg 2t / mm 2t | rounds | load |");
     println!("|---|---|---|---|---|---|---|---|");
-    for &(m, k, n) in &SHAPES {
+    for &(m, k, n) in shapes {
         let a: Vec<f32> = (0..m * k).map(|i| ((i * 7) % 13) as f32 * 0.1 - 0.6).collect();
         let b: Vec<f32> = (0..k * n).map(|i| ((i * 5) % 11) as f32 * 0.1 - 0.5).collect();
         let mut c = vec![0.0f32; m * n];
@@ -524,8 +571,23 @@ fn main() {
         return;
     }
     let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--peak2") {
+        peak2();
+        return;
+    }
     if let Some(i) = args.iter().position(|a| a == "--scale") {
-        scale(args.get(i + 1).and_then(|s| s.parse().ok()).unwrap_or(1.0));
+        // Optional shapes after the seconds: `--scale 2 160x160x160,192x192x192`.
+        let shapes: Vec<(usize, usize, usize)> = match args.get(i + 2) {
+            Some(list) => list
+                .split(',')
+                .map(|s| {
+                    let d: Vec<usize> = s.split('x').map(|v| v.parse().expect("shape m x k x n")).collect();
+                    (d[0], d[1], d[2])
+                })
+                .collect(),
+            None => SHAPES.to_vec(),
+        };
+        scale(args.get(i + 1).and_then(|s| s.parse().ok()).unwrap_or(1.0), &shapes);
         return;
     }
     if let Some(i) = args.iter().position(|a| a == "--threads") {
