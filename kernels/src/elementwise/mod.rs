@@ -30,10 +30,16 @@ pub use unary::{Unary, UnaryBackward};
 use rayon::prelude::*;
 
 /// Element count above which a transcendental map (exp, tanh, gelu, ...) uses the rayon pool.
-/// Measured: at 2^15 f32 elements a single-thread exp takes ~10 µs, well above rayon's ~2-5 µs overhead.
-pub const PAR_THRESHOLD_TRANSCENDENTAL: usize = 1 << 15;
-/// Element count above which a cheap map (add, mul, relu, axpy, ...) uses the rayon pool (these are
-/// memory-bound; below ~256K elements the data is in L2 and one core keeps up).
+///
+/// Measured with `examples/par_thresholds.rs` (2 cores, best of interleaved batches), `exp` 2 threads vs 1
+/// when called from outside the pool (a main thread, as the engine calls; entering the pool costs ~8 µs):
+/// 32K 0.68-0.78x, 64K 0.96-1.09x, 128K 1.25-1.37x. From a pool worker 2 threads pay from 16K (1.6x).
+/// 64K is break-even for `exp` and a gain for the costlier maps (gelu, erf, log: 2-4x exp's time).
+pub const PAR_THRESHOLD_TRANSCENDENTAL: usize = 1 << 16;
+/// Element count above which a cheap map (add, mul, relu, axpy, ...) uses the rayon pool.
+///
+/// Measured as above, `add` from outside the pool: 128K 0.85-0.97x, 256K 1.05-1.25x, 512K 1.22-1.33x
+/// (from a pool worker: 64K 1.1-1.5x).
 pub const PAR_THRESHOLD_CHEAP: usize = 1 << 18;
 /// Chunk size of the parallel split (a multiple of 8 lanes; the split never changes any element's bits).
 pub(crate) const PAR_CHUNK: usize = 1 << 13;

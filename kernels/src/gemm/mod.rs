@@ -56,7 +56,8 @@
 //! Work is split over the rayon pool of the caller (`rayon::current_num_threads()`), over `M` and `N`
 //! only, never over `K`. Block sizes depend only on the shape, so every element of `C` sees the same
 //! sequence of floating-point operations whatever the number of threads: results are bitwise identical for
-//! 1 and 2 threads. Products below [`PAR_MNK`] multiply-adds stay on the calling thread.
+//! 1 and 2 threads. Products below [`PAR_MNK`] multiply-adds stay on the calling thread
+//! ([`PAR_MNK_EXTERNAL`] when the caller is not a worker of the pool).
 //!
 //! With `T` threads, the packed path runs two parallel regions per KC step, each with one task per thread
 //! (BLIS's scheme): the tasks first pack the shared B block (and, when they split `N` and `A` needs
@@ -100,31 +101,44 @@ use checks::gemm_batched_impl;
 /// 32x784x16 4.7 vs 15 us. See `kernels/README.md`.
 pub const SMALL_MNK: usize = 128 * 128 * 128;
 
-/// Products with fewer than this many multiply-adds (`m * n * k`) run on the calling thread.
+/// Products with fewer than this many multiply-adds (`m * n * k`) run on the calling thread when it is a
+/// worker of the rayon pool (inside `ThreadPool::install`, a parallel iterator, `rayon::scope`, ...).
 ///
-/// A rayon fork/join costs a few microseconds on an idle machine, under 10% of a 96^3 product (~9 us on one
-/// thread of the AVX-512 dev machine). The CPU-time estimate of the 2-thread speedup was 1.8x at 128^3 and
-/// 1.7-1.95x from 192^3 to 1024^3 (`--tune`); wall-clock scaling could not be measured on the shared, loaded
-/// dev machine (see `kernels/README.md`).
+/// Measured (`examples/gemm_gflops.rs --scale`, best of interleaved batches, AVX-512 dev machine):
+/// 2 threads vs 1 at 64^3 1.0x (not split), 96^3 1.59x, 112^3 1.76x, 128^3 1.80x.
 pub const PAR_MNK: usize = 96 * 96 * 96;
+
+/// Like [`PAR_MNK`] for a caller outside the pool (e.g. a program's main thread, which is how the engine
+/// calls): entering the pool and waking the caller afterwards costs about 8 us more per product.
+///
+/// Measured as above, called from the main thread on the global 2-thread pool: 96^3 0.73x, 112^3 0.95x,
+/// 128^3 1.21x, 192^3 1.52x, 512^3 1.90x.
+pub const PAR_MNK_EXTERNAL: usize = 128 * 128 * 128;
 
 static SMALL_LIMIT: AtomicUsize = AtomicUsize::new(SMALL_MNK);
 static PAR_LIMIT: AtomicUsize = AtomicUsize::new(PAR_MNK);
+static PAR_LIMIT_EXTERNAL: AtomicUsize = AtomicUsize::new(PAR_MNK_EXTERNAL);
 
-/// Tuning switch for benchmarks: replace [`SMALL_MNK`] and [`PAR_MNK`] for every later call in this
-/// process (`usize::MAX` disables the path). Used by `examples/gemm_gflops.rs --tune` to measure them.
+/// Tuning switch for benchmarks: replace [`SMALL_MNK`], [`PAR_MNK`] and [`PAR_MNK_EXTERNAL`] for every
+/// later call in this process (`usize::MAX` disables the path). Used by `examples/gemm_gflops.rs --tune`.
 #[doc(hidden)]
-pub fn set_thresholds(small_mnk: usize, par_mnk: usize) {
+pub fn set_thresholds(small_mnk: usize, par_mnk: usize, par_mnk_external: usize) {
     SMALL_LIMIT.store(small_mnk, Ordering::Relaxed);
     PAR_LIMIT.store(par_mnk, Ordering::Relaxed);
+    PAR_LIMIT_EXTERNAL.store(par_mnk_external, Ordering::Relaxed);
 }
 
 fn small_limit() -> usize {
     SMALL_LIMIT.load(Ordering::Relaxed)
 }
 
+/// The thread threshold for the calling thread: [`PAR_MNK`] on a pool worker, else [`PAR_MNK_EXTERNAL`].
 fn par_limit() -> usize {
-    PAR_LIMIT.load(Ordering::Relaxed)
+    if rayon::current_thread_index().is_some() {
+        PAR_LIMIT.load(Ordering::Relaxed)
+    } else {
+        PAR_LIMIT_EXTERNAL.load(Ordering::Relaxed)
+    }
 }
 
 /// Element types the GEMM kernels support (`f32` and `f64`); lets the engine call GEMM generically.
@@ -227,7 +241,8 @@ impl GemmScalar for f64 {
 /// `A` is `m x k` (`a[i*rsa + p*csa]`), `B` is `k x n` (`b[p*rsb + j*csb]`), `C` is `m x n`
 /// (`c[i*rsc + j*csc]`); strides are in elements and may be anything (transposed operands are just swapped
 /// strides). `beta == 0` never reads `C` (it may hold NaN). Multithreaded on the current rayon pool above
-/// [`PAR_MNK`]; bitwise identical results for any number of threads.
+/// [`PAR_MNK`] ([`PAR_MNK_EXTERNAL`] from outside the pool); bitwise identical results for any number of
+/// threads.
 ///
 /// # Shapes
 ///
