@@ -32,7 +32,7 @@ use rayon::prelude::*;
 /// Element count above which a transcendental map (exp, tanh, gelu, ...) uses the rayon pool.
 ///
 /// Measured with `examples/par_thresholds.rs` (2 cores, best of interleaved batches), `exp` 2 threads vs 1
-/// when called from outside the pool (a main thread, as the engine calls; entering the pool costs ~8 µs):
+/// when called from outside the pool (a main thread, as the engine calls; entering the pool costs 5-9 µs):
 /// 32K 0.68-0.78x, 64K 0.96-1.09x, 128K 1.25-1.37x. From a pool worker 2 threads pay from 16K (1.6x).
 /// 64K is break-even for `exp` and a gain for the costlier maps (gelu, erf, log: 2-4x exp's time).
 pub const PAR_THRESHOLD_TRANSCENDENTAL: usize = 1 << 16;
