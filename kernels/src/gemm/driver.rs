@@ -1,10 +1,11 @@
 //! The BLIS driver: blocking, packing calls, the macro-kernel and the thread split.
 //!
-//! Loop nest (see the module docs of `gemm`): `jc` (NC columns of B) -> `pc` (KC of the k dimension, pack
-//! B) -> groups of `ic` blocks (one MC block on one thread; up to 2 per thread with threads), A packed once
-//! per group -> tasks of (`ic` block, group of NR-column panels) -> `jr` panels -> `ir` tiles.
-//! Block sizes are balanced (`k = 784` becomes 4 blocks of 196, not 3x256 + 16) and depend only on the
-//! shape, never on the number of threads: threads only change which task runs where.
+//! Loop nest (see the module docs of `gemm`): `jc` (NC columns of B) -> `pc` (KC of the k dimension; pack
+//! B, cooperatively with threads) -> one task per thread, a cell of a `tm x tn` grid of MR-row x NR-column
+//! panels of C -> `ic` (MC blocks of the task's rows, A packed by the task or shared) -> `jr` panels of the
+//! task's columns -> `ir` tiles. Block sizes are balanced (`k = 784` becomes 4 blocks of 196, not
+//! 3x256 + 16) and depend only on the shape, never on the number of threads: threads only change which
+//! task computes which tiles.
 
 use rayon::prelude::*;
 
