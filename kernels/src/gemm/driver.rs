@@ -215,7 +215,7 @@ fn grid(threads: usize, mp: usize, np: usize, n_ok: bool) -> (usize, usize) {
     let mut best = (threads, 1);
     let mut best_cost = div_ceil(mp, threads) * np;
     for tn in 2..=threads {
-        if !n_ok || threads % tn != 0 {
+        if !n_ok || !threads.is_multiple_of(tn) {
             continue;
         }
         let tm = threads / tn;
