@@ -23,6 +23,13 @@ unsafe impl<T: Send> Send for SendPtr<T> {}
 // SAFETY: as above.
 unsafe impl<T: Send> Sync for SendPtr<T> {}
 
+impl<T> SendPtr<T> {
+    /// The pointer (a method, so closures capture the whole `Sync` wrapper, not the raw field).
+    pub(crate) fn get(self) -> *mut T {
+        self.0
+    }
+}
+
 /// One GEMM problem on raw pointers: `C = alpha * A·B + beta * C` with element `(i, j)` of `A` at
 /// `a + i*rsa + j*csa` (likewise `B`, `C`).
 #[derive(Clone, Copy, Debug)]
@@ -247,12 +254,19 @@ fn balanced_block(len: usize, max: usize, unit: usize) -> usize {
 /// split M, each packing its own rows.
 const SHARED_A_BYTES: usize = 1 << 20;
 
+/// With threads, when all of packed B (one NC block, all of `k`) fits in this many bytes (and a shared A
+/// in half of it), everything is packed in one parallel region up front and the tasks then loop over the
+/// KC steps themselves: two parallel regions per product instead of two per KC step.
+const PREPACK_BYTES: usize = 4 << 20;
+
 /// The packed BLIS driver with microkernel `K` on `threads` threads of the current rayon pool.
 ///
 /// Per (`jc`, `pc`) block: one parallel region packs B (and, when the threads split N and A is packed,
 /// all of A) cooperatively, each task a contiguous share; a second runs one task per thread over a
 /// `tm x tn` grid of C (row panels x column panels, [`grid`]), each task looping over its rows in MC
-/// blocks (packing its own A rows unless A is shared or read in place) and its column panels.
+/// blocks (packing its own A rows unless A is shared or read in place) and its column panels. When the
+/// packed operands are small enough ([`PREPACK_BYTES`]), the first region packs all KC steps and the
+/// second loops over them inside each task (the same operations on every element, in the same order).
 ///
 /// # Safety
 ///
@@ -270,11 +284,56 @@ pub(crate) unsafe fn gemm_packed<T: GemmScalar, K: Kernel<T>>(p: &Problem<T>, th
     // (48 KiB, 12-way: 64 sets) and evict each other; measured 2x slower at 1024^3 f32 and 512^3 f64.
     let direct_a = K::DIRECT_A && p.csa == 1 && rows_spread_over_l1(mr, p.rsa * size);
     let shared_a_ok = direct_a || mp * mr * kc * size <= SHARED_A_BYTES;
-
     // Splitting only changes who computes which tiles, never how. One grid for all NC blocks (only the
     // last one can be narrower).
     let (tm, tn) = if threads > 1 { grid(threads, mp, div_ceil(nc.min(p.n), nr), shared_a_ok) } else { (1, 1) };
     let shared_a = tn > 1 && !direct_a;
+    let cell = Cell { p, mr, nr, mc, mp, tm, tn, direct_a, shared_a };
+    let np_all = div_ceil(p.n, nr);
+    let prepack = threads > 1
+        && p.n <= nc
+        && p.k > kc
+        && np_all * nr * p.k * size <= PREPACK_BYTES
+        && (!shared_a || mp * mr * p.k * size <= PREPACK_BYTES / 2);
+    if prepack {
+        let mut bbuf = PackBuf::take(&B_BUF, np_all * nr * p.k * size);
+        let mut sbuf = if shared_a { Some(PackBuf::take(&A_BUF, mp * mr * p.k * size)) } else { None };
+        let bptr = SendPtr(bbuf.slice::<T>(np_all * nr * p.k).as_mut_ptr());
+        let aptr = sbuf.as_mut().map(|buf| SendPtr(buf.slice::<T>(mp * mr * p.k).as_mut_ptr()));
+        // Region 1: task t packs its share of the panels of every KC step (B step pc at offset
+        // np_all*nr*pc, A step at mp*mr*pc: the sizes of all earlier steps sum to pc).
+        (0..threads).into_par_iter().for_each(|t| {
+            for pc in (0..p.k).step_by(kc) {
+                let kcb = kc.min(p.k - pc);
+                // SAFETY: task t writes the panels of its own share only (disjoint from every other task's),
+                // inside the buffers taken above (step pc's np_all*nr*kcb and mp*mr*kcb elements start at
+                // these offsets); B and A are readable by the contract.
+                unsafe {
+                    let b = bptr.get().add(np_all * nr * pc);
+                    let a = aptr.map(|ap| ap.get().add(mp * mr * pc));
+                    cell.pack_share(t, threads, 0, pc, kcb, p.n, b, a);
+                }
+            }
+        });
+        let bpack: &[T] = bbuf.slice::<T>(np_all * nr * p.k);
+        let apack: &[T] = match sbuf.as_mut() {
+            Some(buf) => buf.slice::<T>(mp * mr * p.k),
+            None => &[],
+        };
+        // Region 2: each task runs all KC steps of its cell.
+        (0..tm * tn).into_par_iter().for_each(|t| {
+            let mut own = if shared_a { None } else { Some(PackBuf::take(&A_BUF, mc * kc * size)) };
+            for pc in (0..p.k).step_by(kc) {
+                let kcb = kc.min(p.k - pc);
+                let b = &bpack[np_all * nr * pc..][..np_all * nr * kcb];
+                let a = if shared_a { &apack[mp * mr * pc..][..mp * mr * kcb] } else { &[] };
+                // SAFETY: b (and a, if shared) hold the packed step pc; the task writes its own cell of C.
+                unsafe { cell.run::<K>(t, 0, p.n, pc, kcb, b, a, own.as_mut()) };
+            }
+        });
+        return;
+    }
+
     let mut bbuf = PackBuf::take(&B_BUF, nc * kc * size);
     // The shared A lives in the calling thread's A buffer (its tasks then need none of their own).
     let mut sbuf = if shared_a { Some(PackBuf::take(&A_BUF, mp * mr * kc * size)) } else { None };
@@ -283,101 +342,181 @@ pub(crate) unsafe fn gemm_packed<T: GemmScalar, K: Kernel<T>>(p: &Problem<T>, th
         let np = div_ceil(ncb, nr);
         for pc in (0..p.k).step_by(kc) {
             let kcb = kc.min(p.k - pc);
-            let beta = if pc == 0 { p.beta } else { T::ONE };
             let bpack = bbuf.slice::<T>(np * nr * kcb);
             let apack: &mut [T] = match sbuf.as_mut() {
                 Some(buf) => buf.slice::<T>(mp * mr * kcb),
                 None => &mut [],
             };
             // Phase 1: pack B (and the shared A), a contiguous share of the panels per task.
-            let pack = |t: usize, bpart: &mut [T], apart: &mut [T]| {
-                let per_b = div_ceil(np, threads);
-                for (q, panel) in bpart.chunks_exact_mut(nr * kcb).enumerate() {
-                    let jp = t * per_b + q;
-                    let cols = nr.min(ncb - jp * nr);
-                    // SAFETY: panel `jp` covers columns jc + jp*nr .. + cols <= n and rows pc .. pc + kcb
-                    // <= k of B, in bounds by the contract; `panel` holds nr * kcb elements.
-                    unsafe { pack_b_panel(kcb, cols, p.b_at(pc, jc + jp * nr), p.rsb, p.csb, panel) };
-                }
-                if !apart.is_empty() {
-                    let r0 = t * div_ceil(mp, threads) * mr;
-                    let rows = (apart.len() / kcb).min(p.m - r0);
-                    // SAFETY: rows r0 .. r0 + rows <= m and columns pc .. pc + kcb <= k of A are in bounds;
-                    // `apart` holds ceil(rows / mr) panels of mr * kcb.
-                    unsafe { pack_a(mr, rows, kcb, p.a_at(r0, pc), p.rsa, p.csa, apart) };
-                }
-            };
             if threads > 1 {
-                // At most `threads` chunks of each; a task may get an empty share of either.
-                let mut bchunks = bpack.chunks_mut(div_ceil(np, threads) * nr * kcb);
-                let mut achunks = apack.chunks_mut(div_ceil(mp, threads) * mr * kcb);
-                let parts: Vec<(usize, &mut [T], &mut [T])> = (0..threads)
-                    .map(|t| (t, bchunks.next().unwrap_or_default(), achunks.next().unwrap_or_default()))
-                    .collect();
-                parts.into_par_iter().for_each(|(t, b, a)| pack(t, b, a));
+                let bptr = SendPtr(bpack.as_mut_ptr());
+                let aptr = if shared_a { Some(SendPtr(apack.as_mut_ptr())) } else { None };
+                (0..threads).into_par_iter().for_each(|t| {
+                    // SAFETY: task t writes only the panels of its own share (disjoint from the other
+                    // tasks'), inside bpack / apack; B and A are readable by the contract.
+                    unsafe { cell.pack_share(t, threads, jc, pc, kcb, ncb, bptr.get(), aptr.map(SendPtr::get)) };
+                });
             } else {
-                pack(0, bpack, apack);
+                let aptr = if shared_a { Some(apack.as_mut_ptr()) } else { None };
+                // SAFETY: one task owns all shares of bpack / apack; B and A readable by the contract.
+                unsafe { cell.pack_share(0, 1, jc, pc, kcb, ncb, bpack.as_mut_ptr(), aptr) };
             }
             let bpack: &[T] = bpack;
             let apack: &[T] = apack;
             // Phase 2: one task per grid cell.
             let task = |t: usize| {
-                let (ip0, ip1) = part(t / tn, tm, mp);
-                let (j0, j1) = part(t % tn, tn, np);
-                if ip0 >= ip1 || j0 >= j1 {
-                    return;
-                }
-                let (r0, r1) = (ip0 * mr, (ip1 * mr).min(p.m));
                 let mut own = if shared_a { None } else { Some(PackBuf::take(&A_BUF, mc * kc * size)) };
-                for ic in (r0..r1).step_by(mc) {
-                    let mcb = mc.min(r1 - ic);
-                    let panels = div_ceil(mcb, mr);
-                    let ablock: &[T] = match own.as_mut() {
-                        None => &apack[ic * kcb..][..panels * mr * kcb],
-                        Some(buf) => {
-                            let ablock = buf.slice::<T>(panels * mr * kcb);
-                            for (ip, panel) in ablock.chunks_exact_mut(mr * kcb).enumerate() {
-                                let rows = mr.min(mcb - ip * mr);
-                                // Full panels of an A read in place need no packing.
-                                if direct_a && rows == mr {
-                                    continue;
-                                }
-                                // SAFETY: rows ic + ip*mr .. + rows <= m and columns pc .. pc + kcb <= k of
-                                // A are in bounds; `panel` holds mr * kcb elements.
-                                unsafe { pack_a(mr, rows, kcb, p.a_at(ic + ip * mr, pc), p.rsa, p.csa, panel) };
-                            }
-                            ablock
-                        }
-                    };
-                    let a_direct = if direct_a { Some((p.a_at(ic, pc), p.rsa)) } else { None };
-                    // SAFETY: `ablock` holds the block's `panels` packed panels (with a_direct, the full ones
-                    // are read in place from A rows ic .. ic + mcb, in bounds) and bpack `np` panels of
-                    // kcb; the C block rows ic .. ic + mcb, columns jc + j0*nr .. jc + min(j1*nr, ncb) is in
-                    // bounds and written by this task only (tasks partition the grid); the CPU supports K.
-                    unsafe {
-                        macro_kernel::<T, K>(
-                            mcb,
-                            kcb,
-                            ncb,
-                            j0,
-                            j1,
-                            p.alpha,
-                            a_direct,
-                            ablock,
-                            bpack,
-                            beta,
-                            p.c_at(ic, jc),
-                            p.rsc,
-                            p.csc,
-                        )
-                    };
-                }
+                // SAFETY: bpack (and apack, if shared) hold the packed step; the task writes its own cell.
+                unsafe { cell.run::<K>(t, jc, ncb, pc, kcb, bpack, apack, own.as_mut()) };
             };
             if tm * tn > 1 {
                 (0..tm * tn).into_par_iter().for_each(task);
             } else {
                 task(0);
             }
+        }
+    }
+}
+
+/// The thread split of one product: grid, blocking and A handling (see [`gemm_packed`]).
+#[derive(Clone, Copy)]
+struct Cell<'a, T> {
+    p: &'a Problem<T>,
+    mr: usize,
+    nr: usize,
+    mc: usize,
+    mp: usize,
+    tm: usize,
+    tn: usize,
+    direct_a: bool,
+    shared_a: bool,
+}
+
+impl<T: GemmScalar> Cell<'_, T> {
+    /// Packs share `t` of `shares` of the B panels of the block (columns `jc .. jc + ncb`, KC step `pc`,
+    /// depth `kcb`) into the block's panels at `b` and, with `a`, share `t` of all of A's row panels for
+    /// the step into the panels at `a`. Shares are contiguous runs of `ceil(panels / shares)` panels; only
+    /// the panels of share `t` are written (raw pointers: other tasks write the other shares meanwhile).
+    ///
+    /// # Safety
+    ///
+    /// B columns `jc .. jc + ncb` and A (all rows) at depth `pc .. pc + kcb` are readable; `b` points to
+    /// `ceil(ncb / nr)` and `a` to `mp` writable panels of `kcb` steps; no one else accesses share `t`.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn pack_share(
+        &self,
+        t: usize,
+        shares: usize,
+        jc: usize,
+        pc: usize,
+        kcb: usize,
+        ncb: usize,
+        b: *mut T,
+        a: Option<*mut T>,
+    ) {
+        let (p, mr, nr) = (self.p, self.mr, self.nr);
+        let np = div_ceil(ncb, nr);
+        let per_b = div_ceil(np, shares);
+        for jp in (t * per_b)..((t + 1) * per_b).min(np) {
+            let cols = nr.min(ncb - jp * nr);
+            // SAFETY: panel jp < np is inside the caller's buffer and in share t (caller contract: no one
+            // else accesses it); it covers columns jc + jp*nr .. + cols <= n and rows pc .. pc + kcb <= k of
+            // B, in bounds by the contract.
+            unsafe {
+                let panel = std::slice::from_raw_parts_mut(b.add(jp * nr * kcb), nr * kcb);
+                pack_b_panel(kcb, cols, p.b_at(pc, jc + jp * nr), p.rsb, p.csb, panel)
+            };
+        }
+        if let Some(a) = a {
+            let per_a = div_ceil(self.mp, shares);
+            let (ip0, ip1) = (t * per_a, ((t + 1) * per_a).min(self.mp));
+            if ip0 < ip1 {
+                let rows = (ip1 * mr).min(p.m) - ip0 * mr;
+                // SAFETY: panels ip0 .. ip1 <= mp are inside the caller's buffer and in share t (no one
+                // else accesses them); rows ip0*mr .. + rows <= m and columns pc .. pc + kcb <= k of A are
+                // in bounds; `dst` holds ceil(rows / mr) panels of mr * kcb.
+                unsafe {
+                    let dst = std::slice::from_raw_parts_mut(a.add(ip0 * mr * kcb), (ip1 - ip0) * mr * kcb);
+                    pack_a(mr, rows, kcb, p.a_at(ip0 * mr, pc), p.rsa, p.csa, dst)
+                };
+            }
+        }
+    }
+
+    /// Computes grid cell `t` for KC step `pc` (depth `kcb`) of the NC block at `jc` (`ncb` columns): B's
+    /// packed panels of the block in `b`; all of A's packed panels of the step in `a` when shared, else
+    /// packed per MC block into `own` (full panels of a row-major A read in place).
+    ///
+    /// # Safety
+    ///
+    /// `b` (and `a` when shared) hold the packed step; `own` is `Some` unless A is shared; C's cell is not
+    /// accessed concurrently; the CPU supports `K`.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn run<K: Kernel<T>>(
+        &self,
+        t: usize,
+        jc: usize,
+        ncb: usize,
+        pc: usize,
+        kcb: usize,
+        b: &[T],
+        a: &[T],
+        mut own: Option<&mut PackBuf>,
+    ) {
+        let (p, mr, nr, mc) = (self.p, self.mr, self.nr, self.mc);
+        let np = div_ceil(ncb, nr);
+        let beta = if pc == 0 { p.beta } else { T::ONE };
+        let (ip0, ip1) = part(t / self.tn, self.tm, self.mp);
+        let (j0, j1) = part(t % self.tn, self.tn, np);
+        if ip0 >= ip1 || j0 >= j1 {
+            return;
+        }
+        let (r0, r1) = (ip0 * mr, (ip1 * mr).min(p.m));
+        for ic in (r0..r1).step_by(mc) {
+            let mcb = mc.min(r1 - ic);
+            let panels = div_ceil(mcb, mr);
+            let ablock: &[T] = match own.as_deref_mut() {
+                None => {
+                    debug_assert!(self.shared_a);
+                    &a[ic * kcb..][..panels * mr * kcb]
+                }
+                Some(buf) => {
+                    let ablock = buf.slice::<T>(panels * mr * kcb);
+                    for (ip, panel) in ablock.chunks_exact_mut(mr * kcb).enumerate() {
+                        let rows = mr.min(mcb - ip * mr);
+                        // Full panels of an A read in place need no packing.
+                        if self.direct_a && rows == mr {
+                            continue;
+                        }
+                        // SAFETY: rows ic + ip*mr .. + rows <= m and columns pc .. pc + kcb <= k of A are
+                        // in bounds; `panel` holds mr * kcb elements.
+                        unsafe { pack_a(mr, rows, kcb, p.a_at(ic + ip * mr, pc), p.rsa, p.csa, panel) };
+                    }
+                    ablock
+                }
+            };
+            let a_direct = if self.direct_a { Some((p.a_at(ic, pc), p.rsa)) } else { None };
+            // SAFETY: `ablock` holds the block's `panels` packed panels (with a_direct, the full ones are
+            // read in place from A rows ic .. ic + mcb, in bounds) and b `np` panels of kcb; the C block
+            // rows ic .. ic + mcb, columns jc + j0*nr .. jc + min(j1*nr, ncb) is in bounds and written by
+            // this task only (tasks partition the grid); the CPU supports K.
+            unsafe {
+                macro_kernel::<T, K>(
+                    mcb,
+                    kcb,
+                    ncb,
+                    j0,
+                    j1,
+                    p.alpha,
+                    a_direct,
+                    ablock,
+                    b,
+                    beta,
+                    p.c_at(ic, jc),
+                    p.rsc,
+                    p.csc,
+                )
+            };
         }
     }
 }
