@@ -64,7 +64,9 @@
 //! packing, all `m` rows of `A`) in contiguous shares, then each computes one cell of a `tm x tn` grid
 //! over C's MR-row and NR-column panels (`tm * tn = T`), chosen for the smallest largest cell (512^3 on
 //! 2 threads: 43 row panels, 16 column panels -> split N, 8 panels each). A task splitting `M` packs only
-//! its own rows of `A`. The small path splits the same way in whole direct tiles (12 rows or 32 columns).
+//! its own rows of `A`. When all of packed `B` fits in 4 MiB, all KC steps are packed in the first region
+//! and each task loops over them: two regions per product. The small path splits the same way in whole
+//! direct tiles (12 rows or 32 columns).
 //! A call from outside the pool enters it once per product.
 //! Batched calls with small members run one member per task instead.
 //!
