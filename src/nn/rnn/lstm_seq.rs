@@ -28,7 +28,7 @@
 //! dW_hh = dA^T H_prev    dW_ih = dA^T x    dx = dA W_ih    db_ih = db_hh = column sums of dA
 //! dh0 = dh~, dc0 = dc~
 //! ```
-//! The forward saves the activations `i f g o`, `c_t`, `tanh(c_t)` and `h_prev` of every row (7H values).
+//! The forward saves the activations `i f g o`, `c_t`, `tanh(c_t)` and `[x | h_prev]` of every row (7H + I values).
 //! A plain backward runs the elementwise part in one loop per step over them; under `create_graph` the
 //! same formulas run as tensor ops over a recomputed forward, so second derivatives are exact (tested
 //! with gradgradcheck).
@@ -217,8 +217,8 @@ struct Saved {
     c: Tensor,
     /// `[rows, H]`: tanh(c_t).
     tc: Tensor,
-    /// `[rows, H]`: h_prev, the hidden state this step started from.
-    h_prev: Tensor,
+    /// `[rows, I + H]`: x, and h_prev, the hidden state the row's step started from.
+    xh: Tensor,
 }
 
 fn forward<T: Kernel>(a: &LstmArgs, lay: SeqLayout, hs: usize, features: usize) -> (Tensor, Saved) {
@@ -234,28 +234,37 @@ fn forward<T: Kernel>(a: &LstmArgs, lay: SeqLayout, hs: usize, features: usize) 
         }
         None => zero,
     };
+    // xh [rows, I + H]: each row's input next to the hidden state its step starts from, so the backward
+    // gets dW_ih and dW_hh from one GEMM (dA^T xh) and packs dA once.
+    let xw = features + hs;
+    let mut xh = vec![zero; rows * xw];
     let (x, w_ih) = (a.x.contiguous(), a.w_ih.contiguous());
-    let (xd, wd) = (Data::of(&x), Data::of(&w_ih));
-    gemm((rows, features, g4), xd.get::<T>(), (features, 1), wd.get::<T>(), (1, features), beta, &mut act, (g4, 1));
+    x.with_slice(|xs: &[T]| {
+        for (dst, src) in xh.chunks_exact_mut(xw).zip(xs.chunks_exact(features.max(1))) {
+            dst[..features].copy_from_slice(&src[..features]);
+        }
+    });
+    let wd = Data::of(&w_ih);
+    gemm((rows, features, g4), &xh, (xw, 1), wd.get::<T>(), (1, features), beta, &mut act, (g4, 1));
     // W_hh^T [H, 4H] once per sequence, so the per-step GEMM packs it with row copies.
     let w_t = a.w_hh.t().contiguous();
     let wt = Data::of(&w_t);
     let wt = wt.get::<T>();
     let mut c = vec![zero; rows * hs];
     let mut tc = vec![zero; rows * hs];
-    let mut h_prev = vec![zero; rows * hs];
     let mut y = vec![zero; rows * hs + if a.with_state { n * hs } else { 0 }];
     let mut c_state = a.c0.to_vec::<T>();
     let h0 = a.h0.to_vec::<T>();
     let bs = lay.batch_stride();
     if lay.t_len > 0 {
         for b in 0..n {
-            h_prev[lay.row(lay.time(0), b) * hs..][..hs].copy_from_slice(&h0[b * hs..][..hs]);
+            xh[lay.row(lay.time(0), b) * xw + features..][..hs].copy_from_slice(&h0[b * hs..][..hs]);
         }
     }
     for s in 0..lay.t_len {
         let r0 = lay.row(lay.time(s), 0);
-        gemm((n, hs, g4), &h_prev[r0 * hs..], (bs * hs, 1), wt, (g4, 1), one, &mut act[r0 * g4..], (bs * g4, 1));
+        let hp = &xh[r0 * xw + features..];
+        gemm((n, hs, g4), hp, (bs * xw, 1), wt, (g4, 1), one, &mut act[r0 * g4..], (bs * g4, 1));
         for b in 0..n {
             let row = r0 + b * bs;
             let gates = &mut act[row * g4..][..g4];
@@ -279,7 +288,7 @@ fn forward<T: Kernel>(a: &LstmArgs, lay: SeqLayout, hs: usize, features: usize) 
                 yr[j] = go[j] * tr[j];
             }
             if s + 1 < lay.t_len {
-                h_prev[lay.row(lay.time(s + 1), b) * hs..][..hs].copy_from_slice(yr);
+                xh[lay.row(lay.time(s + 1), b) * xw + features..][..hs].copy_from_slice(yr);
             }
         }
     }
@@ -296,7 +305,7 @@ fn forward<T: Kernel>(a: &LstmArgs, lay: SeqLayout, hs: usize, features: usize) 
         act: Tensor::from_vec(act, &[rows, g4]),
         c: Tensor::from_vec(c, &[rows, hs]),
         tc: Tensor::from_vec(tc, &[rows, hs]),
-        h_prev: Tensor::from_vec(h_prev, &[rows, hs]),
+        xh: Tensor::from_vec(xh, &[rows, xw]),
     };
     (y, saved)
 }
@@ -358,18 +367,17 @@ impl LstmSequenceBackward {
         let dy = dy.contiguous();
         let dyd = Data::of(&dy);
         let dyv = dyd.get::<T>();
-        let (act, c, tc, h_prev) = (
-            Data::of(&self.saved.act),
-            Data::of(&self.saved.c),
-            Data::of(&self.saved.tc),
-            Data::of(&self.saved.h_prev),
-        );
-        let (act, c, tc, h_prev) = (act.get::<T>(), c.get::<T>(), tc.get::<T>(), h_prev.get::<T>());
+        let (act, c, tc, xh) =
+            (Data::of(&self.saved.act), Data::of(&self.saved.c), Data::of(&self.saved.tc), Data::of(&self.saved.xh));
+        let (act, c, tc, xh) = (act.get::<T>(), c.get::<T>(), tc.get::<T>(), xh.get::<T>());
+        let xw = features + hs;
         let w_hh = self.w_hh.detach().contiguous();
         let whd = Data::of(&w_hh);
         let w_hh = whd.get::<T>();
         let c0 = self.c0.to_vec::<T>();
-        let mut da = vec![zero; rows * g4];
+        // dA rows are `ld` apart: a row stride off multiples of 4 KiB lets the GEMMs read dA in place.
+        let ld = g4 + 16;
+        let mut da = vec![zero; rows * ld];
         let mut dh_next = vec![zero; n * hs];
         let mut dc_next = if self.with_state { dyv[rows * hs..].to_vec() } else { vec![zero; n * hs] };
         let bs = lay.batch_stride();
@@ -386,7 +394,7 @@ impl LstmSequenceBackward {
                 let dyr = &dyv[row * hs..][..hs];
                 let dhn = &dh_next[b * hs..][..hs];
                 let dcn = &mut dc_next[b * hs..][..hs];
-                let dar = &mut da[row * g4..][..g4];
+                let dar = &mut da[row * ld..][..g4];
                 let (dai, rest) = dar.split_at_mut(hs);
                 let (daf, rest) = rest.split_at_mut(hs);
                 let (dag, dao) = rest.split_at_mut(hs);
@@ -402,34 +410,34 @@ impl LstmSequenceBackward {
                 }
             }
             // dh~ = da[t] W_hh (needed by the step before, or as dh0 after the first step).
-            gemm((n, g4, hs), &da[r0 * g4..], (bs * g4, 1), w_hh, (hs, 1), zero, &mut dh_next, (hs, 1));
+            gemm((n, g4, hs), &da[r0 * ld..], (bs * ld, 1), w_hh, (hs, 1), zero, &mut dh_next, (hs, 1));
         }
         let need = |k: usize| needs.get(k).copied().unwrap_or(false);
         let mut grads: Grads = vec![None; needs.len()];
-        // dA^T as a GEMM operand: element (i, r) of the [4H, rows] matrix is da[r * 4H + i].
-        if need(1) {
-            let x = self.x.detach().contiguous();
-            let xd = Data::of(&x);
-            let mut dw = vec![zero; g4 * features];
-            gemm((g4, rows, features), &da, (1, g4), xd.get::<T>(), (features, 1), zero, &mut dw, (features, 1));
-            grads[1] = Some(Tensor::from_vec(dw, &[g4, features]));
-        }
-        if need(2) {
-            let mut dw = vec![zero; g4 * hs];
-            gemm((g4, rows, hs), &da, (1, g4), h_prev, (hs, 1), zero, &mut dw, (hs, 1));
-            grads[2] = Some(Tensor::from_vec(dw, &[g4, hs]));
+        // [dW_ih | dW_hh] = dA^T xh: element (i, r) of the [4H, rows] matrix dA^T is da[r * ld + i].
+        if need(1) || need(2) {
+            let mut dw = vec![zero; g4 * xw];
+            gemm((g4, rows, xw), &da, (1, ld), xh, (xw, 1), zero, &mut dw, (xw, 1));
+            let part =
+                |c0: usize, w: usize| -> Vec<T> { dw.chunks_exact(xw).flat_map(|r| &r[c0..c0 + w]).copied().collect() };
+            grads[1] = need(1).then(|| Tensor::from_vec(part(0, features), &[g4, features]));
+            grads[2] = need(2).then(|| Tensor::from_vec(part(features, hs), &[g4, hs]));
         }
         if need(0) {
             let w_ih = self.w_ih.detach().contiguous();
             let wd = Data::of(&w_ih);
             let mut dx = vec![zero; rows * features];
-            gemm((rows, g4, features), &da, (g4, 1), wd.get::<T>(), (features, 1), zero, &mut dx, (features, 1));
+            gemm((rows, g4, features), &da, (ld, 1), wd.get::<T>(), (features, 1), zero, &mut dx, (features, 1));
             grads[0] = Some(Tensor::from_vec(dx, &lay.shape(features)));
         }
         grads[3] = need(3).then(|| Tensor::from_vec(dh_next, &[n, hs]));
         grads[4] = need(4).then(|| Tensor::from_vec(dc_next, &[n, hs]));
         if need(5) || need(6) {
-            let db = Tensor::from_vec(crate::ops::fast::sum_axis(&da, 1, rows, g4), &[g4]);
+            let mut db = vec![zero; g4];
+            for r in da.chunks_exact(ld) {
+                ew::add_assign(&mut db, &r[..g4]);
+            }
+            let db = Tensor::from_vec(db, &[g4]);
             grads[5] = need(5).then(|| db.clone());
             grads[6] = need(6).then_some(db);
         }
@@ -542,7 +550,7 @@ impl Backward for LstmSequenceBackward {
 
     fn saved_bytes(&self) -> usize {
         let s = &self.saved;
-        (s.act.numel() + s.c.numel() + s.tc.numel() + s.h_prev.numel()) * s.act.dtype().size_in_bytes()
+        (s.act.numel() + s.c.numel() + s.tc.numel() + s.xh.numel()) * s.act.dtype().size_in_bytes()
     }
 }
 
