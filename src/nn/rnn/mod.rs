@@ -373,10 +373,10 @@ impl Recurrent {
     ) -> (Tensor, Option<Tensor>, Option<Tensor>) {
         let Seq { batch_first, reverse, states } = seq;
         let hs = self.opts.hidden_size;
-        let t_dim = if batch_first { 1 } else { 0 };
+        let t_dim: isize = if batch_first { 1 } else { 0 };
         let t_len = x.size(t_dim);
         let t_last = if reverse { 0 } else { t_len - 1 };
-        let last = |y: &Tensor| y.narrow(t_dim as isize, t_last, 1).squeeze(t_dim as isize);
+        let last = |y: &Tensor| y.narrow(t_dim, t_last, 1).squeeze(t_dim);
         if self.kind == CellKind::Lstm {
             let c0 = c.unwrap_or_else(|| h.zeros_like());
             let args = lstm_seq::LstmArgs {
