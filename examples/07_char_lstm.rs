@@ -3,6 +3,7 @@
 //! ```text
 //! cargo run --release --example 07_char_lstm                      # data/shakespeare.txt
 //! cargo run --release --example 07_char_lstm -- --text FILE       # any UTF-8 text
+//! cargo run --release --example 07_char_lstm -- --minutes 5       # a wall-clock budget instead of --steps
 //! cargo run --release --example 07_char_lstm -- --help
 //! ```
 //!
@@ -22,13 +23,17 @@
 //! `runs/07_char_lstm/`) gets `checkpoint.safetensors` at each evaluation (model, AdamW state, step, seed;
 //! `--resume` continues from it), `loss.svg`, `accuracy.svg` and `metrics.csv`.
 //!
+//! The defaults are the setup of the PyTorch comparison: embedding 64, hidden 256, batches of 32 x 64
+//! characters, AdamW 2e-3, clip 1.0, validation = the last 10% of `data/shakespeare.txt` (the first 1.1 MB of
+//! the plays in alphabetical file order). `--minutes M` trains for M minutes of training time (evaluation,
+//! sampling and checkpoints not counted) instead of `--steps`, then evaluates on the whole validation part
+//! and prints the final validation loss.
+//!
 //! Expected result: the loss starts at ln(78) = 4.36 nats/char; samples go from random characters to words,
 //! names in capitals and line breaks within a few hundred steps. PyTorch on this machine reaches a validation
 //! loss of about 1.62 after about 4,000 steps (5 minutes).
 //!
-//! Measured on 2026-11-21 (2 shared cores under load, core ops still on scalar reference code): 200-260
-//! characters/s, i.e. about 8 s per step of 32 x 64; the validation loss fell from 4.23 to 3.87 in 4 steps. A
-//! 5-minute comparison with PyTorch awaits the SIMD/GEMM kernels being routed in.
+//! The 5-minute comparison with PyTorch: `--minutes 5` on a quiet machine.
 
 use std::error::Error;
 use std::fmt::Write as _;
@@ -50,9 +55,13 @@ use tensorgrad::Tensor;
 #[derive(Parser, Debug, Clone)]
 #[command(name = "07_char_lstm", about, long_about = None)]
 pub struct Config {
-    /// Optimizer steps in total (counting steps done before a `--resume`).
+    /// Optimizer steps in total (counting steps done before a `--resume`); ignored with `--minutes`.
     #[arg(long, default_value_t = 2000)]
     pub steps: usize,
+    /// Train for this many minutes of training time (evaluations not counted) instead of `--steps`, then
+    /// evaluate on the whole validation part.
+    #[arg(long)]
+    pub minutes: Option<f64>,
     /// Windows per batch.
     #[arg(long, default_value_t = 32)]
     pub batch_size: usize,
@@ -233,13 +242,17 @@ pub fn run_with(config: Config) -> Result<Report, Box<dyn Error>> {
         || tensorgrad::no_grad(|| lm_loss(&model.forward(&probe.inputs_tensor()), &probe.targets_tensor()).item());
     let probe_before = probe_loss();
 
-    let bar = progress_bar((config.steps.saturating_sub(start)) as u64);
+    let budget = config.minutes.map(|m| std::time::Duration::from_secs_f64(m.max(0.0) * 60.0));
+    let last_step = if budget.is_some() { usize::MAX } else { config.steps };
+    let bar = progress_bar(budget.is_none().then(|| config.steps.saturating_sub(start) as u64));
     let t_run = Instant::now();
+    let mut train_time = std::time::Duration::ZERO;
     let (mut t_window, mut window_loss, mut window_steps) = (Instant::now(), 0.0, 0usize);
     let mut step_losses = Vec::new();
     let mut evals = Vec::new();
     let mut sample = String::new();
-    for step in start..config.steps {
+    for step in start..last_step {
+        let t_step = Instant::now();
         let batch = text.train_batch(&mut rng, config.batch_size, config.seq_len);
         let logits = model.forward(&batch.inputs_tensor());
         let loss = lm_loss(&logits, &batch.targets_tensor());
@@ -249,6 +262,7 @@ pub fn run_with(config: Config) -> Result<Report, Box<dyn Error>> {
         opt.step();
 
         let l = loss.item();
+        train_time += t_step.elapsed();
         step_losses.push(l);
         window_loss += l;
         window_steps += 1;
@@ -258,8 +272,10 @@ pub fn run_with(config: Config) -> Result<Report, Box<dyn Error>> {
         bar.set_message(format!("loss {l:.3} {chars_per_sec:.0} chars/s"));
 
         let done = step + 1;
-        if done % config.eval_every == 0 || done == config.steps {
-            let (val_loss, val_acc) = evaluate(&model, &text, config.batch_size, config.seq_len, config.eval_batches);
+        let out_of_time = budget.is_some_and(|b| train_time >= b);
+        if done % config.eval_every == 0 || done == last_step || out_of_time {
+            let eval_batches = if out_of_time { None } else { config.eval_batches };
+            let (val_loss, val_acc) = evaluate(&model, &text, config.batch_size, config.seq_len, eval_batches);
             let stats = EvalStats {
                 step: done,
                 train_loss: window_loss / window_steps as f64,
@@ -271,9 +287,10 @@ pub fn run_with(config: Config) -> Result<Report, Box<dyn Error>> {
             sample =
                 generate(&model, &text, &mut rng, config.sample_len, config.seq_len, config.temperature, config.top_k);
             bar.suspend(|| {
+                let of = if budget.is_some() { String::new() } else { format!("/{}", config.steps) };
                 println!(
-                    "step {done:>5}/{}: train loss {:.4} | val loss {val_loss:.4} acc {val_acc:.4} | {chars_per_sec:.0} chars/s, {:.0} s",
-                    config.steps, stats.train_loss, stats.seconds
+                    "step {done:>5}{of}: train loss {:.4} | val loss {val_loss:.4} acc {val_acc:.4} | {chars_per_sec:.0} chars/s, {:.0} s",
+                    stats.train_loss, stats.seconds
                 );
                 println!("--- sample (temperature {}) ---\n{sample}\n---", config.temperature);
             });
@@ -292,6 +309,9 @@ pub fn run_with(config: Config) -> Result<Report, Box<dyn Error>> {
             ck.extra.insert("history".into(), format_history(&history));
             ck.extra.insert("text".into(), text_path.display().to_string());
             ck.save(&ckpt_path)?;
+            if out_of_time {
+                break;
+            }
         }
     }
     bar.finish_and_clear();
@@ -305,7 +325,12 @@ pub fn run_with(config: Config) -> Result<Report, Box<dyn Error>> {
         let best = history.iter().map(|s| s.val_loss).fold(f64::INFINITY, f64::min);
         println!("  steps          {} (batch {} x {} characters)", last.step, config.batch_size, config.seq_len);
         println!("  val loss       {:.4} nats/char (best {best:.4}), accuracy {:.4}", last.val_loss, last.val_acc);
-        println!("  wall time      {:.1} s in this run", t_run.elapsed().as_secs_f64());
+        println!(
+            "  wall time      {:.1} s in this run ({:.1} s of training steps)",
+            t_run.elapsed().as_secs_f64(),
+            train_time.as_secs_f64()
+        );
+        println!("  final val loss {:.4} nats/char", last.val_loss);
     }
     println!("  run directory  {} (checkpoint.safetensors, loss.svg, accuracy.svg, metrics.csv)", run_dir.display());
 
@@ -396,10 +421,14 @@ fn sample_from_logits(logits: &[f64], temperature: f64, top_k: usize, rng: &mut 
     order[order.len() - 1]
 }
 
-/// A bar over the steps; indicatif draws nothing when stderr is not a terminal (CI, pipes).
-fn progress_bar(len: u64) -> ProgressBar {
-    let bar = ProgressBar::new(len);
-    let style = ProgressStyle::with_template("[{bar:30}] {pos}/{len} {msg}").expect("valid template");
+/// A bar over the steps (a step counter when their number is not known); indicatif draws nothing when
+/// stderr is not a terminal (CI, pipes).
+fn progress_bar(len: Option<u64>) -> ProgressBar {
+    let (bar, template) = match len {
+        Some(len) => (ProgressBar::new(len), "[{bar:30}] {pos}/{len} {msg}"),
+        None => (ProgressBar::no_length(), "step {pos} {msg}"),
+    };
+    let style = ProgressStyle::with_template(template).expect("valid template");
     bar.set_style(style.progress_chars("=> "));
     bar
 }

@@ -280,9 +280,16 @@ impl Recurrent {
         }
     }
 
-    /// Runs all layers and directions. Returns (output, h_n, c_n for LSTM) in the caller's layouts.
+    /// Runs all layers and directions. Returns (output, h_n, c_n for LSTM) in the caller's layouts; the
+    /// states only when `states` is set (computing them costs a little in the LSTM's backward).
     #[track_caller]
-    fn run(&self, input: &Tensor, h0: Option<&Tensor>, c0: Option<&Tensor>) -> (Tensor, Tensor, Option<Tensor>) {
+    fn run(
+        &self,
+        input: &Tensor,
+        h0: Option<&Tensor>,
+        c0: Option<&Tensor>,
+        states: bool,
+    ) -> (Tensor, Option<Tensor>, Option<Tensor>) {
         let (name, o) = (self.kind.name(), &self.opts);
         let layout = if o.batch_first { "[N, T, input_size]" } else { "[T, N, input_size]" };
         if input.rank() != 2 && input.rank() != 3 {
@@ -304,13 +311,11 @@ impl Recurrent {
             panic_msg(format!("{name}: input has dtype {} but the parameters have {}", input.dtype(), o.dtype));
         }
         let batched = input.rank() == 3;
-        // Time-major [T, N, F] inside.
-        let x = match (batched, o.batch_first) {
-            (false, _) => input.unsqueeze(1),
-            (true, false) => input.clone(),
-            (true, true) => input.transpose(0, 1),
-        };
-        let (t_len, n) = (x.size(0), x.size(1));
+        // The sequence stays in the caller's layout: [T, N, F], or [N, T, F] when batched and batch-first
+        // (the fused ops read and write rows in place); an unbatched input becomes [T, 1, F].
+        let batch_first = batched && o.batch_first;
+        let x = if batched { input.clone() } else { input.unsqueeze(1) };
+        let (t_len, n) = if batch_first { (x.size(1), x.size(0)) } else { (x.size(0), x.size(1)) };
         if t_len == 0 {
             panic_msg(format!("{name}: expected a sequence length > 0, got input shape {:?}", input.shape()));
         }
@@ -327,9 +332,10 @@ impl Recurrent {
                 let h = h0.as_ref().map_or_else(zeros, |h| h.narrow(0, idx, 1).squeeze(0));
                 let c = (self.kind == CellKind::Lstm)
                     .then(|| c0.as_ref().map_or_else(zeros, |c| c.narrow(0, idx, 1).squeeze(0)));
-                let (out, h_last, c_last) = self.direction(&self.weights[idx], &layer_input, h, c, dir == 1);
+                let seq = Seq { batch_first, reverse: dir == 1, states };
+                let (out, h_last, c_last) = self.direction(&self.weights[idx], &layer_input, h, c, seq);
                 outs.push(out);
-                h_n.push(h_last);
+                h_n.extend(h_last);
                 c_n.extend(c_last);
             }
             layer_input = if d == 1 {
@@ -349,28 +355,59 @@ impl Recurrent {
                 s.squeeze(1)
             }
         };
-        let (h_n, c_n) = (stack(&h_n), (!c_n.is_empty()).then(|| stack(&c_n)));
-        let output = match (batched, o.batch_first) {
-            (false, _) => layer_input.squeeze(1),
-            (true, false) => layer_input,
-            (true, true) => layer_input.transpose(0, 1),
-        };
+        let h_n = (!h_n.is_empty()).then(|| stack(&h_n));
+        let c_n = (!c_n.is_empty()).then(|| stack(&c_n));
+        let output = if batched { layer_input } else { layer_input.squeeze(1) };
         (output, h_n, c_n)
     }
 
-    /// One direction of one layer over `x` `[T, N, F]`: returns (outputs `[T, N, H]`, h_last, c_last).
+    /// One direction of one layer over `x` (`[T, N, F]`, or `[N, T, F]` with `seq.batch_first`): returns
+    /// (outputs in the same layout with H features, and with `seq.states` h_last and c_last).
     fn direction(
         &self,
         w: &DirectionWeights,
         x: &Tensor,
         h: Tensor,
         c: Option<Tensor>,
-        reverse: bool,
-    ) -> (Tensor, Tensor, Option<Tensor>) {
-        let (t_len, n, features) = (x.size(0), x.size(1), x.size(2));
-        let (hs, gh) = (self.opts.hidden_size, self.kind.gates() * self.opts.hidden_size);
-        // All steps' input projections in one matmul; for RNN and LSTM both biases fold in here, GRU keeps
-        // b_hh apart because r multiplies (W_hn h + b_hn).
+        seq: Seq,
+    ) -> (Tensor, Option<Tensor>, Option<Tensor>) {
+        let Seq { batch_first, reverse, states } = seq;
+        let hs = self.opts.hidden_size;
+        let t_dim: isize = if batch_first { 1 } else { 0 };
+        let t_len = x.size(t_dim);
+        let t_last = if reverse { 0 } else { t_len - 1 };
+        let last = |y: &Tensor| y.narrow(t_dim, t_last, 1).squeeze(t_dim);
+        if self.kind == CellKind::Lstm {
+            let c0 = c.unwrap_or_else(|| h.zeros_like());
+            let args = lstm_seq::LstmArgs {
+                x,
+                w_ih: &w.w_ih,
+                w_hh: &w.w_hh,
+                bias: w.b_ih.as_ref().zip(w.b_hh.as_ref()),
+                h0: &h,
+                c0: &c0,
+                reverse,
+                batch_first,
+                with_state: states,
+            };
+            let y = lstm_seq::lstm_sequence(&args);
+            if !states {
+                return (y, None, None);
+            }
+            let mut shape = x.shape().to_vec();
+            shape[2] = hs;
+            let rows_h = t_len * x.size(1 - t_dim) * hs;
+            let out = y.narrow(0, 0, rows_h).reshape(shape);
+            let c_last = y.narrow(0, rows_h, h.numel()).reshape(h.shape());
+            let h_last = last(&out);
+            return (out, Some(h_last), Some(c_last));
+        }
+        // RNN and GRU run time-major: [T, N, F].
+        let x = if batch_first { x.transpose(0, 1) } else { x.clone() };
+        let (n, features) = (x.size(1), x.size(2));
+        let gh = self.kind.gates() * hs;
+        // All steps' input projections in one matmul; for RNN both biases fold in here, GRU keeps b_hh
+        // apart because r multiplies (W_hn h + b_hn).
         let mut gx = x.reshape([t_len * n, features]).matmul(&w.w_ih.t());
         match (&w.b_ih, &w.b_hh) {
             (Some(bi), Some(bh)) if self.kind != CellKind::Gru => gx = gx + (bi + bh),
@@ -378,27 +415,29 @@ impl Recurrent {
             _ => {}
         }
         let gx = gx.reshape([t_len, n, gh]);
-        let last = |y: &Tensor| y.narrow(0, if reverse { 0 } else { t_len - 1 }, 1).squeeze(0);
-        match self.kind {
-            CellKind::Lstm => {
-                let c0 = c.unwrap_or_else(|| h.zeros_like());
-                let y = lstm_seq::lstm_sequence(&gx, &w.w_hh, &h, &c0, reverse);
-                let hc = last(&y);
-                (y.narrow(2, 0, hs), hc.narrow(1, 0, hs), Some(hc.narrow(1, hs, hs)))
-            }
+        let y = match self.kind {
             CellKind::Gru => {
                 let b_hh = w.b_hh.clone().unwrap_or_else(|| Tensor::zeros_dtype(&[gh], gx.dtype()));
-                let y = gru_seq::gru_sequence(&gx, &w.w_hh, &b_hh, &h, reverse);
-                let h_last = last(&y);
-                (y, h_last, None)
+                gru_seq::gru_sequence(&gx, &w.w_hh, &b_hh, &h, reverse)
             }
-            CellKind::Rnn(act) => {
-                let y = rnn_seq::rnn_sequence(&gx, &w.w_hh, &h, act == Nonlinearity::Relu, reverse);
-                let h_last = last(&y);
-                (y, h_last, None)
-            }
-        }
+            CellKind::Rnn(act) => rnn_seq::rnn_sequence(&gx, &w.w_hh, &h, act == Nonlinearity::Relu, reverse),
+            CellKind::Lstm => unreachable!("handled above"),
+        };
+        let y = if batch_first { y.transpose(0, 1) } else { y };
+        let h_last = states.then(|| last(&y));
+        (y, h_last, None)
     }
+}
+
+/// How one direction runs over the sequence.
+#[derive(Clone, Copy, Debug)]
+struct Seq {
+    /// The sequence is `[N, T, F]` instead of `[T, N, F]`.
+    batch_first: bool,
+    /// Steps run from t = T-1 down to 0.
+    reverse: bool,
+    /// Also return the last hidden (and cell) state.
+    states: bool,
 }
 
 macro_rules! recurrent_module {
@@ -435,7 +474,7 @@ macro_rules! recurrent_module {
             /// The output sequence (zero initial state); see `forward_with_state` for the states.
             #[track_caller]
             fn forward(&self, input: &Tensor) -> Tensor {
-                self.0.run(input, None, None).0
+                self.0.run(input, None, None, false).0
             }
 
             fn named_parameters(&self) -> Vec<(String, Tensor)> {
@@ -513,8 +552,8 @@ impl Rnn {
     /// parameters', `T` is 0, or `h_0` has the wrong shape. The message names the layer, expected and got.
     #[track_caller]
     pub fn forward_with_state(&self, input: &Tensor, h_0: Option<&Tensor>) -> (Tensor, Tensor) {
-        let (out, h, _) = self.0.run(input, h_0, None);
-        (out, h)
+        let (out, h, _) = self.0.run(input, h_0, None, true);
+        (out, h.unwrap_or_else(|| unreachable!("asked for the states")))
     }
 }
 
@@ -528,8 +567,8 @@ impl Gru {
     /// As [`Rnn::forward_with_state`].
     #[track_caller]
     pub fn forward_with_state(&self, input: &Tensor, h_0: Option<&Tensor>) -> (Tensor, Tensor) {
-        let (out, h, _) = self.0.run(input, h_0, None);
-        (out, h)
+        let (out, h, _) = self.0.run(input, h_0, None, true);
+        (out, h.unwrap_or_else(|| unreachable!("asked for the states")))
     }
 }
 
@@ -543,7 +582,8 @@ impl Lstm {
     /// As [`Rnn::forward_with_state`], also for a wrong `c_0` shape.
     #[track_caller]
     pub fn forward_with_state(&self, input: &Tensor, state: Option<(&Tensor, &Tensor)>) -> (Tensor, (Tensor, Tensor)) {
-        let (out, h, c) = self.0.run(input, state.map(|s| s.0), state.map(|s| s.1));
-        (out, (h, c.unwrap_or_else(|| unreachable!("LSTM returns a cell state"))))
+        let (out, h, c) = self.0.run(input, state.map(|s| s.0), state.map(|s| s.1), true);
+        let missing = || unreachable!("an LSTM asked for its states returns them");
+        (out, (h.unwrap_or_else(missing), c.unwrap_or_else(missing)))
     }
 }
