@@ -14,7 +14,7 @@
 //! # Shapes
 //! `x [.., in]`, `W [out, in]`, `b [out]`, `r [.., out]` (the output's shape) -> `[.., out]`.
 
-use crate::autograd::Backward;
+use crate::autograd::{is_grad_enabled, Backward};
 use crate::tensor::Tensor;
 use crate::GeluApprox;
 
@@ -137,6 +137,19 @@ impl Backward for FusedLinearBackward {
         let (out_f, in_f) = (self.weight.size(0), self.weight.size(1));
         let x2 = self.x.reshape([-1, in_f as isize]);
         let dy2 = dy.reshape([-1, out_f as isize]);
+        // Non-finite inputs take the general path, whose kernel call falls back to PyTorch's formula there.
+        let finite = || crate::dispatch_float!(x2.dtype(), "linear", T => x2.with_slice(|s: &[T]| s.iter().all(|v| v.is_finite())));
+        if let Some(approx) = self.act.filter(|_| !is_grad_enabled() && finite()) {
+            let (dx, dw) = gelu_linear_backward_blocked(&x2, &dy2, &self.weight, approx, needs[0], needs[1]);
+            let mut grads = vec![dx.map(|d| d.reshape(self.x.shape())), dw];
+            if self.has_bias {
+                grads.push(needs[2].then(|| dy2.sum_dim(0, false)));
+            }
+            if self.has_residual {
+                grads.push(needs[grads.len()].then(|| dy.clone()));
+            }
+            return grads;
+        }
         // Recorded under create_graph (grad mode on), plain kernels otherwise.
         let a2 = match self.act {
             Some(approx) if needs[1] => Some(x2.gelu(approx)),
@@ -167,6 +180,53 @@ impl Backward for FusedLinearBackward {
     fn saved_bytes(&self) -> usize {
         0
     }
+}
+
+/// The plain backward of `y = gelu(x) W^T + ..` in blocks of rows, so that neither `gelu(x)` nor `dy W`
+/// is ever materialized in full (each would be as large as `x`): per block, `a = gelu(x_blk)` and
+/// `dW += dy_blk^T a`, and `dx_blk = gelu'(x_blk) * (dy_blk W)`. `x2` `[rows, in]`, `dy2` `[rows, out]`.
+fn gelu_linear_backward_blocked(
+    x2: &Tensor,
+    dy2: &Tensor,
+    weight: &Tensor,
+    approx: GeluApprox,
+    need_x: bool,
+    need_w: bool,
+) -> (Option<Tensor>, Option<Tensor>) {
+    use tensorgrad_kernels::elementwise::{self as ew, Unary, UnaryBackward};
+    use tensorgrad_kernels::gemm::GemmScalar;
+    const BLOCK: usize = 128;
+    let (rows, in_f, out_f) = (x2.size(0), x2.size(1), weight.size(0));
+    let (fwd, bwd) = match approx {
+        GeluApprox::None => (Unary::GeluErf, UnaryBackward::GeluErf),
+        GeluApprox::Tanh => (Unary::GeluTanh, UnaryBackward::GeluTanh),
+    };
+    crate::dispatch_float!(x2.dtype(), "linear", T => {
+        let zero = <T as GemmScalar>::ZERO;
+        let one = <T as GemmScalar>::ONE;
+        let mut dx = need_x.then(|| vec![zero; rows * in_f]);
+        let mut dw = need_w.then(|| vec![zero; out_f * in_f]);
+        let mut buf = vec![zero; BLOCK.min(rows.max(1)) * in_f];
+        x2.with_slice(|xs: &[T]| dy2.with_slice(|g: &[T]| weight.with_slice(|w: &[T]| {
+            for r0 in (0..rows).step_by(BLOCK) {
+                let bm = BLOCK.min(rows - r0);
+                let (xb, gb, ab) = (&xs[r0 * in_f..(r0 + bm) * in_f], &g[r0 * out_f..(r0 + bm) * out_f], &mut buf[..bm * in_f]);
+                if let Some(dw) = dw.as_mut() {
+                    ew::unary(fwd, xb, ab);
+                    let beta = if r0 == 0 { zero } else { one };
+                    T::gemm(out_f, bm, in_f, one, gb, 1, out_f, ab, in_f, 1, beta, dw, in_f, 1);
+                }
+                if let Some(dx) = dx.as_mut() {
+                    T::gemm(bm, out_f, in_f, one, gb, out_f, 1, w, in_f, 1, zero, ab, in_f, 1);
+                    ew::unary_backward(bwd, xb, ab, &mut dx[r0 * in_f..(r0 + bm) * in_f]);
+                }
+            }
+        })));
+        (
+            dx.map(|v| Tensor::from_vec(v, &[rows, in_f])),
+            dw.map(|v| Tensor::from_vec(v, &[out_f, in_f])),
+        )
+    })
 }
 
 #[cfg(test)]
@@ -201,6 +261,21 @@ mod tests {
                 gradcheck(f, &owned, GradcheckOptions::default()).unwrap();
                 gradgradcheck(f, &owned, GradcheckOptions::default()).unwrap();
             }
+        }
+    }
+
+    #[test]
+    fn blocked_gelu_backward_over_several_row_blocks_matches_composition() {
+        crate::manual_seed(23);
+        let f64t = |s: &[usize]| Tensor::randn(s).to_dtype(DType::F64).requires_grad_();
+        let (x, w, b) = (f64t(&[3, 100, 5]), f64t(&[4, 5]), f64t(&[4]));
+        let probe = Tensor::randn(&[3, 100, 4]).to_dtype(DType::F64);
+        let fused = fused_linear(&x, &w, Some(&b), Some(GeluApprox::None), None);
+        let composed = fused_linear_composed(&x, &w, Some(&b), Some(GeluApprox::None), None);
+        let gf = crate::grad(&[&(&fused * &probe).sum()], &[&x, &w, &b], None, false);
+        let gc = crate::grad(&[&(&composed * &probe).sum()], &[&x, &w, &b], None, false);
+        for (a, c) in gf.iter().zip(&gc) {
+            assert!((a.as_ref().unwrap() - c.as_ref().unwrap()).abs().max().item() < 1e-11);
         }
     }
 
