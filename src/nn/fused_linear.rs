@@ -65,7 +65,7 @@ pub(crate) fn fused_linear(
                     if let Some(b) = &b {
                         for row in ys.chunks_mut(out_f) {
                             for (v, &bv) in row.iter_mut().zip(b) {
-                                *v = *v + bv;
+                                *v += bv;
                             }
                         }
                     }
@@ -74,7 +74,7 @@ pub(crate) fn fused_linear(
                     Some(r) => r.with_slice(|rs: &[T]| {
                         y.with_slice_mut(|ys: &mut [T]| {
                             for (v, &rv) in ys.iter_mut().zip(rs) {
-                                *v = *v + rv;
+                                *v += rv;
                             }
                             add_bias(ys)
                         })
