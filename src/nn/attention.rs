@@ -30,24 +30,17 @@
 //! - Parameters: `in_proj_weight` `[3E, E]` (xavier uniform), `in_proj_bias` `[3E]` (zeros), `out_proj.weight`
 //!   `[E, E]` (U(-1/sqrt(E), 1/sqrt(E)), Linear's default), `out_proj.bias` `[E]` (zeros).
 
+use super::functional::{dropout as f_dropout, linear};
+use super::fused_linear::fused_linear;
 use super::Module;
 use crate::autograd::{is_grad_enabled, Backward};
 use crate::error::panic_msg;
 use crate::tensor::{DType, Element, Tensor};
 use std::sync::atomic::{AtomicBool, Ordering};
-
-/// `x W^T + b` over the last dim.
-// Switches to `nn::Linear` when that lands on main (the lead merges it).
-pub(crate) fn linear(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Tensor {
-    let y = x.matmul(&weight.t());
-    match bias {
-        Some(b) => y + b,
-        None => y,
-    }
-}
+use tensorgrad_kernels::attention::{self_attention_backward, self_attention_forward, AttentionDims};
 
 /// Inverted dropout: zero each element with probability `p`, scale the rest by `1/(1-p)`.
-// Switches to the functional dropout of `nn::Dropout` when that lands on main (the lead merges it).
+// Kept for `nn::rnn`, which still calls it; attention and transformer use `functional::dropout`.
 pub(crate) fn dropout(x: &Tensor, p: f64) -> Tensor {
     if p <= 0.0 {
         return x.clone();
@@ -123,8 +116,8 @@ fn scaled_masked_softmax(scores: &Tensor, mask: Option<&Tensor>, scale: f64) -> 
     })
 }
 
-/// The composition [`scaled_masked_softmax`] is tested against.
-#[cfg(test)]
+/// The composition [`scaled_masked_softmax`] is tested against (and that the fused self-attention's
+/// differentiable backward uses).
 fn scaled_masked_softmax_composed(scores: &Tensor, mask: Option<&Tensor>, scale: f64) -> Tensor {
     let s = scores * scale;
     match mask {
@@ -164,10 +157,106 @@ impl Backward for ScaledMaskedSoftmaxBackward {
     }
 }
 
+/// `[N, L, 3E]` packed q, k, v -> three `[N, H, L, D]` views (no copies for a contiguous `qkv`).
+fn split_packed_heads(qkv: &Tensor, heads: usize) -> [Tensor; 3] {
+    let (n, l, e) = (qkv.size(0), qkv.size(1), qkv.size(2) / 3);
+    let parts = qkv.reshape([n, l, 3, heads, e / heads]).permute(&[2, 0, 3, 1, 4]);
+    [0, 1, 2].map(|i| parts.narrow(0, i, 1).squeeze(0))
+}
+
+/// `[N, H, L, D]` -> `[N, L, H*D]` (heads concatenated).
+fn merge_heads(t: &Tensor) -> Tensor {
+    let (n, h, l, d) = (t.size(0), t.size(1), t.size(2), t.size(3));
+    t.transpose(1, 2).reshape([n, l, h * d])
+}
+
+/// Multi-head self-attention over a packed `qkv` `[N, L, 3E]` (q, k, v in thirds of the last dim, head `h`
+/// at columns `h*D..` of each third) -> `[N, L, E]` with the heads concatenated, as one fused op
+/// (`kernels::attention`): `softmax(q k^T * scale (+ causal mask)) v` per head. The forward saves only a
+/// log-sum-exp per query row; the plain backward recomputes the probabilities from it. Under
+/// `create_graph` the backward is written with tensor ops (differentiable), see [`SelfAttentionBackward`].
+fn fused_self_attention(qkv: &Tensor, heads: usize, scale: f64, causal: bool) -> Tensor {
+    let _p = crate::profile::op_scope("self_attention");
+    let (n, l, e) = (qkv.size(0), qkv.size(1), qkv.size(2) / 3);
+    let dims = AttentionDims { batch: n, len: l, heads, head_dim: e / heads };
+    let (out, lse) = crate::dispatch_float!(qkv.dtype(), "self_attention", T => {
+        let mut out = vec![<T as Element>::from_f64(0.0); n * l * e];
+        let mut lse = vec![<T as Element>::from_f64(0.0); n * heads * l];
+        qkv.with_slice(|s: &[T]| {
+            self_attention_forward(dims, s, <T as Element>::from_f64(scale), causal, &mut out, &mut lse)
+        });
+        (Tensor::from_vec(out, &[n, l, e]), Tensor::from_vec(lse, &[n * heads * l]))
+    });
+    Tensor::from_op(out, &[qkv], || SelfAttentionBackward { qkv: qkv.clone(), lse, dims, scale, causal })
+}
+
+/// The composition [`fused_self_attention`] equals (its tests compare the two).
+#[cfg(test)]
+fn self_attention_composed(qkv: &Tensor, heads: usize, scale: f64, causal: bool) -> Tensor {
+    let [q, k, v] = split_packed_heads(qkv, heads);
+    let l = qkv.size(1);
+    let mask = causal.then(|| causal_mask(l, l, qkv.dtype()));
+    let p = scaled_masked_softmax_composed(&q.matmul(&k.transpose(-2, -1)), mask.as_ref(), scale);
+    merge_heads(&p.matmul(&v))
+}
+
+/// Backward of [`fused_self_attention`]: `dP = dO V^T`, `dS = scale * P * (dP - rowsum(dP * P))`,
+/// `dQ = dS K`, `dK = dS^T Q`, `dV = P^T dO`, packed back into `[N, L, 3E]`.
+struct SelfAttentionBackward {
+    qkv: Tensor,
+    lse: Tensor,
+    dims: AttentionDims,
+    scale: f64,
+    causal: bool,
+}
+
+impl Backward for SelfAttentionBackward {
+    fn name(&self) -> &'static str {
+        "self_attention"
+    }
+
+    fn backward(&self, dy: &Tensor, _: &[bool]) -> Vec<Option<Tensor>> {
+        let (qkv, scale, causal) = (&self.qkv, self.scale, self.causal);
+        if is_grad_enabled() {
+            // create_graph: the same formulas with tensor ops, P recomputed with a graph.
+            let heads = self.dims.heads;
+            let [q, k, v] = split_packed_heads(qkv, heads);
+            let l = qkv.size(1);
+            let mask = causal.then(|| causal_mask(l, l, qkv.dtype()));
+            let p = scaled_masked_softmax_composed(&q.matmul(&k.transpose(-2, -1)), mask.as_ref(), scale);
+            let d = self.dims.head_dim;
+            let d_o = dy.reshape([qkv.size(0), l, heads, d]).transpose(1, 2);
+            let dp = d_o.matmul(&v.transpose(-2, -1));
+            let ds = &p * &(&dp - &(&dp * &p).sum_dim(-1, true)) * scale;
+            let dq = merge_heads(&ds.matmul(&k));
+            let dk = merge_heads(&ds.transpose(-2, -1).matmul(&q));
+            let dv = merge_heads(&p.transpose(-2, -1).matmul(&d_o));
+            return vec![Some(Tensor::cat(&[&dq, &dk, &dv], -1))];
+        }
+        let dqkv = crate::dispatch_float!(qkv.dtype(), "self_attention", T => {
+            let mut dqkv = vec![<T as Element>::from_f64(0.0); qkv.numel()];
+            qkv.with_slice(|s: &[T]| {
+                self.lse.with_slice(|lse: &[T]| {
+                    dy.with_slice(|g: &[T]| {
+                        let sc = <T as Element>::from_f64(scale);
+                        self_attention_backward(self.dims, s, lse, g, sc, causal, &mut dqkv)
+                    })
+                })
+            });
+            Tensor::from_vec(dqkv, qkv.shape())
+        });
+        vec![Some(dqkv)]
+    }
+
+    fn saved_bytes(&self) -> usize {
+        self.lse.numel() * self.lse.dtype().size_in_bytes()
+    }
+}
+
 /// The shared core: `(dropout(softmax(q k^T * scale + mask)) v, weights)`; `mask` is additive.
 fn attend(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>, dropout_p: f64, scale: f64) -> (Tensor, Tensor) {
     let scores = q.matmul(&k.transpose(-2, -1));
-    let weights = dropout(&scaled_masked_softmax(&scores, mask, scale), dropout_p);
+    let weights = f_dropout(&scaled_masked_softmax(&scores, mask, scale), dropout_p, true);
     (weights.matmul(v), weights)
 }
 
@@ -355,6 +444,24 @@ impl MultiheadAttention {
         self.num_heads
     }
 
+    /// The fused self-attention core before the out-projection: `x` `[N, L, E]` (batch-first) -> the heads'
+    /// outputs concatenated, `[N, L, E]`, computed as one in-projection ([`fused_linear`]) and one fused
+    /// attention op. `None` when attention dropout is active (then the composed path applies).
+    pub(crate) fn packed_self_attention(&self, x: &Tensor, is_causal: bool) -> Option<Tensor> {
+        let training = self.training.load(Ordering::Relaxed);
+        if training && self.dropout > 0.0 {
+            return None;
+        }
+        let qkv = fused_linear(x, &self.in_proj_weight, self.in_proj_bias.as_ref(), None, None);
+        let hd = self.embed_dim / self.num_heads;
+        Some(fused_self_attention(&qkv, self.num_heads, 1.0 / (hd as f64).sqrt(), is_causal))
+    }
+
+    /// `(out_proj.weight, out_proj.bias)`.
+    pub(crate) fn out_proj(&self) -> (&Tensor, Option<&Tensor>) {
+        (&self.out_proj_weight, self.out_proj_bias.as_ref())
+    }
+
     /// Attention of `query` over `key`/`value`: returns the output and, if `need_weights`, the attention
     /// weights averaged over heads (after dropout, as PyTorch returns them).
     ///
@@ -428,6 +535,19 @@ impl MultiheadAttention {
             ));
         }
         let dtype = query.dtype();
+        let hd = e / heads;
+        let p = if self.training.load(Ordering::Relaxed) { self.dropout } else { 0.0 };
+        if query.same(key) && key.same(value) && attn_mask.is_none() && key_padding_mask.is_none() && !need_weights {
+            if let Some(out) = self.packed_self_attention(&q_in, is_causal) {
+                let out = fused_linear(&out, &self.out_proj_weight, self.out_proj_bias.as_ref(), None, None);
+                let out = match (batched, self.batch_first) {
+                    (false, _) => out.squeeze(0),
+                    (true, true) => out,
+                    (true, false) => out.transpose(0, 1),
+                };
+                return (out, None);
+            }
+        }
         // Projections: one matmul for self-attention, three slices of the packed weight otherwise.
         let (q, k, v) = if query.same(key) && key.same(value) {
             let qkv = linear(&q_in, &self.in_proj_weight, self.in_proj_bias.as_ref()).chunk(3, -1);
@@ -443,7 +563,6 @@ impl MultiheadAttention {
             )
         };
         // [N, T, E] -> [N, heads, T, E/heads]
-        let hd = e / heads;
         let split = |t: &Tensor, len: usize| t.reshape([n, len, heads, hd]).transpose(1, 2);
         let (q, k, v) = (split(&q, l), split(&k, s), split(&v, s));
 
@@ -479,7 +598,6 @@ impl MultiheadAttention {
                 None => kpm,
             });
         }
-        let p = if self.training.load(Ordering::Relaxed) { self.dropout } else { 0.0 };
         let (out, weights) = attend(&q, &k, &v, mask.as_ref(), p, 1.0 / (hd as f64).sqrt());
         let out = out.transpose(1, 2).reshape([n, l, e]);
         let out = linear(&out, &self.out_proj_weight, self.out_proj_bias.as_ref());
@@ -553,6 +671,53 @@ mod tests {
             let f = |t: &[Tensor]| (scaled_masked_softmax(&t[0], m, 0.7) * &w).sum();
             gradcheck(f, std::slice::from_ref(&s), GradcheckOptions::default()).unwrap();
             gradgradcheck(f, std::slice::from_ref(&s), GradcheckOptions::default()).unwrap();
+        }
+    }
+
+    #[test]
+    fn fused_self_attention_matches_composition_values_and_gradients() {
+        crate::manual_seed(7);
+        // [N, L, 3E] with E = 6 (3 heads of 2).
+        let qkv = Tensor::randn(&[2, 5, 18]).to_dtype(DType::F64).requires_grad_();
+        let w = Tensor::randn(&[2, 5, 6]).to_dtype(DType::F64);
+        for causal in [false, true] {
+            let fused = fused_self_attention(&qkv, 3, 0.6, causal);
+            let composed = self_attention_composed(&qkv, 3, 0.6, causal);
+            assert!((&fused - &composed).abs().max().item() < 1e-13);
+            let gf = crate::grad(&[&(&fused * &w).sum()], &[&qkv], None, false);
+            let gc = crate::grad(&[&(&composed * &w).sum()], &[&qkv], None, false);
+            let (gf, gc) = (gf[0].as_ref().unwrap(), gc[0].as_ref().unwrap());
+            assert!((gf - gc).abs().max().item() < 1e-13);
+            let f = |t: &[Tensor]| (fused_self_attention(&t[0], 3, 0.6, causal) * &w).sum();
+            gradcheck(f, std::slice::from_ref(&qkv), GradcheckOptions::default()).unwrap();
+            gradgradcheck(f, std::slice::from_ref(&qkv), GradcheckOptions::default()).unwrap();
+        }
+    }
+
+    #[test]
+    fn fused_self_attention_f32_matches_f64() {
+        crate::manual_seed(8);
+        let qkv = Tensor::randn(&[3, 7, 24]);
+        let a = fused_self_attention(&qkv, 4, 0.5, true).to_dtype(DType::F64);
+        let b = self_attention_composed(&qkv.to_dtype(DType::F64), 4, 0.5, true);
+        assert!((&a - &b).abs().max().item() < 1e-5);
+    }
+
+    #[test]
+    fn mha_fused_and_masked_paths_agree() {
+        // is_causal (fused) vs the same causal mask given explicitly (composed path), values and gradients.
+        crate::manual_seed(9);
+        let mha = MultiheadAttention::with_options(8, 2, 0.0, true, DType::F64).batch_first(true);
+        let x = Tensor::randn(&[2, 4, 8]).to_dtype(DType::F64).requires_grad_();
+        let mask = Tensor::from_vec((0..16).map(|k| k % 4 > k / 4).collect::<Vec<bool>>(), &[4, 4]);
+        let a = mha.forward_qkv(&x, &x, &x, None, false, None, true).0;
+        let b = mha.forward_qkv(&x, &x, &x, None, false, Some(&mask), false).0;
+        assert!((&a - &b).abs().max().item() < 1e-13);
+        let w = Tensor::randn(&[2, 4, 8]).to_dtype(DType::F64);
+        let ga = crate::grad(&[&(&a * &w).sum()], &[&x, &mha.in_proj_weight], None, false);
+        let gb = crate::grad(&[&(&b * &w).sum()], &[&x, &mha.in_proj_weight], None, false);
+        for (ga, gb) in ga.iter().zip(&gb) {
+            assert!((ga.as_ref().unwrap() - gb.as_ref().unwrap()).abs().max().item() < 1e-13);
         }
     }
 

@@ -12,6 +12,7 @@ mod conv;
 mod dropout;
 mod embedding;
 pub mod functional;
+pub(crate) mod fused_linear;
 pub mod init;
 mod linear;
 pub mod loss;

@@ -65,13 +65,16 @@ pub fn layer_norm(
     }
     let d: usize = normalized_shape.iter().product();
     let (y, mean, rstd) = crate::dispatch_float!(x.dtype(), "layer_norm", T => {
-        let xv = x.contiguous_vec::<T>();
+        // with_slice reads a contiguous input in place (no copy).
         let wv = weight.map(|w| w.contiguous_vec::<T>());
         let bv = bias.map(|b| b.contiguous_vec::<T>());
-        let rows = xv.len() / d.max(1);
-        let (mut y, mut mean, mut rstd) = (vec![<T as Float>::ZERO; xv.len()], vec![<T as Float>::ZERO; rows], vec![<T as Float>::ZERO; rows]);
-        rows::layer_norm_rows_forward(&xv, wv.as_deref(), bv.as_deref(), <T as tensorgrad_kernels::Float>::from_f64(eps), d, &mut y, &mut mean, &mut rstd);
-        (Tensor::from_vec(y, &[xv.len()]), Tensor::from_vec(mean, &[rows]), Tensor::from_vec(rstd, &[rows]))
+        let n = x.numel();
+        let rows = n / d.max(1);
+        let (mut y, mut mean, mut rstd) = (vec![<T as Float>::ZERO; n], vec![<T as Float>::ZERO; rows], vec![<T as Float>::ZERO; rows]);
+        x.with_slice(|xv: &[T]| {
+            rows::layer_norm_rows_forward(xv, wv.as_deref(), bv.as_deref(), <T as tensorgrad_kernels::Float>::from_f64(eps), d, &mut y, &mut mean, &mut rstd)
+        });
+        (Tensor::from_vec(y, &[n]), Tensor::from_vec(mean, &[rows]), Tensor::from_vec(rstd, &[rows]))
     });
     let rows = x.numel() / d.max(1);
     let y = y.reshape(x.shape());
@@ -105,17 +108,18 @@ impl LayerNormBackward {
         let need_w = self.weight.is_some() && needs[1];
         let need_b = self.has_bias && needs[if self.weight.is_some() { 2 } else { 1 }];
         let (dx, dw, db) = crate::dispatch_float!(self.x.dtype(), "layer_norm", T => {
-            let xv = self.x.contiguous_vec::<T>();
-            let dyv = dy.contiguous_vec::<T>();
+            // with_slice reads contiguous tensors in place (no copies).
             let mean = self.mean.contiguous_vec::<T>();
             let rstd = self.rstd.contiguous_vec::<T>();
             let wv = self.weight.as_ref().map(|w| w.contiguous_vec::<T>());
-            let mut dx = vec![<T as Float>::ZERO; xv.len()];
+            let mut dx = vec![<T as Float>::ZERO; self.x.numel()];
             let mut dw = need_w.then(|| vec![<T as Float>::ZERO; d]);
             let mut db = need_b.then(|| vec![<T as Float>::ZERO; d]);
-            rows::layer_norm_rows_backward(
-                &dyv, &xv, &mean, &rstd, wv.as_deref(), d, &mut dx, dw.as_deref_mut(), db.as_deref_mut(),
-            );
+            self.x.with_slice(|xv: &[T]| dy.with_slice(|dyv: &[T]| {
+                rows::layer_norm_rows_backward(
+                    dyv, xv, &mean, &rstd, wv.as_deref(), d, &mut dx, dw.as_deref_mut(), db.as_deref_mut(),
+                )
+            }));
             let shape = self.normalized_shape.clone();
             (
                 Tensor::from_vec(dx, &[rows * d]).reshape(self.x.shape()),

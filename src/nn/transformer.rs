@@ -9,7 +9,8 @@
 //! DecoderBlock:                    x = x + SA_causal(LN1(x));      x = x + mlp.2(gelu(mlp.0(LN2(x))))
 //! LN(x) = (x - mean) / sqrt(var + eps) * weight + bias   (biased variance over the last dim)
 //! ```
-//! Backward is derived by autograd from the composition.
+//! The layers are `nn::Linear`, the fused `nn::LayerNorm` and `MultiheadAttention` (whose self-attention
+//! without explicit masks or dropout is one fused op); backward is derived by autograd from these.
 //!
 //! # Shapes
 //! - `TransformerEncoderLayer`: src `[S, N, E]` (`[N, S, E]` with `batch_first`, `[S, E]` unbatched) -> same.
@@ -18,66 +19,13 @@
 //!   `[E, F]` (Linear's default init U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weight and bias); norms `[E]`
 //!   (ones, zeros).
 
-use super::attention::{dropout, linear};
-use super::{prefixed, Module, MultiheadAttention};
+use super::functional::dropout;
+use super::fused_linear::fused_linear;
+use super::{prefixed, LayerNorm, Linear, Module, MultiheadAttention};
 use crate::error::panic_msg;
 use crate::tensor::{DType, Tensor};
 use crate::GeluApprox;
 use std::sync::atomic::{AtomicBool, Ordering};
-
-/// A private Linear: `weight` `[out, in]`, `bias` `[out]`, PyTorch's default init.
-// Switches to `nn::Linear` when that lands on main (the lead merges it).
-struct Dense {
-    weight: Tensor,
-    bias: Tensor,
-}
-
-impl Dense {
-    fn new(in_features: usize, out_features: usize, dtype: DType) -> Dense {
-        let b = 1.0 / (in_features as f64).sqrt();
-        Dense {
-            weight: Tensor::uniform_dtype(&[out_features, in_features], -b, b, dtype).requires_grad_(),
-            bias: Tensor::uniform_dtype(&[out_features], -b, b, dtype).requires_grad_(),
-        }
-    }
-
-    fn forward(&self, x: &Tensor) -> Tensor {
-        linear(x, &self.weight, Some(&self.bias))
-    }
-
-    fn named_parameters(&self) -> Vec<(String, Tensor)> {
-        vec![("weight".into(), self.weight.clone()), ("bias".into(), self.bias.clone())]
-    }
-}
-
-/// A private LayerNorm over the last dim: `weight` (ones), `bias` (zeros) `[E]`.
-// Switches to `nn::LayerNorm` (and its fused op) when that lands on main (the lead merges it).
-struct Norm {
-    weight: Tensor,
-    bias: Tensor,
-    eps: f64,
-}
-
-impl Norm {
-    fn new(dim: usize, eps: f64, dtype: DType) -> Norm {
-        Norm {
-            weight: Tensor::ones_dtype(&[dim], dtype).requires_grad_(),
-            bias: Tensor::zeros_dtype(&[dim], dtype).requires_grad_(),
-            eps,
-        }
-    }
-
-    fn forward(&self, x: &Tensor) -> Tensor {
-        let mean = x.mean_dim(-1, true);
-        let centered = x - &mean;
-        let var = (&centered * &centered).mean_dim(-1, true);
-        centered * (var + self.eps).rsqrt() * &self.weight + &self.bias
-    }
-
-    fn named_parameters(&self) -> Vec<(String, Tensor)> {
-        vec![("weight".into(), self.weight.clone()), ("bias".into(), self.bias.clone())]
-    }
-}
 
 /// The feed-forward activation of a [`TransformerEncoderLayer`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -184,10 +132,10 @@ impl TransformerEncoderLayerOptions {
 pub struct TransformerEncoderLayer {
     opts: TransformerEncoderLayerOptions,
     self_attn: MultiheadAttention,
-    linear1: Dense,
-    linear2: Dense,
-    norm1: Norm,
-    norm2: Norm,
+    linear1: Linear,
+    linear2: Linear,
+    norm1: LayerNorm,
+    norm2: LayerNorm,
     training: AtomicBool,
 }
 
@@ -202,10 +150,10 @@ impl TransformerEncoderLayer {
         let self_attn =
             MultiheadAttention::with_options(o.d_model, o.nhead, o.dropout, true, o.dtype).batch_first(o.batch_first);
         TransformerEncoderLayer {
-            linear1: Dense::new(o.d_model, o.dim_feedforward, o.dtype),
-            linear2: Dense::new(o.dim_feedforward, o.d_model, o.dtype),
-            norm1: Norm::new(o.d_model, o.layer_norm_eps, o.dtype),
-            norm2: Norm::new(o.d_model, o.layer_norm_eps, o.dtype),
+            linear1: Linear::with_options(o.d_model, o.dim_feedforward, true, o.dtype),
+            linear2: Linear::with_options(o.dim_feedforward, o.d_model, true, o.dtype),
+            norm1: LayerNorm::with_options(&[o.d_model], o.layer_norm_eps, true, true, o.dtype),
+            norm2: LayerNorm::with_options(&[o.d_model], o.layer_norm_eps, true, true, o.dtype),
             self_attn,
             opts: o,
             training: AtomicBool::new(true),
@@ -230,10 +178,11 @@ impl TransformerEncoderLayer {
         src_key_padding_mask: Option<&Tensor>,
         is_causal: bool,
     ) -> Tensor {
-        let p = if self.training.load(Ordering::Relaxed) { self.opts.dropout } else { 0.0 };
+        let training = self.training.load(Ordering::Relaxed);
+        let p = self.opts.dropout;
         let sa = |x: &Tensor| {
             let y = self.self_attn.forward_qkv(x, x, x, src_key_padding_mask, false, src_mask, is_causal).0;
-            dropout(&y, p)
+            dropout(&y, p, training)
         };
         let ff = |x: &Tensor| {
             let h = self.linear1.forward(x);
@@ -241,7 +190,7 @@ impl TransformerEncoderLayer {
                 FeedForwardActivation::Relu => h.relu(),
                 FeedForwardActivation::Gelu => h.gelu(GeluApprox::None),
             };
-            dropout(&self.linear2.forward(&dropout(&h, p)), p)
+            dropout(&self.linear2.forward(&dropout(&h, p, training)), p, training)
         };
         if src.size(-1) != self.opts.d_model {
             panic_msg(format!(
@@ -307,11 +256,11 @@ impl Module for TransformerEncoderLayer {
 /// assert_eq!(block.num_parameters(), 2 * 8 + (3 * 64 + 24 + 64 + 8) + 2 * 8 + (8 * 32 + 32) + (32 * 8 + 8));
 /// ```
 pub struct DecoderBlock {
-    ln1: Norm,
+    ln1: LayerNorm,
     att: MultiheadAttention,
-    ln2: Norm,
-    fc: Dense,
-    proj: Dense,
+    ln2: LayerNorm,
+    fc: Linear,
+    proj: Linear,
     dropout: f64,
     training: AtomicBool,
 }
@@ -333,11 +282,11 @@ impl DecoderBlock {
     #[track_caller]
     pub fn with_options(d_model: usize, nhead: usize, dropout: f64, dtype: DType) -> DecoderBlock {
         DecoderBlock {
-            ln1: Norm::new(d_model, 1e-5, dtype),
+            ln1: LayerNorm::with_options(&[d_model], 1e-5, true, true, dtype),
             att: MultiheadAttention::with_options(d_model, nhead, dropout, true, dtype).batch_first(true),
-            ln2: Norm::new(d_model, 1e-5, dtype),
-            fc: Dense::new(d_model, 4 * d_model, dtype),
-            proj: Dense::new(4 * d_model, d_model, dtype),
+            ln2: LayerNorm::with_options(&[d_model], 1e-5, true, true, dtype),
+            fc: Linear::with_options(d_model, 4 * d_model, true, dtype),
+            proj: Linear::with_options(4 * d_model, d_model, true, dtype),
             dropout,
             training: AtomicBool::new(true),
         }
@@ -351,11 +300,26 @@ impl Module for DecoderBlock {
     /// If the input is not `[N, T, E]` with this block's `E` (the message names `MultiheadAttention`).
     #[track_caller]
     fn forward(&self, x: &Tensor) -> Tensor {
-        let p = if self.training.load(Ordering::Relaxed) { self.dropout } else { 0.0 };
+        let (p, training) = (self.dropout, self.training.load(Ordering::Relaxed));
+        let residual_dropout = training && p > 0.0;
         let y = self.ln1.forward(x);
-        let x = x + &dropout(&self.att.forward_qkv(&y, &y, &y, None, false, None, true).0, p);
-        let h = self.fc.forward(&self.ln2.forward(&x)).gelu(GeluApprox::None);
-        &x + &dropout(&self.proj.forward(&h), p)
+        let fits = y.rank() == 3 && y.size(-1) == self.att.embed_dim() && y.dtype() == self.att.out_proj().0.dtype();
+        let packed = if fits && !residual_dropout { self.att.packed_self_attention(&y, true) } else { None };
+        let x = match packed {
+            // Fused: in-projection, attention, and out-projection with the residual added in the same node.
+            Some(a) => {
+                let (w, b) = self.att.out_proj();
+                fused_linear(&a, w, b, None, Some(x))
+            }
+            None => x + &dropout(&self.att.forward_qkv(&y, &y, &y, None, false, None, true).0, p, training),
+        };
+        let h = fused_linear(&self.ln2.forward(&x), &self.fc.weight, self.fc.bias.as_ref(), None, None);
+        if residual_dropout {
+            &x + &dropout(&self.proj.forward(&h.gelu(GeluApprox::None)), p, training)
+        } else {
+            // GELU, projection and residual in one node that keeps only `h` (GELU is recomputed in backward).
+            fused_linear(&h, &self.proj.weight, self.proj.bias.as_ref(), Some(GeluApprox::None), Some(&x))
+        }
     }
 
     fn named_parameters(&self) -> Vec<(String, Tensor)> {

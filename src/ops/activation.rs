@@ -56,6 +56,36 @@ fn gelu_tanh_grad(v: f64) -> f64 {
     0.5 * (1.0 + t) + 0.5 * v * (1.0 - t * t) * SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_C * v * v)
 }
 
+/// `d gelu/dx` at `x` written with tensor ops (recorded when grad mode is on, so it is differentiable):
+/// what the backward uses under `create_graph`.
+fn gelu_derivative(x: &Tensor, approximate: GeluApprox) -> Tensor {
+    match approximate {
+        GeluApprox::None => {
+            let cdf = (1.0 + (x * std::f64::consts::FRAC_1_SQRT_2).erf()) * 0.5;
+            let pdf: Tensor = (x * x * -0.5).exp() * INV_SQRT_2PI;
+            cdf + x * &pdf
+        }
+        GeluApprox::Tanh => {
+            let t = ((x + &(x * x * x * GELU_C)) * SQRT_2_OVER_PI).tanh();
+            let du = (x * x * (3.0 * GELU_C) + 1.0) * SQRT_2_OVER_PI;
+            (&t + 1.0) * 0.5 + x * &(1.0 - &(&t * &t)) * &du * 0.5
+        }
+    }
+}
+
+/// The plain (unrecorded) backward `dy * gelu'(x)` through the kernels' fused SIMD path (`x` and `dy` of
+/// the same shape).
+fn gelu_backward(x: &Tensor, dy: &Tensor, approximate: GeluApprox) -> Tensor {
+    match approximate {
+        GeluApprox::None => {
+            fast::unary_backward("gelu", UnaryBackwardKernel::GeluErf, x, dy, |v, g| g * gelu_erf_grad(v))
+        }
+        GeluApprox::Tanh => {
+            fast::unary_backward("gelu", UnaryBackwardKernel::GeluTanh, x, dy, |v, g| g * gelu_tanh_grad(v))
+        }
+    }
+}
+
 /// 1 where `pred(x)`, else 0 (a constant: no gradient flows through a mask).
 fn mask(x: &Tensor, pred: impl Fn(f64) -> bool) -> Tensor {
     map_float(x, "mask", |v| if pred(v) { 1.0 } else { 0.0 })
@@ -99,6 +129,17 @@ impl Tensor {
             GeluApprox::Tanh => fast::unary("gelu", UnaryKernel::GeluTanh, self),
         };
         Tensor::from_op(y, &[self], || ActivationBackward { x: self.clone(), y: None, kind: Kind::Gelu(approximate) })
+    }
+
+    /// `dy * gelu'(self)`, the gradient through a GELU at `self`, for fused ops that recompute GELU: with
+    /// grad mode on it is written with tensor ops (differentiable, for `create_graph`), otherwise it is
+    /// one pass of the kernels' fused backward.
+    pub(crate) fn gelu_input_grad(&self, dy: &Tensor, approximate: GeluApprox) -> Tensor {
+        if is_grad_enabled() {
+            dy * &gelu_derivative(self, approximate)
+        } else {
+            gelu_backward(self, dy, approximate)
+        }
     }
 
     /// The logistic function `1 / (1 + e^-x)`, computed without overflow.
@@ -219,22 +260,8 @@ impl Backward for ActivationBackward {
                 dy * &(&m + &((1.0 - &m) * &x.exp() * a))
             }
             Kind::Elu(a) => zip_float("elu", dy, x, |g, v| g * if v <= 0.0 { a * v.exp() } else { 1.0 }),
-            Kind::Gelu(GeluApprox::None) if recording => {
-                let cdf = (1.0 + (x * std::f64::consts::FRAC_1_SQRT_2).erf()) * 0.5;
-                let pdf: Tensor = (x * x * -0.5).exp() * INV_SQRT_2PI;
-                dy * &(cdf + x * &pdf)
-            }
-            Kind::Gelu(GeluApprox::None) => {
-                fast::unary_backward("gelu", UnaryBackwardKernel::GeluErf, x, dy, |v, g| g * gelu_erf_grad(v))
-            }
-            Kind::Gelu(GeluApprox::Tanh) if recording => {
-                let t = ((x + &(x * x * x * GELU_C)) * SQRT_2_OVER_PI).tanh();
-                let du = (x * x * (3.0 * GELU_C) + 1.0) * SQRT_2_OVER_PI;
-                dy * &((&t + 1.0) * 0.5 + x * &(1.0 - &(&t * &t)) * &du * 0.5)
-            }
-            Kind::Gelu(GeluApprox::Tanh) => {
-                fast::unary_backward("gelu", UnaryBackwardKernel::GeluTanh, x, dy, |v, g| g * gelu_tanh_grad(v))
-            }
+            Kind::Gelu(approx) if recording => dy * &gelu_derivative(x, approx),
+            Kind::Gelu(approx) => gelu_backward(x, dy, approx),
             Kind::Softplus(b, th) if recording => {
                 let m = mask(x, |v| v * b > th);
                 dy * &(&m + &((1.0 - &m) * &(x * b).sigmoid()))
