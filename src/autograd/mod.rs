@@ -13,6 +13,7 @@ mod gradcheck;
 
 pub use custom::CustomOp;
 pub use engine::{grad, BackwardOptions};
+pub(crate) use engine::is_exclusive;
 pub use gradcheck::{gradcheck, gradgradcheck, GradcheckError, GradcheckOptions};
 
 use crate::tensor::Tensor;

@@ -123,6 +123,11 @@ pub(crate) fn scalar_value(name: &str, op: Binary, x: &Tensor, s: f64, scalar_fi
     })
 }
 
+/// `x *= s` elementwise, in place.
+pub(crate) fn scale_in_place<T: Kernel>(x: &mut [T], s: T) {
+    ew::scale(x, s);
+}
+
 /// `dst += src` elementwise.
 pub(crate) fn add_assign<T: Kernel>(dst: &mut [T], src: &[T]) {
     ew::add_assign(dst, src);
