@@ -13,6 +13,7 @@
 use super::{is_grad_enabled, set_grad_enabled, NodeState};
 use crate::error::panic_msg;
 use crate::tensor::Tensor;
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::Ordering;
@@ -163,10 +164,11 @@ fn topological_order(roots: &[(Tensor, Tensor)]) -> (Vec<Tensor>, AddressMap<usi
             order.push(t);
             continue;
         }
-        if position.contains_key(&key(&t)) {
-            continue;
-        }
-        position.insert(key(&t), VISITING);
+        // One hash lookup both tests and marks the tensor.
+        match position.entry(key(&t)) {
+            Entry::Occupied(_) => continue,
+            Entry::Vacant(slot) => slot.insert(VISITING),
+        };
         // The marker goes below the inputs, so it pops (and `t` is placed) after all of them are placed.
         stack.push((t.clone(), true));
         if let Some(node) = &t.0.node {
@@ -301,7 +303,10 @@ fn run(
         }
         let mut guard = node.state.lock().unwrap_or_else(|e| e.into_inner());
         let Some(state) = guard.as_ref() else { freed_graph_panic(node.name) };
-        let needs: smallvec::SmallVec<[bool; 4]> = state.inputs.iter().map(|x| x.requires_grad()).collect();
+        let mut needs: smallvec::SmallVec<[bool; 4]> = smallvec::SmallVec::new();
+        for x in &state.inputs {
+            needs.push(x.requires_grad());
+        }
         let scope = profiling.then(|| crate::profile::backward_scope(node, state));
         let input_grads = state.op.backward(&g, &needs);
         drop(scope);

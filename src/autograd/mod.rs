@@ -162,13 +162,15 @@ impl Tensor {
             return value;
         }
         let op = make_backward();
+        // Pushed one by one: cheaper than `collect` (SmallVec's generic `extend`) for the usual 1 or 2 inputs.
+        let mut saved = SmallVec::with_capacity(inputs.len());
+        for &t in inputs {
+            saved.push(t.clone());
+        }
         let node = Node {
             name: op.name(),
             location: Location::caller(),
-            state: Mutex::new(Some(NodeState {
-                op: Box::new(op),
-                inputs: inputs.iter().map(|&t| t.clone()).collect(),
-            })),
+            state: Mutex::new(Some(NodeState { op: Box::new(op), inputs: saved })),
         };
         // The node goes into the value's own header when no one else holds it (the usual case: the op just
         // made it), which saves allocating a second header and moving ~250 bytes into it. When the value is
