@@ -37,6 +37,7 @@ fn sigmoid(x: f64) -> f64 {
 /// If the shapes do not fit `gx [T, N, 4H]`, `w_hh [4H, H]`, `h0`, `c0 [N, H]`, or the dtypes differ.
 #[track_caller]
 pub(crate) fn lstm_sequence(gx: &Tensor, w_hh: &Tensor, h0: &Tensor, c0: &Tensor, reverse: bool) -> Tensor {
+    let _p = crate::profile::op_scope("lstm_sequence");
     let (t_len, n, h) = (gx.size(0), h0.size(0), h0.size(1));
     let ok = gx.rank() == 3
         && gx.shape() == [t_len, n, 4 * h]
