@@ -228,7 +228,12 @@ fn fused_ops_forward_calls_are_counted() {
     for s in report.key_averages() {
         assert_eq!(s.untimed_calls, 0, "{} has untimed forward calls\n{}", s.name, report.table());
         if s.backward_calls > 0 {
-            assert!(s.forward_calls >= s.backward_calls || s.name == "autograd::engine", "{}\n{}", s.name, report.table());
+            assert!(
+                s.forward_calls >= s.backward_calls || s.name == "autograd::engine",
+                "{}\n{}",
+                s.name,
+                report.table()
+            );
         }
     }
 }

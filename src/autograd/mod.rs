@@ -12,8 +12,8 @@ mod engine;
 mod gradcheck;
 
 pub use custom::CustomOp;
-pub use engine::{grad, BackwardOptions};
 pub(crate) use engine::is_exclusive;
+pub use engine::{grad, BackwardOptions};
 pub use gradcheck::{gradcheck, gradgradcheck, GradcheckError, GradcheckOptions};
 
 use crate::tensor::Tensor;
