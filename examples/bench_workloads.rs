@@ -8,6 +8,8 @@
 //!
 //! Each line also reports the peak bytes of live tensor storage during one step (after warm-up), and
 //! `--profile` prints the op profiler's table for 10 profiled steps of each workload after its timing.
+//! `--profile-overhead` measures what the profiler costs while it records: steps alternately without and with
+//! it (so load changes on a shared machine hit both alike) and prints both medians and their ratio.
 //! `benches/compare_torch.sh` runs this next to PyTorch and prints the ratio table.
 
 #[path = "../benches/workloads/mod.rs"]
@@ -34,8 +36,41 @@ fn time_it(mut step: impl FnMut(), secs: f64) -> f64 {
     median * 1e3
 }
 
+fn median_ms(mut ts: Vec<f64>) -> f64 {
+    ts.sort_by(f64::total_cmp);
+    let n = ts.len();
+    1e3 * if n % 2 == 1 { ts[n / 2] } else { 0.5 * (ts[n / 2 - 1] + ts[n / 2]) }
+}
+
+/// Median ms/step without and with the profiler recording, from alternating steps (at least `secs` seconds
+/// and 10 pairs), and the median over pairs of (with / without): neighbouring steps see the same machine
+/// load, so the paired ratio is steadier than the ratio of the medians. Only the step is timed: starting
+/// and stopping the profiler (sorting its events) is not.
+fn profiler_overhead(mut step: impl FnMut(), secs: f64) -> (f64, f64, f64) {
+    for _ in 0..5 {
+        step();
+    }
+    let (mut off, mut on) = (Vec::new(), Vec::new());
+    let end = Instant::now() + Duration::from_secs_f64(secs);
+    while Instant::now() < end || on.len() < 10 {
+        let t = Instant::now();
+        step();
+        off.push(t.elapsed().as_secs_f64());
+        let profiler = tensorgrad::profile::Profiler::start();
+        let t = Instant::now();
+        step();
+        on.push(t.elapsed().as_secs_f64());
+        drop(profiler.stop());
+    }
+    let ratios: Vec<f64> = on.iter().zip(&off).map(|(a, b)| a / b).collect();
+    (median_ms(off), median_ms(on), median_ms(ratios) / 1e3)
+}
+
 fn usage() -> ! {
-    eprintln!("usage: bench_workloads [--only ID]... [--secs S] [--profile]   (ids: {})", IDS.join(", "));
+    eprintln!(
+        "usage: bench_workloads [--only ID]... [--secs S] [--profile] [--profile-overhead]   (ids: {})",
+        IDS.join(", ")
+    );
     std::process::exit(2);
 }
 
@@ -43,12 +78,14 @@ fn main() {
     let mut only: Vec<String> = Vec::new();
     let mut secs = 3.0;
     let mut profile = false;
+    let mut overhead = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--only" => only.push(args.next().unwrap_or_else(|| usage())),
             "--secs" => secs = args.next().and_then(|s| s.parse().ok()).unwrap_or_else(|| usage()),
             "--profile" => profile = true,
+            "--profile-overhead" => overhead = true,
             "-h" | "--help" => usage(),
             _ => usage(),
         }
@@ -87,6 +124,19 @@ fn main() {
                 w.step();
             }
             print!("{}", profiler.stop().table());
+        }
+        if overhead {
+            let (off, on, paired) = profiler_overhead(
+                || {
+                    w.step();
+                },
+                secs,
+            );
+            println!(
+                "{id} profiler overhead: {off:.3} ms/step off, {on:.3} ms/step on, ratio of medians {:.3}, \
+                 median paired ratio {paired:.3}",
+                on / off
+            );
         }
     }
 }

@@ -149,3 +149,109 @@ fn user_scopes_nest_and_split_self_time() {
     assert_eq!(block.forward_calls, 1);
     assert!(block.self_time < block.total_time && block.total_time >= inner);
 }
+
+/// An op that calls `from_op` without opening a scope first, as a fused op written without one would.
+fn unscoped_square(x: &Tensor) -> Tensor {
+    struct SquareBackward(Tensor);
+    impl tensorgrad::Backward for SquareBackward {
+        fn name(&self) -> &'static str {
+            "unscoped_square"
+        }
+        fn backward(&self, dy: &Tensor, _: &[bool]) -> Vec<Option<Tensor>> {
+            vec![Some(dy * &(&self.0 * 2.0))]
+        }
+    }
+    let value = tensorgrad::no_grad(|| x * x);
+    Tensor::from_op(value, &[x], || SquareBackward(x.clone()))
+}
+
+#[test]
+fn an_op_recording_a_node_without_a_scope_is_counted_and_marked_untimed() {
+    let _serial = serial();
+    let x = Tensor::randn(&[3]).requires_grad_();
+    let profiler = Profiler::start();
+    let y = unscoped_square(&x).sum();
+    y.backward();
+    let report = profiler.stop();
+    let s = report.op("unscoped_square").unwrap_or_else(|| panic!("missing from\n{}", report.table()));
+    assert_eq!((s.forward_calls, s.backward_calls, s.untimed_calls), (1, 1, 1), "{}", report.table());
+    assert!(s.saved_bytes > 0, "the node's saved input is counted");
+    let table = report.table();
+    assert!(table.contains("unscoped_square*") && table.contains("1 forward calls not timed"), "{table}");
+    // Inside an enclosing scope the same op is that scope's implementation: timed as part of it, not marked.
+    let profiler = Profiler::start();
+    {
+        let _p = tensorgrad::profile::op_scope("block");
+        let _ = unscoped_square(&x);
+    }
+    let report = profiler.stop();
+    assert_eq!(report.op("block").unwrap().forward_calls, 1);
+    assert!(report.op("unscoped_square").is_none(), "{}", report.table());
+    assert!(!report.table().contains("not timed"));
+}
+
+#[test]
+fn a_custom_op_forward_is_timed_as_one_call() {
+    struct Cube;
+    impl tensorgrad::CustomOp for Cube {
+        fn name(&self) -> &'static str {
+            "cube"
+        }
+        fn forward(&self, inputs: &[&Tensor]) -> Tensor {
+            inputs[0] * &(inputs[0] * inputs[0])
+        }
+        fn backward(&self, inputs: &[Tensor], _: &Tensor, dy: &Tensor) -> Vec<Option<Tensor>> {
+            vec![Some(dy * &(&inputs[0] * &inputs[0]) * 3.0)]
+        }
+    }
+    let _serial = serial();
+    let x = Tensor::randn(&[3]).requires_grad_();
+    let profiler = Profiler::start();
+    Tensor::apply_op(Cube, &[&x]).sum().backward();
+    let report = profiler.stop();
+    let s = report.op("cube").unwrap_or_else(|| panic!("missing from\n{}", report.table()));
+    assert_eq!((s.forward_calls, s.backward_calls, s.untimed_calls), (1, 1, 0), "{}", report.table());
+    assert!(s.forward_time > std::time::Duration::ZERO);
+}
+
+#[test]
+fn fused_ops_forward_calls_are_counted() {
+    let _serial = serial();
+    tensorgrad::manual_seed(5);
+    let x = Tensor::randn(&[2, 1, 6, 6]).requires_grad_();
+    let w = Tensor::randn(&[3, 1, 3, 3]).requires_grad_();
+    let profiler = Profiler::start();
+    let y = tensorgrad::nn::functional::conv2d(&x, &w, None, (1, 1), (1, 1), (1, 1), 1);
+    let z = tensorgrad::nn::functional::layer_norm(&y, &[6], None, None, 1e-5);
+    z.sum().backward();
+    let report = profiler.stop();
+    for s in report.key_averages() {
+        assert_eq!(s.untimed_calls, 0, "{} has untimed forward calls\n{}", s.name, report.table());
+        if s.backward_calls > 0 {
+            assert!(
+                s.forward_calls >= s.backward_calls || s.name == "autograd::engine",
+                "{}\n{}",
+                s.name,
+                report.table()
+            );
+        }
+    }
+}
+
+#[test]
+fn an_op_recording_a_differently_named_node_has_its_backward_in_its_own_row() {
+    let _serial = serial();
+    let a = Tensor::randn(&[4, 3]).requires_grad_();
+    let b = Tensor::randn(&[3, 2]);
+    let profiler = Profiler::start();
+    let y = a.mm(&b).sum_dims(&[0, 1], false);
+    y.backward();
+    let report = profiler.stop();
+    // `mm` records a `matmul` node and `sum_dims` a `sum` node: each op's forward and backward share a row.
+    for op in ["mm", "sum_dims"] {
+        let s = report.op(op).unwrap_or_else(|| panic!("{op} missing from\n{}", report.table()));
+        assert_eq!((s.forward_calls, s.backward_calls), (1, 1), "{op}\n{}", report.table());
+    }
+    assert!(report.op("matmul").is_none() && report.op("sum").is_none(), "{}", report.table());
+    assert_eq!(y.op_name(), Some("sum"), "the node keeps its own name outside the profiler");
+}

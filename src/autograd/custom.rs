@@ -66,6 +66,8 @@ impl Tensor {
     /// Applies a [`CustomOp`] to `inputs`, recording it in the graph like a built-in op.
     #[track_caller]
     pub fn apply_op(op: impl CustomOp, inputs: &[&Tensor]) -> Tensor {
+        // The profiler times the forward as one call of `op.name()` (the ops it runs nest inside it).
+        let _p = crate::profile::op_scope(op.name());
         let output = super::no_grad(|| op.forward(inputs)).detach();
         let op: Arc<dyn CustomOp> = Arc::new(op);
         Tensor::from_op(output.clone(), inputs, || CustomNode {

@@ -13,6 +13,7 @@
 use super::{is_grad_enabled, set_grad_enabled, NodeState};
 use crate::error::panic_msg;
 use crate::tensor::Tensor;
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::Ordering;
@@ -163,10 +164,11 @@ fn topological_order(roots: &[(Tensor, Tensor)]) -> (Vec<Tensor>, AddressMap<usi
             order.push(t);
             continue;
         }
-        if position.contains_key(&key(&t)) {
-            continue;
-        }
-        position.insert(key(&t), VISITING);
+        // One hash lookup both tests and marks the tensor.
+        match position.entry(key(&t)) {
+            Entry::Occupied(_) => continue,
+            Entry::Vacant(slot) => slot.insert(VISITING),
+        };
         // The marker goes below the inputs, so it pops (and `t` is placed) after all of them are placed.
         stack.push((t.clone(), true));
         if let Some(node) = &t.0.node {
@@ -213,18 +215,28 @@ pub(crate) fn accumulate(slot: &mut Option<Tensor>, g: Tensor) {
     }
 }
 
+/// Whether `t` can be changed in place without anyone noticing: this is the only handle to it (no clone, no
+/// weak handle of a hook), nothing else shares its storage (no view, no `.grad()` or `grad()` result, no
+/// tensor saved for backward), it carries no graph, and its elements are exactly its whole buffer.
+///
+/// The engine hands each node the gradient it owns and drops it right after, so a backward formula may
+/// write its result over `dy` when this holds and no graph is being recorded (`mul_scalar` does).
+pub(crate) fn is_exclusive(t: &Tensor) -> bool {
+    Arc::strong_count(&t.0) == 1
+        && Arc::weak_count(&t.0) == 0
+        && Arc::strong_count(&t.0.storage) == 1
+        && !t.requires_grad()
+        && t.is_contiguous()
+        && t.0.layout.offset == 0
+        && t.storage_bytes() == t.numel() * t.dtype().size_in_bytes()
+}
+
 /// `g` as a stored gradient must own its buffer: backward formulas pass one upstream gradient to several
 /// inputs (`add`), views and the caller's output gradient flow through unchanged, so without this two
 /// leaves' `.grad()` (or a `.grad()` and the caller's tensor) could share storage, and an in-place update of
 /// one (`zero_()`, gradient clipping) would silently change the other. Copies only when shared.
 fn owned(g: Tensor) -> Tensor {
-    let exclusive = Arc::strong_count(&g.0) == 1
-        && Arc::strong_count(&g.0.storage) == 1
-        && g.is_leaf()
-        && g.is_contiguous()
-        && g.0.layout.offset == 0
-        && g.read().len() == g.numel();
-    if exclusive {
+    if is_exclusive(&g) {
         g
     } else {
         crate::dispatch_all!(g.dtype(), T => Tensor::from_vec(g.contiguous_vec::<T>(), g.shape()))
@@ -291,7 +303,10 @@ fn run(
         }
         let mut guard = node.state.lock().unwrap_or_else(|e| e.into_inner());
         let Some(state) = guard.as_ref() else { freed_graph_panic(node.name) };
-        let needs: smallvec::SmallVec<[bool; 4]> = state.inputs.iter().map(|x| x.requires_grad()).collect();
+        let mut needs: smallvec::SmallVec<[bool; 4]> = smallvec::SmallVec::new();
+        for x in &state.inputs {
+            needs.push(x.requires_grad());
+        }
         let scope = profiling.then(|| crate::profile::backward_scope(node, state));
         let input_grads = state.op.backward(&g, &needs);
         drop(scope);

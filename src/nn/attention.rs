@@ -74,6 +74,7 @@ fn additive(op: &str, mask: &Tensor, block_when: bool, dtype: DType) -> Tensor {
 /// softmax(scale * scores + mask) along the last dim, as one fused op; `mask` (additive, not differentiated)
 /// must broadcast to `scores`.
 fn scaled_masked_softmax(scores: &Tensor, mask: Option<&Tensor>, scale: f64) -> Tensor {
+    let _p = crate::profile::op_scope("scaled_masked_softmax");
     if let Some(m) = mask.filter(|m| m.requires_grad()) {
         // A learned float mask: fall back to the composition so its gradient flows.
         return (scores * scale + m).softmax(-1);

@@ -48,6 +48,7 @@ pub fn layer_norm(
     bias: Option<&Tensor>,
     eps: f64,
 ) -> Tensor {
+    let _p = crate::profile::op_scope("layer_norm");
     let k = normalized_shape.len();
     if k == 0 || x.rank() < k || &x.shape()[x.rank() - k..] != normalized_shape {
         panic_msg(format!(

@@ -14,9 +14,9 @@
 
 use super::fast::{self, BinaryKernel};
 use super::unary::zip_float;
-use crate::autograd::Backward;
+use crate::autograd::{is_exclusive, is_grad_enabled, Backward};
 use crate::ops::zip_map;
-use crate::tensor::{DType, Dims, Tensor};
+use crate::tensor::{DType, Dims, Element, Tensor};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum BinaryOp {
@@ -269,7 +269,37 @@ fn scalar_op(x: &Tensor, op: ScalarOp) -> Tensor {
         ScalarOp::RSub(s) => fast::scalar_value("rsub", BinaryKernel::Sub, x, s, true),
         ScalarOp::RDiv(s) => fast::scalar_value("rdiv", BinaryKernel::Div, x, s, true),
     };
-    Tensor::from_op(y, &[x], || ScalarBackward { op, x: matches!(op, ScalarOp::RDiv(_)).then(|| x.clone()) })
+    match op {
+        // dx = dy needs nothing saved: a zero-sized backward, which `Box` stores without allocating.
+        ScalarOp::Add(_) => Tensor::from_op(y, &[x], || AddScalarBackward),
+        _ => Tensor::from_op(y, &[x], || ScalarBackward { op, x: matches!(op, ScalarOp::RDiv(_)).then(|| x.clone()) }),
+    }
+}
+
+/// `add_scalar`'s backward: `dx = dy`.
+struct AddScalarBackward;
+
+impl Backward for AddScalarBackward {
+    fn name(&self) -> &'static str {
+        "add_scalar"
+    }
+
+    fn backward(&self, dy: &Tensor, _: &[bool]) -> Vec<Option<Tensor>> {
+        vec![Some(dy.clone())]
+    }
+}
+
+/// `dy * s`, mul_scalar's backward. When no graph is being recorded and nothing else can see `dy` (the
+/// engine's own gradient, see `autograd::is_exclusive`), it scales `dy` in place and returns it: the same
+/// values, without allocating a new tensor per node.
+fn scale_gradient(dy: &Tensor, s: f64) -> Tensor {
+    if is_grad_enabled() || !is_exclusive(dy) {
+        return dy.mul_scalar(s);
+    }
+    crate::dispatch_float!(dy.dtype(), "mul_scalar", T => {
+        dy.with_slice_mut(|v: &mut [T]| fast::scale_in_place(v, <T as Element>::from_f64(s)))
+    });
+    dy.clone()
 }
 
 struct ScalarBackward {
@@ -290,7 +320,7 @@ impl Backward for ScalarBackward {
     fn backward(&self, dy: &Tensor, _: &[bool]) -> Vec<Option<Tensor>> {
         let dx = match self.op {
             ScalarOp::Add(_) => dy.clone(),
-            ScalarOp::Mul(s) => dy.mul_scalar(s),
+            ScalarOp::Mul(s) => scale_gradient(dy, s),
             ScalarOp::RSub(_) => -dy,
             ScalarOp::RDiv(s) => {
                 let x = self.x.as_ref().unwrap();

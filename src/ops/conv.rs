@@ -161,6 +161,7 @@ fn run(which: Which, g: &Conv2dGeometry, a: &Tensor, b: &Tensor, out_shape: [usi
 /// Shapes are checked by the caller (`nn::functional::conv2d`).
 #[track_caller]
 pub(crate) fn conv2d(x: &Tensor, w: &Tensor, g: Conv2dGeometry) -> Tensor {
+    let _p = crate::profile::op_scope("conv2d");
     debug_assert_eq!(x.shape(), g.x_shape());
     debug_assert_eq!(w.shape(), g.w_shape());
     let y = run(Which::Forward, &g, x, w, g.y_shape());

@@ -103,17 +103,29 @@ fn binary_t<T: Kernel>(op: Binary, a: &Tensor, b: &Tensor, shape: &[usize]) -> T
 #[track_caller]
 pub(crate) fn scalar_value(name: &str, op: Binary, x: &Tensor, s: f64, scalar_first: bool) -> Tensor {
     crate::dispatch_float!(x.dtype(), name, T => {
-        let mut out = buffer::<T>(x.numel());
         let s = <T as Element>::from_f64(s);
-        x.with_slice(|v: &[T]| {
+        let out = x.with_slice(|v: &[T]| {
+            // One element (a loss, a scalar chain): the arithmetic itself, in the same IEEE operation the
+            // SIMD kernel would do, so the result is identical; the kernel's setup and a zero-filled buffer
+            // would cost more than the op.
+            if let [a] = *v {
+                return vec![if scalar_first { ew::apply_scalar(op, s, a) } else { ew::apply_scalar(op, a, s) }];
+            }
+            let mut out = buffer::<T>(v.len());
             if scalar_first {
                 ew::scalar_binary(op, s, v, &mut out)
             } else {
                 ew::binary_scalar(op, v, s, &mut out)
             }
+            out
         });
         Tensor::from_vec(out, x.shape())
     })
+}
+
+/// `x *= s` elementwise, in place.
+pub(crate) fn scale_in_place<T: Kernel>(x: &mut [T], s: T) {
+    ew::scale(x, s);
 }
 
 /// `dst += src` elementwise.

@@ -17,6 +17,19 @@
 //!   not counted as forward calls; their time is in the backward's self time and their FLOPs and bytes are
 //!   added to it. Likewise the engine's own work (gradient accumulation, copies) is the engine frame's.
 //!
+//! - Row names. A forward row is named by the op *called* (its `op_scope`). A node's backward is named by
+//!   the op scope its node was recorded in, so one op's forward and backward share a row even when the node
+//!   has another name (`sum_dim` records a `sum` node, `mm` a `matmul` one: their backward rows are
+//!   `sum_dim` and `mm`). An op that delegates to other ops (`t()` calls `transpose`, which calls
+//!   `permute`; `mean` runs `sum` and `mul_scalar`) records no node itself: it has a forward row whose self
+//!   time is only its bookkeeping, and its backward is counted in the rows of the ops that did record nodes
+//!   (`permute`; `sum` and `mul_scalar`). Nodes recorded inside backward formulas (`create_graph`) or
+//!   before the profiler started keep their node's name ([`Tensor::op_name`]).
+//! - An op that records a node without having opened a scope (at top level, outside every frame) cannot be
+//!   timed (its forward already ran), but it is not dropped: it becomes an untimed forward call
+//!   ([`ProfileEvent::timed`] false), and the table marks its row with `*` and says how many such calls
+//!   it saw. [`Tensor::apply_op`] opens the scope of a [`CustomOp`](crate::CustomOp) itself.
+//!
 //! ```text
 //! total(frame) = end - start
 //! self(frame)  = total(frame) - sum of total(counted frames directly inside it)
@@ -50,6 +63,15 @@ struct Session {
     start: Instant,
     memory_start: MemoryStats,
     events: Vec<ProfileEvent>,
+    /// Node address -> the op scope that recorded it, for nodes recorded during this session whose op
+    /// scope's name differs from the node's own (`sum_dim` records a `sum` node, `mm` a `matmul` one), so
+    /// the node's backward is counted in the same row as its forward. A node created at a reused address
+    /// replaces or removes the entry, so a lookup never sees a dead node's name.
+    labels: HashMap<usize, &'static str>,
+}
+
+fn node_key(node: &Node) -> usize {
+    node as *const Node as usize
 }
 
 /// Whether the profiler is recording (one relaxed load).
@@ -89,6 +111,10 @@ pub struct ProfileEvent {
     pub duration: Duration,
     /// Wall time minus the time of counted events nested in it.
     pub self_time: Duration,
+    /// Whether the event was timed. An op that records an autograd node outside any [`op_scope`] (its forward
+    /// ran unannounced, so there is no start time) still gets a forward event, with zero durations and
+    /// `timed == false`: it is counted as a call, and the table marks it (see [`OpStats::untimed_calls`]).
+    pub timed: bool,
     /// Estimated floating-point operations done by this event itself and the uncounted ops inside it.
     pub flops: f64,
     /// Estimated bytes read and written, counted like `flops`.
@@ -134,7 +160,13 @@ impl Profiler {
             crate::error::panic_msg("Profiler::start: a profiler is already running; stop it first".to_string());
         }
         let id = NEXT_SESSION.fetch_add(1, Ordering::Relaxed);
-        *session = Some(Session { id, start: Instant::now(), memory_start: memory_stats(), events: Vec::new() });
+        *session = Some(Session {
+            id,
+            start: Instant::now(),
+            memory_start: memory_stats(),
+            events: Vec::new(),
+            labels: HashMap::new(),
+        });
         CURRENT_SESSION.store(id, Ordering::Release);
         PROFILING.store(true, Ordering::Release);
         Profiler { id }
@@ -207,9 +239,16 @@ pub fn op_scope(name: &'static str) -> OpScope {
 }
 
 /// Opens the frame of one node's backward (called by the engine only while profiling).
+///
+/// The frame is named like the forward that recorded the node (see `Session::labels`), so one op's forward
+/// and backward share a row.
 pub(crate) fn backward_scope(node: &Node, state: &NodeState) -> OpScope {
     let shapes = state.inputs.iter().map(|t| Dims::from_slice(t.shape())).collect();
-    begin_frame(EventKind::Backward, node.name, node.location, Some(shapes))
+    let name = {
+        let session = SESSION.lock().unwrap_or_else(|e| e.into_inner());
+        session.as_ref().and_then(|s| s.labels.get(&node_key(node)).copied()).unwrap_or(node.name)
+    };
+    begin_frame(EventKind::Backward, name, node.location, Some(shapes))
 }
 
 /// Opens the frame of a backward sweep (one relaxed load when the profiler is off).
@@ -318,6 +357,7 @@ fn end_frame() {
         start: frame.start.saturating_duration_since(session.start),
         duration,
         self_time: duration.saturating_sub(frame.counted_children),
+        timed: true,
         flops: frame.flops,
         bytes: frame.bytes,
         saved_bytes: frame.saved_bytes,
@@ -352,15 +392,68 @@ pub(crate) fn note_op(inputs: &[&Tensor], output: &Tensor) {
 }
 
 /// `from_op` reports the node it attached to `out` (only while profiling).
+///
+/// Inside a frame, the node's saved bytes go to that frame: the op that opened it (or the enclosing op
+/// whose implementation this is). Outside every frame, the op that made the node never opened an
+/// [`op_scope`]: its forward already ran and its start time is unknown, so rather than let the call vanish
+/// from the tables it is recorded as an untimed forward call (see [`ProfileEvent::timed`]).
 #[cold]
 #[inline(never)]
 pub(crate) fn note_node(out: &Tensor) {
     let Some(node) = &out.0.node else { return };
-    let saved = node.state.lock().unwrap_or_else(|e| e.into_inner()).as_ref().map_or(0, node_saved_bytes);
-    STACK.with(|stack| {
-        if let Some(frame) = stack.borrow_mut().last_mut() {
+    let state = node.state.lock().unwrap_or_else(|e| e.into_inner());
+    let saved = state.as_ref().map_or(0, node_saved_bytes);
+    // `Some(scope)`: recorded directly inside the forward op scope `scope`; `None`: at top level.
+    let recorded_in = STACK.with(|stack| match stack.borrow_mut().last_mut() {
+        Some(frame) => {
             frame.saved_bytes += saved;
+            Some((frame.kind == EventKind::Forward && !frame.in_backward).then_some(frame.name))
         }
+        None => None,
+    });
+    if let Some(scope) = recorded_in {
+        let session_id = CURRENT_SESSION.load(Ordering::Acquire);
+        let mut session = SESSION.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(session) = session.as_mut().filter(|s| s.id == session_id) {
+            match scope {
+                Some(scope) if scope != node.name => {
+                    session.labels.insert(node_key(node), scope);
+                }
+                _ if !session.labels.is_empty() => {
+                    session.labels.remove(&node_key(node));
+                }
+                _ => {}
+            }
+        }
+        return;
+    }
+    let input_shapes: Vec<Dims> =
+        state.as_ref().map(|s| s.inputs.iter().map(|t| Dims::from_slice(t.shape())).collect()).unwrap_or_default();
+    drop(state);
+    let (flops, bytes) = {
+        let shapes: smallvec::SmallVec<[&[usize]; 4]> = input_shapes.iter().map(|d| d.as_slice()).collect();
+        cost::estimate(node.name, &shapes, out.shape(), out.dtype().size_in_bytes())
+    };
+    let now = Instant::now();
+    let session_id = CURRENT_SESSION.load(Ordering::Acquire);
+    let mut session = SESSION.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(session) = session.as_mut().filter(|s| s.id == session_id) else { return };
+    session.events.push(ProfileEvent {
+        name: node.name,
+        kind: EventKind::Forward,
+        counted: true,
+        location: node.location,
+        thread: thread_number(),
+        start: now.saturating_duration_since(session.start),
+        duration: Duration::ZERO,
+        self_time: Duration::ZERO,
+        timed: false,
+        flops,
+        bytes,
+        saved_bytes: saved,
+        input_shapes,
+        output_shape: Some(Dims::from_slice(out.shape())),
+        dtype: Some(out.dtype()),
     });
 }
 
@@ -398,6 +491,10 @@ pub struct OpStats {
     pub bytes: f64,
     /// Bytes its forward calls' autograd nodes keep for backward (the estimate of `memory.rs`).
     pub saved_bytes: usize,
+    /// Forward calls that were counted but not timed: the op records an autograd node without opening an
+    /// [`op_scope`] around its forward (see [`ProfileEvent::timed`]). The table marks such rows with `*`;
+    /// their forward time is missing from it until the op opens a scope.
+    pub untimed_calls: usize,
 }
 
 impl OpStats {
@@ -416,6 +513,7 @@ impl OpStats {
             EventKind::Forward => {
                 self.forward_calls += 1;
                 self.forward_time += e.duration;
+                self.untimed_calls += usize::from(!e.timed);
             }
             EventKind::Backward | EventKind::Engine => {
                 self.backward_calls += 1;
@@ -536,7 +634,7 @@ impl ProfileReport {
             .map(|r| {
                 let share = if self_total > 0.0 { 100.0 * r.self_time.as_secs_f64() / self_total } else { 0.0 };
                 let mut row = vec![
-                    r.name.to_string(),
+                    if r.untimed_calls > 0 { format!("{}*", r.name) } else { r.name.to_string() },
                     r.forward_calls.to_string(),
                     r.backward_calls.to_string(),
                     format_duration(r.total_time),
@@ -597,6 +695,15 @@ impl ProfileReport {
             format_bytes(m1.peak_bytes as f64),
             m1.allocations - m0.allocations.min(m1.allocations),
         );
+        let untimed: usize = rows.iter().map(|r| r.untimed_calls).sum();
+        if untimed > 0 {
+            let _ = writeln!(
+                out,
+                "* {untimed} forward calls not timed: these ops record an autograd node without an op_scope around \
+                 their forward, so their forward time is missing above (fix: `let _p = tensorgrad::profile::op_scope(\"name\");` \
+                 as the op's first line)"
+            );
+        }
         out
     }
 }

@@ -176,10 +176,12 @@ impl Tensor {
 
     /// This tensor converted to `dtype` (a copy; `self` when the dtype already matches). Differentiable
     /// between float dtypes.
+    #[track_caller]
     pub fn to_dtype(&self, dtype: DType) -> Tensor {
         if dtype == self.dtype() {
             return self.clone();
         }
+        let _p = crate::profile::op_scope("to_dtype");
         let values = self.to_vec_f64();
         let out = from_f64s(values, self.shape(), dtype);
         if self.dtype().is_float() && dtype.is_float() {

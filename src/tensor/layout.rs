@@ -17,7 +17,7 @@ pub(crate) struct Layout {
 impl Layout {
     /// The row-major contiguous layout of `shape`.
     pub(crate) fn contiguous(shape: &[usize]) -> Layout {
-        Layout { shape: shape.into(), strides: contiguous_strides(shape), offset: 0 }
+        Layout { shape: Dims::from_slice(shape), strides: contiguous_strides(shape), offset: 0 }
     }
 
     pub(crate) fn numel(&self) -> usize {
@@ -104,10 +104,11 @@ impl Layout {
 
 /// Row-major strides of `shape`.
 pub(crate) fn contiguous_strides(shape: &[usize]) -> Dims {
-    let mut strides: Dims = SmallVec::from_elem(0, shape.len());
+    // Start from a copy of `shape` (a plain memcpy, cheaper than SmallVec's generic fill) and overwrite it.
+    let mut strides = Dims::from_slice(shape);
     let mut s = 1;
-    for (k, &d) in shape.iter().enumerate().rev() {
-        strides[k] = s;
+    for (stride, &d) in strides.iter_mut().zip(shape).rev() {
+        *stride = s;
         s *= d.max(1);
     }
     strides

@@ -267,6 +267,7 @@ pub fn cross_entropy(
     reduction: Reduction,
     label_smoothing: f64,
 ) -> Tensor {
+    let _p = crate::profile::op_scope("cross_entropy");
     const NAME: &str = "CrossEntropyLoss";
     if !(0.0..=1.0).contains(&label_smoothing) {
         panic_msg(format!("{NAME}: label_smoothing must be between 0.0 and 1.0, got {label_smoothing}"));
@@ -364,6 +365,7 @@ fn apply_weight(loss_name: &str, loss: Tensor, weight: Option<&Tensor>) -> Tenso
 /// If shapes differ.
 #[track_caller]
 pub fn binary_cross_entropy(input: &Tensor, target: &Tensor, weight: Option<&Tensor>, reduction: Reduction) -> Tensor {
+    let _p = crate::profile::op_scope("binary_cross_entropy");
     same_shape("BCELoss", input, target);
     let value = crate::no_grad(|| bce_value(input, target));
     let loss = Tensor::from_op(value, &[input, target], || BceBackward { x: input.clone(), t: target.clone() });

@@ -34,6 +34,7 @@ fn sigmoid(x: f64) -> f64 {
 /// If the shapes do not fit `gx [T, N, 3H]`, `w_hh [3H, H]`, `b_hh [3H]`, `h0 [N, H]`, or the dtypes differ.
 #[track_caller]
 pub(crate) fn gru_sequence(gx: &Tensor, w_hh: &Tensor, b_hh: &Tensor, h0: &Tensor, reverse: bool) -> Tensor {
+    let _p = crate::profile::op_scope("gru_sequence");
     let (t_len, n, h) = (gx.size(0), h0.size(0), h0.size(1));
     let ok = gx.rank() == 3
         && gx.shape() == [t_len, n, 3 * h]

@@ -23,6 +23,7 @@ use crate::tensor::{Element, Tensor};
 /// If the shapes do not fit `gx [T, N, H]`, `w_hh [H, H]`, `h0 [N, H]`, or the dtypes differ.
 #[track_caller]
 pub(crate) fn rnn_sequence(gx: &Tensor, w_hh: &Tensor, h0: &Tensor, relu: bool, reverse: bool) -> Tensor {
+    let _p = crate::profile::op_scope("rnn_sequence");
     let (t_len, n, h) = (gx.size(0), h0.size(0), h0.size(1));
     let ok = gx.rank() == 3
         && gx.shape() == [t_len, n, h]
