@@ -211,6 +211,9 @@ fn pool_geometries() -> Vec<Pool2dGeometry> {
         Pool2dGeometry { kh: 3, kw: 3, stride: (1, 1), ..base },
         Pool2dGeometry { kh: 2, kw: 2, stride: (2, 2), ceil_mode: true, ..base },
         Pool2dGeometry { kh: 1, kw: 1, stride: (1, 1), ..base },
+        // No padding, windows inside the input: the unclipped scan (overlapping and non-square windows).
+        Pool2dGeometry { kh: 3, kw: 2, stride: (1, 3), ..base },
+        Pool2dGeometry { kh: 2, kw: 2, stride: (2, 2), ceil_mode: true, h: 8, w: 6, ..base },
     ]
 }
 
