@@ -25,9 +25,8 @@ fn fused_conv2d_bias_matches_conv_plus_broadcast_bias() {
     for (stride, padding, dilation) in [((1, 1), (0, 0), (1, 1)), ((2, 1), (1, 2), (1, 2)), ((1, 2), (2, 1), (2, 1))] {
         let (x, w, b) = (randn64(&[3, 4, 7, 6]), randn64(&[4, 2, 3, 2]), randn64(&[4]));
         let fused = |t: &[Tensor]| F::conv2d(&t[0], &t[1], Some(&t[2]), stride, padding, dilation, 2);
-        let composed = |t: &[Tensor]| {
-            F::conv2d(&t[0], &t[1], None, stride, padding, dilation, 2) + t[2].reshape([4, 1, 1])
-        };
+        let composed =
+            |t: &[Tensor]| F::conv2d(&t[0], &t[1], None, stride, padding, dilation, 2) + t[2].reshape([4, 1, 1]);
         let weights = randn64(fused(&[x.clone(), w.clone(), b.clone()]).shape());
         let (y1, g1) = value_and_grads(fused, &[x.clone(), w.clone(), b.clone()], &weights);
         let (y2, g2) = value_and_grads(composed, &[x, w, b], &weights);
@@ -86,7 +85,8 @@ fn max_pool_op_matches_composition() {
     // Distinct values (no ties), odd sizes so the last row/column is dropped.
     let x = randn64(&[2, 3, 9, 7]);
     let weights = randn64(&[2, 3, 3, 2]);
-    let (y1, g1) = value_and_grads(|t| F::max_pool2d(&t[0], (3, 3), (3, 3), (0, 0)), &[x.clone()], &weights);
+    let (y1, g1) =
+        value_and_grads(|t| F::max_pool2d(&t[0], (3, 3), (3, 3), (0, 0)), std::slice::from_ref(&x), &weights);
     let (y2, g2) = value_and_grads(|t| max_pool_composed(&t[0], (3, 3)), &[x], &weights);
     assert_close(&y1, &y2, 0.0, "max_pool2d values");
     assert_close(&g1[0], &g2[0], 1e-15, "max_pool2d gradient");

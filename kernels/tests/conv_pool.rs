@@ -98,7 +98,7 @@ fn geometries() -> Vec<Conv2dGeometry> {
     }); // conv1d
     v.push(Conv2dGeometry { n: 0, ..base });
     v.push(Conv2dGeometry { kh: 7, kw: 6, ..base }); // kernel covers the input
-    // More images than weight-gradient chunks, not a multiple of them (uneven last chunk).
+                                                     // More images than weight-gradient chunks, not a multiple of them (uneven last chunk).
     v.push(Conv2dGeometry { n: 19, padding: (2, 1), ..base });
     v.push(Conv2dGeometry { n: 9, in_c: 4, out_c: 6, groups: 2, kh: 1, kw: 1, ..base });
     v

@@ -25,7 +25,12 @@ use tensorgrad_kernels::pool::{self as kpool, Pool2dGeometry};
 /// Max pooling of a 4-D `x [n, c, h, w]` (shapes and sizes checked by `functional::max_pool2d`):
 /// `[n, c, oh, ow]`, with the argmax of each window saved for the backward.
 #[track_caller]
-pub(crate) fn max_pool2d_op(x: &Tensor, kernel: (usize, usize), stride: (usize, usize), padding: (usize, usize)) -> Tensor {
+pub(crate) fn max_pool2d_op(
+    x: &Tensor,
+    kernel: (usize, usize),
+    stride: (usize, usize),
+    padding: (usize, usize),
+) -> Tensor {
     let _p = crate::profile::op_scope("max_pool2d");
     let x = x.contiguous();
     let s = x.shape();

@@ -197,7 +197,13 @@ fn conv2d_input_grad(dy: &Tensor, w: &Tensor, g: Conv2dGeometry) -> Tensor {
     let _p = crate::profile::op_scope("conv2d_backward_input");
     let (dy, w) = (dy.contiguous(), w.contiguous());
     let dx = run(Which::InputGrad, &g, &dy, &w, None, g.x_shape());
-    Tensor::from_op(dx, &[&dy, &w], || ConvBackward { which: Which::InputGrad, a: dy.clone(), b: w.clone(), g, bias: false })
+    Tensor::from_op(dx, &[&dy, &w], || ConvBackward {
+        which: Which::InputGrad,
+        a: dy.clone(),
+        b: w.clone(),
+        g,
+        bias: false,
+    })
 }
 
 /// H as a differentiable op: `x`, `dy` -> `dw [out_c, in_c/groups, kh, kw]`.
@@ -205,7 +211,13 @@ fn conv2d_weight_grad(x: &Tensor, dy: &Tensor, g: Conv2dGeometry) -> Tensor {
     let _p = crate::profile::op_scope("conv2d_backward_weight");
     let (x, dy) = (x.contiguous(), dy.contiguous());
     let dw = run(Which::WeightGrad, &g, &x, &dy, None, g.w_shape());
-    Tensor::from_op(dw, &[&x, &dy], || ConvBackward { which: Which::WeightGrad, a: x.clone(), b: dy.clone(), g, bias: false })
+    Tensor::from_op(dw, &[&x, &dy], || ConvBackward {
+        which: Which::WeightGrad,
+        a: x.clone(),
+        b: dy.clone(),
+        g,
+        bias: false,
+    })
 }
 
 /// `(dw, db)` of F in one kernel pass, as plain values (no graph: only for a backward that is not recorded).
