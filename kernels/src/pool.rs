@@ -189,6 +189,23 @@ pub fn max_pool2d_forward<T: Float>(g: &Pool2dGeometry, input: &[T], output: &mu
             let y0 = oy * sh;
             let rows = &x[y0 * iw..(y0 + g.kh) * iw];
             let (orow, irow) = (&mut o[oy * ow..(oy + 1) * ow], &mut ix_out[oy * ow..(oy + 1) * ow]);
+            if g.kh == 2 && g.kw == 2 {
+                // The common 2x2 window, unrolled (same scan order: top-left, top-right, bottom-left, ...).
+                let (top, bottom) = rows.split_at(iw);
+                for (ox, (ov, iv)) in orow.iter_mut().zip(irow.iter_mut()).enumerate() {
+                    let x0 = ox * sw;
+                    let (mut best, mut bi) = (top[x0], 0);
+                    for (k, v) in [(1, top[x0 + 1]), (2, bottom[x0]), (3, bottom[x0 + 1])] {
+                        if v > best || v.is_nan() {
+                            best = v;
+                            bi = k;
+                        }
+                    }
+                    *ov = best;
+                    *iv = (y0 + bi / 2) * iw + x0 + bi % 2;
+                }
+                continue;
+            }
             for (ox, (ov, iv)) in orow.iter_mut().zip(irow.iter_mut()).enumerate() {
                 let x0 = ox * sw;
                 let mut best = T::NEG_INFINITY;
