@@ -11,14 +11,15 @@
 //! `K = C/G·KH·KW` rows, `OH·OW` columns), per image and group:
 //! - forward:        `Y_g = W_g · col`                      (`[O/G, K]·[K, OH·OW]`)
 //! - input grad:     `col = W_gᵀ · dY_g`, then col2im scatters (adds) each column entry back to its pixel
-//! - weight grad:    `dW_g = Σ_n dY_{n,g} · colᵀ`           (`[O/G, OH·OW]·[OH·OW, K]`), `db[o] = Σ_{n,oy,ox} dy`
+//! - weight grad:    `dW_gᵀ = Σ_n col · dY_{n,g}ᵀ`          (`[K, OH·OW]·[OH·OW, O/G]`), `db[o] = Σ_{n,oy,ox} dy`
 //!
 //! A 1×1 kernel with stride 1, no padding is used without im2col (`col` is the input itself).
 //!
 //! # Threads and determinism
-//! Forward and input-gradient run images in parallel (each image computed by one task, its own buffer);
-//! the weight gradient accumulates over images in order. The GEMM splits only over M/N blocks. Results are
-//! therefore identical for any thread count.
+//! Forward and input-gradient run chunks of images in parallel (each image computed by one task, in that
+//! task's im2col buffer, the same way whatever the chunking); the weight gradient sums its images in
+//! [`WGRAD_CHUNKS`] chunks fixed by the batch size and adds the partial sums in chunk order. The GEMMs are
+//! per image and small (the unpacked path, one thread). Results are therefore identical for any thread count.
 //!
 //! # Conv1d
 //! A conv1d over `[N, C, L]` with kernel `K` is [`Conv2dGeometry`] with `h = 1, w = L, kh = 1, kw = K`,
@@ -264,11 +265,45 @@ fn gemm_for_conv<T: Float>(
 /// Work (multiply-adds) above which images are processed in parallel.
 pub const CONV_PAR_THRESHOLD: usize = 1 << 20;
 
+/// The weight gradient sums its images in this many fixed batch chunks (fewer when the batch is smaller),
+/// one partial sum per chunk, added in chunk order: the chunks depend on the batch size only, so the result
+/// is bitwise the same for any number of threads.
+pub const WGRAD_CHUNKS: usize = 8;
+
 fn work(g: &Conv2dGeometry) -> usize {
     g.output_len() * g.col_rows()
 }
 
+/// True when the images of `g` should be spread over threads.
+fn parallel(g: &Conv2dGeometry) -> bool {
+    work(g) >= CONV_PAR_THRESHOLD && g.n > 1 && rayon::current_num_threads() > 1
+}
+
+/// Runs `body(first_image, chunk)` over `out` (`g.n` images of `img_len` elements each), in chunks of
+/// whole images: a few chunks per thread when [`parallel`], one chunk otherwise. Each image is computed
+/// the same way whatever its chunk, so the result does not depend on the chunking.
+fn for_image_chunks<T: Float>(
+    g: &Conv2dGeometry,
+    out: &mut [T],
+    img_len: usize,
+    body: impl Fn(usize, &mut [T]) + Sync + Send,
+) {
+    if img_len == 0 || g.n == 0 {
+        return;
+    }
+    if parallel(g) {
+        // Several chunks per thread so that a thread slowed by other work does not hold up the call.
+        let per = g.n.div_ceil(4 * rayon::current_num_threads()).max(1);
+        out.par_chunks_mut(per * img_len).enumerate().for_each(|(t, o)| body(t * per, o));
+    } else {
+        body(0, out);
+    }
+}
+
 /// Convolution forward: `output = conv2d(input, weight) + bias`.
+///
+/// Per image and group, `Y_g = W_g · im2col(x_g)`; with a bias the output planes are first filled with
+/// `b[o]` and the product is accumulated onto them (no second pass over the output).
 ///
 /// # Shapes
 /// `input: [N, C, H, W]`, `weight: [O, C/G, KH, KW]`, `bias: [O]`, `output: [N, O, OH, OW]`.
@@ -289,39 +324,39 @@ pub fn conv2d_forward<T: Float>(g: &Conv2dGeometry, input: &[T], weight: &[T], b
     }
     let (k, p) = (g.col_rows(), g.col_cols());
     let (cg, og) = (g.in_c / g.groups, g.out_c / g.groups);
-    let in_img = g.in_c * g.h * g.w;
-    let image = |nimg: usize, out: &mut [T]| {
-        let x = &input[nimg * in_img..(nimg + 1) * in_img];
+    let (in_img, out_img, in_grp) = (g.in_c * g.h * g.w, g.out_c * p, cg * g.h * g.w);
+    for_image_chunks(g, output, out_img, |first, out| {
         let mut col = if g.is_pointwise() { Vec::new() } else { vec![T::ZERO; k * p] };
-        for grp in 0..g.groups {
-            let xg = &x[grp * cg * g.h * g.w..(grp + 1) * cg * g.h * g.w];
-            let bmat: &[T] = if g.is_pointwise() {
-                xg
-            } else {
-                im2col(g, xg, &mut col);
-                &col
-            };
-            let wg = &weight[grp * og * k..(grp + 1) * og * k];
-            let yg = &mut out[grp * og * p..(grp + 1) * og * p];
-            gemm_for_conv(og, k, p, T::ONE, wg, k, 1, bmat, p, 1, T::ZERO, yg, p, 1);
-        }
-        if let Some(b) = bias {
-            for (o, plane) in out.chunks_exact_mut(p).enumerate() {
-                for v in plane {
-                    *v += b[o];
+        for (i, y) in out.chunks_exact_mut(out_img).enumerate() {
+            let x = &input[(first + i) * in_img..(first + i + 1) * in_img];
+            let beta = match bias {
+                Some(b) => {
+                    for (plane, &bo) in y.chunks_exact_mut(p).zip(b) {
+                        plane.fill(bo);
+                    }
+                    T::ONE
                 }
+                None => T::ZERO,
+            };
+            for grp in 0..g.groups {
+                let xg = &x[grp * in_grp..(grp + 1) * in_grp];
+                let bmat: &[T] = if g.is_pointwise() {
+                    xg
+                } else {
+                    im2col(g, xg, &mut col);
+                    &col
+                };
+                let wg = &weight[grp * og * k..(grp + 1) * og * k];
+                let yg = &mut y[grp * og * p..(grp + 1) * og * p];
+                gemm_for_conv(og, k, p, T::ONE, wg, k, 1, bmat, p, 1, beta, yg, p, 1);
             }
         }
-    };
-    let out_img = g.out_c * p;
-    if work(g) >= CONV_PAR_THRESHOLD && g.n > 1 && rayon::current_num_threads() > 1 {
-        output.par_chunks_mut(out_img).enumerate().for_each(|(i, o)| image(i, o));
-    } else {
-        output.chunks_mut(out_img).enumerate().for_each(|(i, o)| image(i, o));
-    }
+    });
 }
 
 /// Convolution input gradient: `grad_input = ∂L/∂input` given `grad_output` (overwrites `grad_input`).
+///
+/// Per image and group, `col = W_gᵀ · dY_g` then col2im (a 1×1 stride-1 kernel writes `grad_input` directly).
 ///
 /// # Shapes
 /// `grad_output: [N, O, OH, OW]`, `weight: [O, C/G, KH, KW]`, `grad_input: [N, C, H, W]`.
@@ -339,35 +374,36 @@ pub fn conv2d_backward_input<T: Float>(g: &Conv2dGeometry, grad_output: &[T], we
     }
     let (k, p) = (g.col_rows(), g.col_cols());
     let (cg, og) = (g.in_c / g.groups, g.out_c / g.groups);
-    let in_img = g.in_c * g.h * g.w;
-    let out_img = g.out_c * p;
-    let image = |nimg: usize, gx: &mut [T]| {
-        let dy = &grad_output[nimg * out_img..(nimg + 1) * out_img];
+    let (in_img, out_img, in_grp) = (g.in_c * g.h * g.w, g.out_c * p, cg * g.h * g.w);
+    for_image_chunks(g, grad_input, in_img, |first, gx_chunk| {
         let mut col = if g.is_pointwise() { Vec::new() } else { vec![T::ZERO; k * p] };
-        if !g.is_pointwise() {
-            gx.fill(T::ZERO);
-        }
-        for grp in 0..g.groups {
-            let wg = &weight[grp * og * k..(grp + 1) * og * k];
-            let dyg = &dy[grp * og * p..(grp + 1) * og * p];
-            let gxg = &mut gx[grp * cg * g.h * g.w..(grp + 1) * cg * g.h * g.w];
-            // col[K, P] = W_gᵀ[K, O/G] · dY_g[O/G, P]
-            if g.is_pointwise() {
-                gemm_for_conv(k, og, p, T::ONE, wg, 1, k, dyg, p, 1, T::ZERO, gxg, p, 1);
-            } else {
-                gemm_for_conv(k, og, p, T::ONE, wg, 1, k, dyg, p, 1, T::ZERO, &mut col, p, 1);
-                col2im(g, &col, gxg);
+        for (i, gx) in gx_chunk.chunks_exact_mut(in_img).enumerate() {
+            let dy = &grad_output[(first + i) * out_img..(first + i + 1) * out_img];
+            if !g.is_pointwise() {
+                gx.fill(T::ZERO);
+            }
+            for grp in 0..g.groups {
+                let wg = &weight[grp * og * k..(grp + 1) * og * k];
+                let dyg = &dy[grp * og * p..(grp + 1) * og * p];
+                let gxg = &mut gx[grp * in_grp..(grp + 1) * in_grp];
+                // col[K, P] = W_gᵀ[K, O/G] · dY_g[O/G, P]
+                if g.is_pointwise() {
+                    gemm_for_conv(k, og, p, T::ONE, wg, 1, k, dyg, p, 1, T::ZERO, gxg, p, 1);
+                } else {
+                    gemm_for_conv(k, og, p, T::ONE, wg, 1, k, dyg, p, 1, T::ZERO, &mut col, p, 1);
+                    col2im(g, &col, gxg);
+                }
             }
         }
-    };
-    if work(g) >= CONV_PAR_THRESHOLD && g.n > 1 && rayon::current_num_threads() > 1 {
-        grad_input.par_chunks_mut(in_img).enumerate().for_each(|(i, o)| image(i, o));
-    } else {
-        grad_input.chunks_mut(in_img).enumerate().for_each(|(i, o)| image(i, o));
-    }
+    });
 }
 
 /// Convolution weight (and bias) gradient; overwrites `grad_weight` and `grad_bias`.
+///
+/// Per image and group, `dW_gᵀ[K, O/G] += im2col(x_g)[K, P] · dY_gᵀ[P, O/G]`: the reduction runs along
+/// im2col's contiguous rows and a small transposed copy of `dY_g`, so the GEMM reads both operands in place
+/// (no packing of the `K x P` matrix). Images are summed in [`WGRAD_CHUNKS`] fixed chunks (in parallel for
+/// large problems), whose partial sums are then added in chunk order; `db[o] = Σ dy` likewise per chunk.
 ///
 /// # Shapes
 /// `input: [N, C, H, W]`, `grad_output: [N, O, OH, OW]`, `grad_weight: [O, C/G, KH, KW]`, `grad_bias: [O]`.
@@ -386,40 +422,75 @@ pub fn conv2d_backward_weight<T: Float>(
     check_len("conv2d_backward_weight", "input", input.len(), g.input_len());
     check_len("conv2d_backward_weight", "grad_output", grad_output.len(), g.output_len());
     check_len("conv2d_backward_weight", "grad_weight", grad_weight.len(), g.weight_len());
+    if let Some(db) = &grad_bias {
+        check_len("conv2d_backward_weight", "grad_bias", db.len(), g.out_c);
+    }
     let (k, p) = (g.col_rows(), g.col_cols());
     let (cg, og) = (g.in_c / g.groups, g.out_c / g.groups);
-    let in_img = g.in_c * g.h * g.w;
-    let out_img = g.out_c * p;
-    if let Some(db) = grad_bias {
-        check_len("conv2d_backward_weight", "grad_bias", db.len(), g.out_c);
-        db.fill(T::ZERO);
-        for nimg in 0..g.n {
-            for (o, d) in db.iter_mut().enumerate() {
-                let s = nimg * out_img + o * p;
-                *d += crate::reduce::sum(&grad_output[s..s + p]);
+    let (in_img, out_img, in_grp) = (g.in_c * g.h * g.w, g.out_c * p, cg * g.h * g.w);
+    let with_bias = grad_bias.is_some();
+    // One partial per chunk: dWᵀ per group ([G][K][O/G]) followed by db ([O]).
+    let part = g.weight_len() + g.out_c;
+    let chunks = g.n.clamp(1, WGRAD_CHUNKS);
+    let per = g.n.div_ceil(chunks).max(1);
+    let mut partials = vec![T::ZERO; part * g.n.div_ceil(per).max(1)];
+    let chunk = |c: usize, acc: &mut [T]| {
+        let (dwt, db) = acc.split_at_mut(g.weight_len());
+        let mut col = if g.is_pointwise() { Vec::new() } else { vec![T::ZERO; k * p] };
+        let mut dyt = vec![T::ZERO; og * p];
+        for nimg in c * per..((c + 1) * per).min(g.n) {
+            let x = &input[nimg * in_img..(nimg + 1) * in_img];
+            let dy = &grad_output[nimg * out_img..(nimg + 1) * out_img];
+            if with_bias {
+                for (d, plane) in db.iter_mut().zip(dy.chunks_exact(p)) {
+                    *d += crate::reduce::sum(plane);
+                }
+            }
+            for grp in 0..g.groups {
+                let xg = &x[grp * in_grp..(grp + 1) * in_grp];
+                let dyg = &dy[grp * og * p..(grp + 1) * og * p];
+                // dY_gᵀ [P, O/G]
+                for (o, plane) in dyg.chunks_exact(p).enumerate() {
+                    for (j, &v) in plane.iter().enumerate() {
+                        dyt[j * og + o] = v;
+                    }
+                }
+                let amat: &[T] = if g.is_pointwise() {
+                    xg
+                } else {
+                    im2col(g, xg, &mut col);
+                    &col
+                };
+                let dwg = &mut dwt[grp * k * og..(grp + 1) * k * og];
+                // dW_gᵀ[K, O/G] += col[K, P] · dY_gᵀ[P, O/G]
+                gemm_for_conv(k, p, og, T::ONE, amat, p, 1, &dyt, og, 1, T::ONE, dwg, og, 1);
+            }
+        }
+    };
+    if p > 0 {
+        if parallel(g) {
+            partials.par_chunks_mut(part).enumerate().for_each(|(c, acc)| chunk(c, acc));
+        } else {
+            partials.chunks_mut(part).enumerate().for_each(|(c, acc)| chunk(c, acc));
+        }
+    }
+    // Sum the partials in chunk order, transposing dWᵀ back to [O, K] per group.
+    let mut sums = partials.chunks_exact(part);
+    let mut total = sums.next().expect("at least one chunk").to_vec();
+    for s in sums {
+        for (t, &v) in total.iter_mut().zip(s) {
+            *t += v;
+        }
+    }
+    let (dwt, db) = total.split_at(g.weight_len());
+    for grp in 0..g.groups {
+        for o in 0..og {
+            for kk in 0..k {
+                grad_weight[(grp * og + o) * k + kk] = dwt[(grp * k + kk) * og + o];
             }
         }
     }
-    grad_weight.fill(T::ZERO);
-    if g.n == 0 || p == 0 {
-        return;
-    }
-    let mut col = if g.is_pointwise() { Vec::new() } else { vec![T::ZERO; k * p] };
-    for nimg in 0..g.n {
-        let x = &input[nimg * in_img..(nimg + 1) * in_img];
-        let dy = &grad_output[nimg * out_img..(nimg + 1) * out_img];
-        for grp in 0..g.groups {
-            let xg = &x[grp * cg * g.h * g.w..(grp + 1) * cg * g.h * g.w];
-            let bmat: &[T] = if g.is_pointwise() {
-                xg
-            } else {
-                im2col(g, xg, &mut col);
-                &col
-            };
-            let dyg = &dy[grp * og * p..(grp + 1) * og * p];
-            let dwg = &mut grad_weight[grp * og * k..(grp + 1) * og * k];
-            // dW_g[O/G, K] += dY_g[O/G, P] · colᵀ[P, K]
-            gemm_for_conv(og, p, k, T::ONE, dyg, p, 1, bmat, 1, p, T::ONE, dwg, k, 1);
-        }
+    if let Some(gb) = grad_bias {
+        gb.copy_from_slice(db);
     }
 }

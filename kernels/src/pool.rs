@@ -182,6 +182,55 @@ pub fn max_pool2d_forward<T: Float>(g: &Pool2dGeometry, input: &[T], output: &mu
             }
         }
     };
+    // Windows without padding or dilation lie inside the input: a plain row-major scan of `kh` row slices
+    // (same order, same tie and NaN rule as `plane`), with no clipping per window.
+    let inside = |x: &[T], o: &mut [T], ix_out: &mut [usize]| {
+        for oy in 0..oh {
+            let y0 = oy * sh;
+            let rows = &x[y0 * iw..(y0 + g.kh) * iw];
+            let (orow, irow) = (&mut o[oy * ow..(oy + 1) * ow], &mut ix_out[oy * ow..(oy + 1) * ow]);
+            if g.kh == 2 && g.kw == 2 {
+                // The common 2x2 window, unrolled (same scan order: top-left, top-right, bottom-left, ...).
+                let (top, bottom) = rows.split_at(iw);
+                for (ox, (ov, iv)) in orow.iter_mut().zip(irow.iter_mut()).enumerate() {
+                    let x0 = ox * sw;
+                    let (mut best, mut bi) = (top[x0], 0);
+                    for (k, v) in [(1, top[x0 + 1]), (2, bottom[x0]), (3, bottom[x0 + 1])] {
+                        if v > best || v.is_nan() {
+                            best = v;
+                            bi = k;
+                        }
+                    }
+                    *ov = best;
+                    *iv = (y0 + bi / 2) * iw + x0 + bi % 2;
+                }
+                continue;
+            }
+            for (ox, (ov, iv)) in orow.iter_mut().zip(irow.iter_mut()).enumerate() {
+                let x0 = ox * sw;
+                let mut best = T::NEG_INFINITY;
+                let mut bi = y0 * iw + x0;
+                for (r, row) in rows.chunks_exact(iw).enumerate() {
+                    for (c, &v) in row[x0..x0 + g.kw].iter().enumerate() {
+                        if v > best || v.is_nan() {
+                            best = v;
+                            bi = (y0 + r) * iw + x0 + c;
+                        }
+                    }
+                }
+                *ov = best;
+                *iv = bi;
+            }
+        }
+    };
+    let plane = |x: &[T], o: &mut [T], ix_out: &mut [usize]| {
+        let fits = oh == 0 || ow == 0 || ((oh - 1) * sh + g.kh <= ih && (ow - 1) * sw + g.kw <= iw);
+        if g.padding == (0, 0) && g.dilation == (1, 1) && fits {
+            inside(x, o, ix_out)
+        } else {
+            plane(x, o, ix_out)
+        }
+    };
     let (op, ip) = (oh * ow, ih * iw);
     if op == 0 || ip == 0 {
         return;

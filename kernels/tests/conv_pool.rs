@@ -98,6 +98,9 @@ fn geometries() -> Vec<Conv2dGeometry> {
     }); // conv1d
     v.push(Conv2dGeometry { n: 0, ..base });
     v.push(Conv2dGeometry { kh: 7, kw: 6, ..base }); // kernel covers the input
+                                                     // More images than weight-gradient chunks, not a multiple of them (uneven last chunk).
+    v.push(Conv2dGeometry { n: 19, padding: (2, 1), ..base });
+    v.push(Conv2dGeometry { n: 9, in_c: 4, out_c: 6, groups: 2, kh: 1, kw: 1, ..base });
     v
 }
 
@@ -180,7 +183,8 @@ fn conv_panics_on_invalid_geometry() {
 #[test]
 fn conv_bit_identical_for_one_and_two_threads() {
     let mut rng = Rng::new(23);
-    let g = Conv2dGeometry { padding: (1, 1), ..Conv2dGeometry::new(8, 16, 28, 28, 32, 3, 3) };
+    // 13 images: an uneven split into weight-gradient chunks and into per-thread chunks.
+    let g = Conv2dGeometry { padding: (1, 1), ..Conv2dGeometry::new(13, 16, 28, 28, 32, 3, 3) };
     let x = rng.vec_f32(g.input_len(), -1.0, 1.0);
     let w = rng.vec_f32(g.weight_len(), -1.0, 1.0);
     let dy = rng.vec_f32(g.output_len(), -1.0, 1.0);
@@ -207,6 +211,9 @@ fn pool_geometries() -> Vec<Pool2dGeometry> {
         Pool2dGeometry { kh: 3, kw: 3, stride: (1, 1), ..base },
         Pool2dGeometry { kh: 2, kw: 2, stride: (2, 2), ceil_mode: true, ..base },
         Pool2dGeometry { kh: 1, kw: 1, stride: (1, 1), ..base },
+        // No padding, windows inside the input: the unclipped scan (overlapping and non-square windows).
+        Pool2dGeometry { kh: 3, kw: 2, stride: (1, 3), ..base },
+        Pool2dGeometry { kh: 2, kw: 2, stride: (2, 2), ceil_mode: true, h: 8, w: 6, ..base },
     ]
 }
 

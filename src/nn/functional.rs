@@ -6,7 +6,7 @@
 //! |---|---|---|
 //! | linear | `y = x W^T + b` | `dx = dy W`, `dW = dy^T x`, `db = sum dy` (by matmul's backward) |
 //! | conv1d / conv2d | cross-correlation, see `ops/conv.rs` | its adjoint convolutions |
-//! | max_pool2d | `y = max` over each window (padding is `-inf`) | `dy` to the window's argmax (a `gather`) |
+//! | max_pool2d | `y = max` over each window (padding is `-inf`) | `dy` to the window's argmax (see `pool.rs`) |
 //! | avg_pool2d | mean over each `kh x kw` window (zero padding counted by default) | `dy / count` to each tap (a depthwise conv) |
 //! | adaptive_avg_pool2d | `y = A_h x A_w^T`, `A` rows average windows `[floor(i H/o), ceil((i+1) H/o))` | `dx = A_h^T dy A_w` |
 //! | dropout | `y = x * m / (1 - p)`, `m ~ Bernoulli(1 - p)` | `dx = dy * m / (1 - p)` |
@@ -160,13 +160,20 @@ fn conv_nd(
             x.shape()
         ));
     }
-    let mut y = conv2d_op(&x4.contiguous(), &w4.contiguous(), g);
     if let Some(b) = bias {
         if b.shape() != [g.out_c] {
             panic_msg(format!("{layer}: expected bias of shape [{}], got {:?}", g.out_c, b.shape()));
         }
-        y = y + b.reshape([g.out_c, 1, 1]);
+        if b.dtype() != x.dtype() || weight.dtype() != x.dtype() {
+            panic_msg(format!(
+                "{layer}: input, weight and bias must have the same dtype, got {}, {} and {}",
+                x.dtype(),
+                weight.dtype(),
+                b.dtype()
+            ));
+        }
     }
+    let y = conv2d_op(&x4, &w4, bias, g);
     if spatial == 1 {
         y.squeeze(2)
     } else {
@@ -212,40 +219,9 @@ fn pool_out(layer: &str, size: usize, k: usize, s: usize, p: usize) -> usize {
 #[track_caller]
 pub fn max_pool2d(x: &Tensor, kernel: (usize, usize), stride: (usize, usize), padding: (usize, usize)) -> Tensor {
     let (x4, squeeze) = pool_input("MaxPool2d", x);
-    let [n, c, h, w] = [x4.shape()[0], x4.shape()[1], x4.shape()[2], x4.shape()[3]];
-    let oh = pool_out("MaxPool2d", h, kernel.0, stride.0, padding.0);
-    let ow = pool_out("MaxPool2d", w, kernel.1, stride.1, padding.1);
-    // The argmax of every window, as a flat index into its H x W plane; the values are then a `gather`,
-    // whose backward routes dy to the argmax.
-    let values = x4.to_vec_f64();
-    let mut index = Vec::with_capacity(n * c * oh * ow);
-    for plane in values.chunks_exact(h * w) {
-        for i in 0..oh {
-            for j in 0..ow {
-                let (mut best, mut arg) = (f64::NEG_INFINITY, usize::MAX);
-                for p in 0..kernel.0 {
-                    let hi = (i * stride.0 + p) as isize - padding.0 as isize;
-                    if hi < 0 || hi as usize >= h {
-                        continue;
-                    }
-                    for q in 0..kernel.1 {
-                        let wi = (j * stride.1 + q) as isize - padding.1 as isize;
-                        if wi < 0 || wi as usize >= w {
-                            continue;
-                        }
-                        let at = hi as usize * w + wi as usize;
-                        if arg == usize::MAX || plane[at] > best || plane[at].is_nan() {
-                            best = plane[at];
-                            arg = at;
-                        }
-                    }
-                }
-                index.push(arg as i64);
-            }
-        }
-    }
-    let index = Tensor::from_vec(index, &[n, c, oh * ow]);
-    let y = x4.reshape([n, c, h * w]).gather(2, &index).reshape([n, c, oh, ow]);
+    pool_out("MaxPool2d", x4.shape()[2], kernel.0, stride.0, padding.0);
+    pool_out("MaxPool2d", x4.shape()[3], kernel.1, stride.1, padding.1);
+    let y = super::pool::max_pool2d_op(&x4, kernel, stride, padding);
     if squeeze {
         y.squeeze(0)
     } else {

@@ -10,10 +10,91 @@
 //!           h1(i) = ceil((i + 1) H / oh)  (and likewise for w); dx = each dy spread evenly over its window
 //! ```
 //! Output size without ceil mode: `(H + 2 ph - kh) / sh + 1`.
+//!
+//! Max pooling is one op ([`max_pool2d_op`]) on the kernels crate's `pool::max_pool2d_forward` (values and
+//! the flat in-plane argmax of each window, first maximum on ties, a NaN wins) and `max_pool2d_backward`
+//! (`dx[argmax] += dy`). Under `create_graph` the backward is the same scatter written as a differentiable
+//! `scatter_add` (whose own derivative is a `gather` at the argmax).
 
 use super::functional::{adaptive_avg_pool2d, avg_pool2d, max_pool2d};
 use super::Module;
-use crate::tensor::Tensor;
+use crate::autograd::Backward;
+use crate::tensor::{Float, Tensor};
+use tensorgrad_kernels::pool::{self as kpool, Pool2dGeometry};
+
+/// Max pooling of a 4-D `x [n, c, h, w]` (shapes and sizes checked by `functional::max_pool2d`):
+/// `[n, c, oh, ow]`, with the argmax of each window saved for the backward.
+#[track_caller]
+pub(crate) fn max_pool2d_op(
+    x: &Tensor,
+    kernel: (usize, usize),
+    stride: (usize, usize),
+    padding: (usize, usize),
+) -> Tensor {
+    let _p = crate::profile::op_scope("max_pool2d");
+    let x = x.contiguous();
+    let s = x.shape();
+    let g = Pool2dGeometry {
+        n: s[0],
+        c: s[1],
+        h: s[2],
+        w: s[3],
+        kh: kernel.0,
+        kw: kernel.1,
+        stride,
+        padding,
+        dilation: (1, 1),
+        ceil_mode: false,
+    };
+    let mut argmax = vec![0usize; g.output_len()];
+    let y = crate::dispatch_float!(x.dtype(), "MaxPool2d", T => {
+        let mut y = vec![<T as Float>::ZERO; g.output_len()];
+        x.with_slice::<T, _>(|xv| kpool::max_pool2d_forward(&g, xv, &mut y, &mut argmax));
+        Tensor::from_vec(y, &[g.n, g.c, g.out_h(), g.out_w()])
+    });
+    Tensor::from_op(y, &[&x], || MaxPoolBackward { g, argmax })
+}
+
+/// `dx[n, c, argmax[n, c, i, j]] += dy[n, c, i, j]`.
+struct MaxPoolBackward {
+    g: Pool2dGeometry,
+    /// Flat in-plane index of each window's maximum, `[n, c, oh, ow]`.
+    argmax: Vec<usize>,
+}
+
+impl Backward for MaxPoolBackward {
+    fn name(&self) -> &'static str {
+        "max_pool2d"
+    }
+
+    fn backward(&self, dy: &Tensor, needs: &[bool]) -> Vec<Option<Tensor>> {
+        if !needs[0] {
+            return vec![None];
+        }
+        let g = &self.g;
+        let (planes, hw, ohw) = (g.n * g.c, g.h * g.w, g.out_h() * g.out_w());
+        let dx = if crate::autograd::is_grad_enabled() && dy.requires_grad() {
+            // create_graph: the same scatter as a differentiable op.
+            let index: Vec<i64> = self.argmax.iter().map(|&i| i as i64).collect();
+            let index = Tensor::from_vec(index, &[planes, ohw]);
+            Tensor::zeros_dtype(&[planes, hw], dy.dtype())
+                .scatter_add(1, &index, &dy.reshape([planes, ohw]))
+                .reshape([g.n, g.c, g.h, g.w])
+        } else {
+            let dy = dy.contiguous();
+            crate::dispatch_float!(dy.dtype(), "MaxPool2d", T => {
+                let mut dx = vec![<T as Float>::ZERO; g.input_len()];
+                dy.with_slice::<T, _>(|d| kpool::max_pool2d_backward(g, d, &self.argmax, &mut dx));
+                Tensor::from_vec(dx, &[g.n, g.c, g.h, g.w])
+            })
+        };
+        vec![Some(dx)]
+    }
+
+    fn saved_bytes(&self) -> usize {
+        self.argmax.len() * std::mem::size_of::<usize>()
+    }
+}
 
 fn size_repr((a, b): (usize, usize)) -> String {
     if a == b {

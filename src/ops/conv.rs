@@ -21,9 +21,13 @@
 //! | G(dy, w) | dx | F(u, w) | H(u, dy) |
 //! | H(x, dy) | dw | G(dy, u) | F(x, u) |
 //!
+//! The bias is folded into F: `y = F(x, w) + b[o]` is one node (the kernel fills each output plane with
+//! `b[o]` and accumulates the product onto it), and `db[o] = sum_{n, i, j} u[n, o, i, j]` (in a plain backward
+//! computed in the same kernel pass as `dw`; under `create_graph` as a differentiable `sum_dims`).
+//!
 //! The value functions (`conv2d_forward`, `conv2d_backward_input`, `conv2d_backward_weight`) call the kernels
 //! crate's convolution (`tensorgrad_kernels::conv`: im2col + the SIMD/threaded GEMM, same NCHW layout and
-//! geometry); the bias is added by the caller as a broadcast tensor op, so the kernels get `None`.
+//! geometry), reading the (contiguous) input tensors in place.
 
 use crate::autograd::Backward;
 use crate::tensor::{Float, Tensor};
@@ -99,12 +103,18 @@ impl Conv2dGeometry {
     }
 }
 
-/// F: `y = conv(x, w)`; `y` is overwritten.
-pub(crate) fn conv2d_forward<T: Float + tensorgrad_kernels::Float>(g: &Conv2dGeometry, x: &[T], w: &[T], y: &mut [T]) {
+/// F: `y = conv(x, w) + b`; `y` is overwritten.
+pub(crate) fn conv2d_forward<T: Float + tensorgrad_kernels::Float>(
+    g: &Conv2dGeometry,
+    x: &[T],
+    w: &[T],
+    b: Option<&[T]>,
+    y: &mut [T],
+) {
     if g.is_empty() {
         y.fill(<T as Float>::ZERO);
     } else {
-        tensorgrad_kernels::conv::conv2d_forward(&g.kernel(), x, w, None, y);
+        tensorgrad_kernels::conv::conv2d_forward(&g.kernel(), x, w, b, y);
     }
 }
 
@@ -122,17 +132,21 @@ pub(crate) fn conv2d_backward_input<T: Float + tensorgrad_kernels::Float>(
     }
 }
 
-/// H: `dw = d<y, dy>/dw` for `y = conv(x, w)`; `dw` is overwritten.
+/// H: `dw = d<y, dy>/dw` for `y = conv(x, w)` (and `db = sum_{n, i, j} dy` when asked); overwritten.
 pub(crate) fn conv2d_backward_weight<T: Float + tensorgrad_kernels::Float>(
     g: &Conv2dGeometry,
     x: &[T],
     dy: &[T],
     dw: &mut [T],
+    db: Option<&mut [T]>,
 ) {
     if g.is_empty() {
         dw.fill(<T as Float>::ZERO);
+        if let Some(db) = db {
+            db.fill(<T as Float>::ZERO);
+        }
     } else {
-        tensorgrad_kernels::conv::conv2d_backward_weight(&g.kernel(), x, dy, dw, None);
+        tensorgrad_kernels::conv::conv2d_backward_weight(&g.kernel(), x, dy, dw, db);
     }
 }
 
@@ -143,49 +157,88 @@ enum Which {
     WeightGrad,
 }
 
-/// Runs one of F, G, H on two tensors, producing a tensor of `out_shape`.
-fn run(which: Which, g: &Conv2dGeometry, a: &Tensor, b: &Tensor, out_shape: [usize; 4]) -> Tensor {
+/// Runs one of F (with the bias `c`, if any), G, H on contiguous tensors, producing a tensor of `out_shape`.
+/// The inputs are read in place (the public entry makes them contiguous).
+fn run(which: Which, g: &Conv2dGeometry, a: &Tensor, b: &Tensor, c: Option<&Tensor>, out_shape: [usize; 4]) -> Tensor {
     crate::dispatch_float!(a.dtype(), "conv2d", T => {
-        let (av, bv) = (a.contiguous_vec::<T>(), b.contiguous_vec::<T>());
-        let mut out = vec![T::ZERO; out_shape.iter().product()];
-        match which {
-            Which::Forward => conv2d_forward(g, &av, &bv, &mut out),
-            Which::InputGrad => conv2d_backward_input(g, &av, &bv, &mut out),
-            Which::WeightGrad => conv2d_backward_weight(g, &av, &bv, &mut out),
-        }
+        let mut out = vec![<T as Float>::ZERO; out_shape.iter().product()];
+        a.with_slice::<T, _>(|av| b.with_slice::<T, _>(|bv| match which {
+            Which::Forward => match c {
+                Some(c) => c.with_slice::<T, _>(|cv| conv2d_forward(g, av, bv, Some(cv), &mut out)),
+                None => conv2d_forward(g, av, bv, None, &mut out),
+            },
+            Which::InputGrad => conv2d_backward_input(g, av, bv, &mut out),
+            Which::WeightGrad => conv2d_backward_weight(g, av, bv, &mut out, None),
+        }));
         Tensor::from_vec(out, &out_shape)
     })
 }
 
-/// F as a differentiable op: `x [n, in_c, h, w]`, `w [out_c, in_c/groups, kh, kw]` -> `[n, out_c, oh, ow]`.
-/// Shapes are checked by the caller (`nn::functional::conv2d`).
+/// F as a differentiable op, with the bias folded in: `x [n, in_c, h, w]`, `w [out_c, in_c/groups, kh, kw]`,
+/// `bias [out_c]` -> `[n, out_c, oh, ow]`. Shapes are checked by the caller (`nn::functional::conv2d`).
+/// The bias is added in the kernel's output pass; its gradient is `sum_{n, i, j} dy`.
 #[track_caller]
-pub(crate) fn conv2d(x: &Tensor, w: &Tensor, g: Conv2dGeometry) -> Tensor {
+pub(crate) fn conv2d(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, g: Conv2dGeometry) -> Tensor {
     let _p = crate::profile::op_scope("conv2d");
+    let (x, w, bias) = (x.contiguous(), w.contiguous(), bias.map(Tensor::contiguous));
     debug_assert_eq!(x.shape(), g.x_shape());
     debug_assert_eq!(w.shape(), g.w_shape());
-    let y = run(Which::Forward, &g, x, w, g.y_shape());
-    Tensor::from_op(y, &[x, w], || ConvBackward { which: Which::Forward, a: x.clone(), b: w.clone(), g })
+    debug_assert!(bias.as_ref().is_none_or(|b| b.shape() == [g.out_c]));
+    let y = run(Which::Forward, &g, &x, &w, bias.as_ref(), g.y_shape());
+    let backward = || ConvBackward { which: Which::Forward, a: x.clone(), b: w.clone(), g, bias: bias.is_some() };
+    match &bias {
+        Some(b) => Tensor::from_op(y, &[&x, &w, b], backward),
+        None => Tensor::from_op(y, &[&x, &w], backward),
+    }
 }
 
 /// G as a differentiable op: `dy [n, out_c, oh, ow]`, `w` -> `dx [n, in_c, h, w]`.
 fn conv2d_input_grad(dy: &Tensor, w: &Tensor, g: Conv2dGeometry) -> Tensor {
-    let dx = run(Which::InputGrad, &g, dy, w, g.x_shape());
-    Tensor::from_op(dx, &[dy, w], || ConvBackward { which: Which::InputGrad, a: dy.clone(), b: w.clone(), g })
+    let _p = crate::profile::op_scope("conv2d_backward_input");
+    let (dy, w) = (dy.contiguous(), w.contiguous());
+    let dx = run(Which::InputGrad, &g, &dy, &w, None, g.x_shape());
+    Tensor::from_op(dx, &[&dy, &w], || ConvBackward {
+        which: Which::InputGrad,
+        a: dy.clone(),
+        b: w.clone(),
+        g,
+        bias: false,
+    })
 }
 
 /// H as a differentiable op: `x`, `dy` -> `dw [out_c, in_c/groups, kh, kw]`.
 fn conv2d_weight_grad(x: &Tensor, dy: &Tensor, g: Conv2dGeometry) -> Tensor {
-    let dw = run(Which::WeightGrad, &g, x, dy, g.w_shape());
-    Tensor::from_op(dw, &[x, dy], || ConvBackward { which: Which::WeightGrad, a: x.clone(), b: dy.clone(), g })
+    let _p = crate::profile::op_scope("conv2d_backward_weight");
+    let (x, dy) = (x.contiguous(), dy.contiguous());
+    let dw = run(Which::WeightGrad, &g, &x, &dy, None, g.w_shape());
+    Tensor::from_op(dw, &[&x, &dy], || ConvBackward {
+        which: Which::WeightGrad,
+        a: x.clone(),
+        b: dy.clone(),
+        g,
+        bias: false,
+    })
 }
 
-/// The backward of F, G or H (see the table in the module docs).
+/// `(dw, db)` of F in one kernel pass, as plain values (no graph: only for a backward that is not recorded).
+fn weight_and_bias_grad(x: &Tensor, dy: &Tensor, g: Conv2dGeometry) -> (Tensor, Tensor) {
+    let dy = dy.contiguous();
+    crate::dispatch_float!(x.dtype(), "conv2d", T => {
+        let mut dw = vec![<T as Float>::ZERO; g.w_shape().iter().product()];
+        let mut db = vec![<T as Float>::ZERO; g.out_c];
+        x.with_slice::<T, _>(|xv| dy.with_slice::<T, _>(|dyv| conv2d_backward_weight(&g, xv, dyv, &mut dw, Some(&mut db))));
+        (Tensor::from_vec(dw, &g.w_shape()), Tensor::from_vec(db, &[g.out_c]))
+    })
+}
+
+/// The backward of F (with or without bias), G or H (see the table in the module docs).
 struct ConvBackward {
     which: Which,
     a: Tensor,
     b: Tensor,
     g: Conv2dGeometry,
+    /// F only: a bias is the third input (its gradient is `sum_{n, i, j} u`).
+    bias: bool,
 }
 
 impl Backward for ConvBackward {
@@ -199,14 +252,29 @@ impl Backward for ConvBackward {
 
     fn backward(&self, u: &Tensor, needs: &[bool]) -> Vec<Option<Tensor>> {
         let (a, b, g) = (&self.a, &self.b, self.g);
-        let (da, db) = match self.which {
+        match self.which {
             Which::Forward => {
-                (needs[0].then(|| conv2d_input_grad(u, b, g)), needs[1].then(|| conv2d_weight_grad(a, u, g)))
+                let da = needs[0].then(|| conv2d_input_grad(u, b, g));
+                if !self.bias {
+                    return vec![da, needs[1].then(|| conv2d_weight_grad(a, u, g))];
+                }
+                let (db, dbias) = if needs[1] && needs[2] && !crate::autograd::is_grad_enabled() {
+                    // A plain backward: weight and bias gradients in one pass over dy.
+                    let _p = crate::profile::op_scope("conv2d_backward_weight");
+                    let (dw, dbias) = weight_and_bias_grad(a, u, g);
+                    (Some(dw), Some(dbias))
+                } else {
+                    (needs[1].then(|| conv2d_weight_grad(a, u, g)), needs[2].then(|| u.sum_dims(&[0, 2, 3], false)))
+                };
+                vec![da, db, dbias]
             }
-            Which::InputGrad => (needs[0].then(|| conv2d(u, b, g)), needs[1].then(|| conv2d_weight_grad(u, a, g))),
-            Which::WeightGrad => (needs[0].then(|| conv2d_input_grad(b, u, g)), needs[1].then(|| conv2d(a, u, g))),
-        };
-        vec![da, db]
+            Which::InputGrad => {
+                vec![needs[0].then(|| conv2d(u, b, None, g)), needs[1].then(|| conv2d_weight_grad(u, a, g))]
+            }
+            Which::WeightGrad => {
+                vec![needs[0].then(|| conv2d_input_grad(b, u, g)), needs[1].then(|| conv2d(a, u, None, g))]
+            }
+        }
     }
 }
 
@@ -270,7 +338,7 @@ mod tests {
             let wt: Vec<f64> = (0..g.w_shape().iter().product()).map(|_| rnd()).collect();
             let dy: Vec<f64> = (0..g.y_shape().iter().product()).map(|_| rnd()).collect();
             let mut y = vec![f64::NAN; dy.len()];
-            conv2d_forward(&g, &x, &wt, &mut y);
+            conv2d_forward(&g, &x, &wt, None, &mut y);
             let expected = naive_forward(&g, &x, &wt);
             for (a, b) in y.iter().zip(&expected) {
                 assert!((a - b).abs() < 1e-12, "{g:?}: {a} vs {b}");
@@ -278,7 +346,7 @@ mod tests {
             let mut dx = vec![f64::NAN; x.len()];
             conv2d_backward_input(&g, &dy, &wt, &mut dx);
             let mut dw = vec![f64::NAN; wt.len()];
-            conv2d_backward_weight(&g, &x, &dy, &mut dw);
+            conv2d_backward_weight(&g, &x, &dy, &mut dw, None);
             let (a, b, c) = (dot(&y, &dy), dot(&x, &dx), dot(&wt, &dw));
             assert!((a - b).abs() < 1e-10 && (a - c).abs() < 1e-10, "{g:?}: adjoints {a} {b} {c}");
         }

@@ -36,7 +36,8 @@ fn unary_t<T: Kernel>(op: Unary, x: &Tensor) -> Tensor {
 /// The fused backward `dx = dy * f'(..)` of a unary op, given `a` (the saved input or output, see
 /// [`UnaryBackward`]) of the same shape as `dy`. Where `a` holds NaN or an infinity, the whole tensor goes
 /// through `reference(a, dy)` instead, PyTorch's formula evaluated naively in f64, so special values
-/// propagate exactly as PyTorch propagates them (the SIMD kernels saturate instead).
+/// propagate exactly as PyTorch propagates them (the SIMD kernels saturate instead). Relu's kernel is a
+/// select (`a <= 0 ? 0 : dy`, false for NaN), exact for every input, so it skips that scan.
 #[track_caller]
 pub(crate) fn unary_backward(
     name: &str,
@@ -47,7 +48,8 @@ pub(crate) fn unary_backward(
 ) -> Tensor {
     debug_assert_eq!(a.shape(), dy.shape());
     crate::dispatch_float!(a.dtype(), name, T => {
-        let finite = a.with_slice(|s: &[T]| s.iter().all(|&v| <T as Element>::to_f64(v).is_finite()));
+        let exact = matches!(op, UnaryBackward::Relu);
+        let finite = exact || a.with_slice(|s: &[T]| s.iter().all(|&v| <T as Element>::to_f64(v).is_finite()));
         if !finite {
             return zip_float(name, a, dy, reference);
         }

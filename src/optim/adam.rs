@@ -10,13 +10,15 @@
 //! vmax = max(vmax, v); v_hat = vmax    amsgrad (max_exp_avg_sq), else v_hat = v
 //! p = p - lr / (1 - b1^t) * m / (sqrt(v_hat) / sqrt(1 - b2^t) + eps)
 //! ```
-//! The whole per-element update is one loop, [`adam_update_slices`], so it can be routed to the fused
-//! kernel in `tensorgrad-kernels` without touching the optimizer around it. It streams the parameter,
+//! The per-element update runs in the fused SIMD kernel `tensorgrad_kernels::elementwise::adam_step`
+//! (same formula; FMA where PyTorch's vectorized CPU kernel uses one); [`adam_update_slices`] is the scalar
+//! reference loop, still used for `maximize` (which the kernel lacks). It streams the parameter,
 //! gradient and both moments once: 16 bytes read and 12 written per f32 parameter.
 
 use super::{for_each_param, optimizer_accessors, resolve_groups, Group, Optimizer, ParamGroup, ParamState};
 use crate::error::panic_msg;
 use crate::tensor::{Float, Tensor};
+use tensorgrad_kernels::elementwise::{adam_step, AdamHyper};
 
 /// Adam/AdamW hyperparameters. `Default` is `torch.optim.Adam`'s; [`AdamConfig::adamw`] is AdamW's.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -113,15 +115,35 @@ impl Optimizer for Adam {
         let c = self.config;
         for_each_param("Adam", &self.groups, &mut self.state, |g, p, grad, s| {
             let h = AdamScalars::new(&c, g.lr, g.weight_decay, g.momentum, s.step);
+            let hyper = AdamHyper {
+                lr: g.lr,
+                beta1: g.momentum,
+                beta2: c.betas.1,
+                eps: c.eps,
+                weight_decay: g.weight_decay,
+                decoupled: c.decoupled_weight_decay,
+                amsgrad: c.amsgrad,
+                step: s.step,
+            };
             let m = s.slot("exp_avg", p, 0.0);
             let v = s.slot("exp_avg_sq", p, 0.0);
             let vmax = c.amsgrad.then(|| s.slot("max_exp_avg_sq", p, 0.0));
             crate::dispatch_float!(p.dtype(), "Adam", T => p.with_slice_mut::<T, _>(|ps| {
                 grad.with_slice::<T, _>(|gs| {
                     m.with_slice_mut::<T, _>(|ms| {
-                        v.with_slice_mut::<T, _>(|vs| match &vmax {
-                            Some(x) => x.with_slice_mut::<T, _>(|xs| adam_update_slices(ps, gs, ms, vs, Some(xs), &h)),
-                            None => adam_update_slices(ps, gs, ms, vs, None, &h),
+                        v.with_slice_mut::<T, _>(|vs| {
+                            // The fused SIMD kernel has no `maximize`; that case keeps the scalar loop.
+                            let update = |ps: &mut [T], ms: &mut [T], vs: &mut [T], xs: Option<&mut [T]>| {
+                                if c.maximize {
+                                    adam_update_slices(ps, gs, ms, vs, xs, &h)
+                                } else {
+                                    adam_step(ps, gs, ms, vs, xs, &hyper)
+                                }
+                            };
+                            match &vmax {
+                                Some(x) => x.with_slice_mut::<T, _>(|xs| update(ps, ms, vs, Some(xs))),
+                                None => update(ps, ms, vs, None),
+                            }
                         })
                     })
                 })

@@ -15,6 +15,7 @@
 use super::{for_each_param, optimizer_accessors, resolve_groups, Group, Optimizer, ParamGroup, ParamState};
 use crate::error::panic_msg;
 use crate::tensor::{Float, Tensor};
+use tensorgrad_kernels::elementwise::{sgd_momentum_step, SgdHyper};
 
 /// SGD hyperparameters; `Default` is PyTorch's (`lr` 1e-3, everything else off).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -101,10 +102,21 @@ impl Optimizer for Sgd {
                 let first = s.get("momentum_buffer").is_none();
                 (s.slot("momentum_buffer", p, 0.0), first)
             });
+            let hyper = SgdHyper {
+                lr: h.lr,
+                momentum: h.momentum,
+                dampening: h.dampening,
+                weight_decay: h.weight_decay,
+                nesterov: h.nesterov,
+                maximize: h.maximize,
+            };
+            // The fused kernel (PyTorch's single-tensor formula with its FMAs); `sgd_update` is the reference.
             crate::dispatch_float!(p.dtype(), "SGD", T => p.with_slice_mut::<T, _>(|ps| {
                 grad.with_slice::<T, _>(|gs| match &buf {
-                    Some((b, first)) => b.with_slice_mut::<T, _>(|bs| sgd_update(ps, gs, Some((bs, *first)), &h)),
-                    None => sgd_update(ps, gs, None, &h),
+                    Some((b, first)) => {
+                        b.with_slice_mut::<T, _>(|bs| sgd_momentum_step(ps, gs, Some(bs), &hyper, *first))
+                    }
+                    None => sgd_momentum_step(ps, gs, None, &hyper, false),
                 })
             }))
         });
@@ -122,6 +134,9 @@ struct SgdScalars {
 }
 
 /// One SGD update over slices (see the module docs); `buf` is the momentum buffer and whether it is new.
+/// The plain-Rust reference of the fused kernel `tensorgrad_kernels::elementwise::sgd_momentum_step` that
+/// `step` runs (the tests compare the two).
+#[cfg_attr(not(test), allow(dead_code))]
 fn sgd_update<F: Float>(p: &mut [F], g: &[F], mut buf: Option<(&mut [F], bool)>, h: &SgdScalars) {
     let wd = F::from_f64(h.weight_decay);
     let mu = F::from_f64(h.momentum);
@@ -171,6 +186,29 @@ mod tests {
         let mut opt = Sgd::new(vec![p.clone()], SgdConfig { lr: 0.5, ..Default::default() });
         opt.step();
         assert_eq!(p.to_vec::<f64>(), vec![0.5, 1.0]);
+    }
+
+    #[test]
+    fn fused_kernel_matches_the_reference_loop() {
+        for (momentum, dampening, wd, nesterov, maximize) in
+            [(0.0, 0.0, 0.0, false, false), (0.9, 0.1, 0.01, false, true), (0.8, 0.0, 0.05, true, false)]
+        {
+            let h = SgdScalars { lr: 0.1, weight_decay: wd, momentum, dampening, nesterov, maximize };
+            let hyper = SgdHyper { lr: 0.1, momentum, dampening, weight_decay: wd, nesterov, maximize };
+            let n = 37;
+            let mut p1: Vec<f64> = (0..n).map(|i| (i as f64 * 0.37).sin()).collect();
+            let mut p2 = p1.clone();
+            let (mut b1, mut b2) = (vec![0.0; n], vec![0.0; n]);
+            for step in 0..3 {
+                let g: Vec<f64> = (0..n).map(|i| ((i + step) as f64 * 0.71).cos()).collect();
+                let first = step == 0;
+                sgd_update(&mut p1, &g, (momentum != 0.0).then_some((&mut b1[..], first)), &h);
+                sgd_momentum_step(&mut p2, &g, (momentum != 0.0).then_some(&mut b2[..]), &hyper, first);
+            }
+            for (a, b) in p1.iter().zip(&p2) {
+                assert!((a - b).abs() < 1e-14, "{a} vs {b}");
+            }
+        }
     }
 
     #[test]
