@@ -6,6 +6,7 @@
 //! - [`elementwise`]: SIMD unary maps (fast `exp`/`log`/`tanh`/`sigmoid`/`gelu`/`erf` with tested error
 //!   bounds), fused backward helpers, broadcasting binary maps, `axpy`, fused Adam/AdamW/SGD updates.
 //! - [`reduce`]: deterministic sums, axis sums, max/min with indices.
+//! - [`alloc`]: keep freed memory in the process between training steps (glibc's mmap/trim thresholds).
 //! - [`attention`]: fused multi-head self-attention over a packed qkv (causal or not), forward and backward.
 //! - [`rows`]: softmax / log-softmax / layer norm / cross-entropy over the rows of a matrix.
 //! - [`conv`]: 2-d (and 1-d) convolution via im2col + GEMM, forward and both backward paths.
@@ -35,6 +36,7 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 #![warn(missing_docs)]
 
+pub mod alloc;
 pub mod attention;
 pub mod conv;
 pub mod cpu;

@@ -37,6 +37,7 @@ pub(crate) struct StorageCell {
 
 impl StorageCell {
     pub(crate) fn new(buffer: Buffer) -> StorageCell {
+        keep_freed_memory_once();
         let bytes = buffer.len() * buffer.dtype().size_in_bytes();
         crate::profile::memory::on_alloc(bytes);
         StorageCell { buffer: RwLock::new(buffer), bytes }
@@ -46,6 +47,19 @@ impl StorageCell {
     pub(crate) fn bytes(&self) -> usize {
         self.bytes
     }
+}
+
+/// On the first storage of the process, asks the C allocator to keep freed memory for reuse instead of
+/// returning it to the OS after every step ([`tensorgrad_kernels::alloc`]: page faults were a third of a
+/// small CNN's step). Set `TENSORGRAD_KEEP_FREED_MEMORY=0` to leave the allocator's defaults alone. Later
+/// calls cost one atomic load.
+fn keep_freed_memory_once() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if std::env::var_os("TENSORGRAD_KEEP_FREED_MEMORY").is_none_or(|v| v != "0") {
+            tensorgrad_kernels::alloc::keep_freed_memory();
+        }
+    });
 }
 
 impl std::ops::Deref for StorageCell {
