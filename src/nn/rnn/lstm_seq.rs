@@ -209,6 +209,30 @@ fn gemm<T: Kernel>(
     }
 }
 
+/// A row stride of at least `width` elements for a buffer whose rows the per-step GEMMs read `bs` rows
+/// apart (`bs`: the batch stride), chosen so that both `ld` and `bs * ld` spread 12 consecutive rows over
+/// many L1 sets. The GEMM reads a row-major A in place only then (otherwise it copies A: rows a multiple
+/// of 4 KiB apart would evict each other from L1), e.g. batch-first rows 64 x 1040 floats apart are.
+fn spread_ld(width: usize, bs: usize, size: usize) -> usize {
+    let spread = |stride: usize| {
+        let mut seen = 0u64;
+        for i in 0..12 {
+            seen |= 1 << ((i * stride * size / 64) % 64);
+        }
+        seen.count_ones() >= 8
+    };
+    // Not every `bs` allows it (a large power of two does not): then the GEMM copies A.
+    (width..width + 64).find(|&ld| spread(ld) && spread(bs * ld)).unwrap_or(width)
+}
+
+/// Runs `f` on a worker of the rayon pool (entering it once, if called from outside): the sequence loops
+/// call the GEMM once per step, and a GEMM called from outside the pool enters it on every call (~5-9 us
+/// each, kernels/README.md), one called from a worker runs its parallel regions directly. Which thread
+/// runs a product never changes its values.
+fn in_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    rayon::scope(|_| f())
+}
+
 /// What the forward keeps for the plain backward, each row `(t, n)` in the sequence layout.
 struct Saved {
     /// `[rows, 4H]`: i, f, g, o.
@@ -217,7 +241,8 @@ struct Saved {
     c: Tensor,
     /// `[rows, H]`: tanh(c_t).
     tc: Tensor,
-    /// `[rows, I + H]`: x, and h_prev, the hidden state the row's step started from.
+    /// `[rows, xld]`, `xld >= I + H`: x, and h_prev, the hidden state the row's step started from (the
+    /// columns past `I + H` are padding).
     xh: Tensor,
 }
 
@@ -236,16 +261,19 @@ fn forward<T: Kernel>(a: &LstmArgs, lay: SeqLayout, hs: usize, features: usize) 
     };
     // xh [rows, I + H]: each row's input next to the hidden state its step starts from, so the backward
     // gets dW_ih and dW_hh from one GEMM (dA^T xh) and packs dA once.
+    // Rows are `xld >= I + H` apart, so that the per-step GEMM reads h_prev in place (see `spread_ld`).
     let xw = features + hs;
-    let mut xh = vec![zero; rows * xw];
+    let bs = lay.batch_stride();
+    let xld = spread_ld(xw, bs, std::mem::size_of::<T>());
+    let mut xh = vec![zero; rows * xld];
     let (x, w_ih) = (a.x.contiguous(), a.w_ih.contiguous());
     x.with_slice(|xs: &[T]| {
-        for (dst, src) in xh.chunks_exact_mut(xw).zip(xs.chunks_exact(features.max(1))) {
+        for (dst, src) in xh.chunks_exact_mut(xld).zip(xs.chunks_exact(features.max(1))) {
             dst[..features].copy_from_slice(&src[..features]);
         }
     });
     let wd = Data::of(&w_ih);
-    gemm((rows, features, g4), &xh, (xw, 1), wd.get::<T>(), (1, features), beta, &mut act, (g4, 1));
+    gemm((rows, features, g4), &xh, (xld, 1), wd.get::<T>(), (1, features), beta, &mut act, (g4, 1));
     // W_hh^T [H, 4H] once per sequence, so the per-step GEMM packs it with row copies.
     let w_t = a.w_hh.t().contiguous();
     let wt = Data::of(&w_t);
@@ -255,43 +283,44 @@ fn forward<T: Kernel>(a: &LstmArgs, lay: SeqLayout, hs: usize, features: usize) 
     let mut y = vec![zero; rows * hs + if a.with_state { n * hs } else { 0 }];
     let mut c_state = a.c0.to_vec::<T>();
     let h0 = a.h0.to_vec::<T>();
-    let bs = lay.batch_stride();
     if lay.t_len > 0 {
         for b in 0..n {
-            xh[lay.row(lay.time(0), b) * xw + features..][..hs].copy_from_slice(&h0[b * hs..][..hs]);
+            xh[lay.row(lay.time(0), b) * xld + features..][..hs].copy_from_slice(&h0[b * hs..][..hs]);
         }
     }
-    for s in 0..lay.t_len {
-        let r0 = lay.row(lay.time(s), 0);
-        let hp = &xh[r0 * xw + features..];
-        gemm((n, hs, g4), hp, (bs * xw, 1), wt, (g4, 1), one, &mut act[r0 * g4..], (bs * g4, 1));
-        for b in 0..n {
-            let row = r0 + b * bs;
-            let gates = &mut act[row * g4..][..g4];
-            ew::unary_inplace(Unary::Sigmoid, &mut gates[..2 * hs]);
-            ew::unary_inplace(Unary::Tanh, &mut gates[2 * hs..3 * hs]);
-            ew::unary_inplace(Unary::Sigmoid, &mut gates[3 * hs..]);
-            let (gi, rest) = gates.split_at(hs);
-            let (gf, rest) = rest.split_at(hs);
-            let (gg, go) = rest.split_at(hs);
-            let cs = &mut c_state[b * hs..][..hs];
-            let cr = &mut c[row * hs..][..hs];
-            for j in 0..hs {
-                let v = gf[j] * cs[j] + gi[j] * gg[j];
-                cr[j] = v;
-                cs[j] = v;
-            }
-            let tr = &mut tc[row * hs..][..hs];
-            ew::unary(Unary::Tanh, cr, tr);
-            let yr = &mut y[row * hs..][..hs];
-            for j in 0..hs {
-                yr[j] = go[j] * tr[j];
-            }
-            if s + 1 < lay.t_len {
-                xh[lay.row(lay.time(s + 1), b) * xw + features..][..hs].copy_from_slice(yr);
+    in_pool(|| {
+        for s in 0..lay.t_len {
+            let r0 = lay.row(lay.time(s), 0);
+            let hp = &xh[r0 * xld + features..];
+            gemm((n, hs, g4), hp, (bs * xld, 1), wt, (g4, 1), one, &mut act[r0 * g4..], (bs * g4, 1));
+            for b in 0..n {
+                let row = r0 + b * bs;
+                let gates = &mut act[row * g4..][..g4];
+                ew::unary_inplace(Unary::Sigmoid, &mut gates[..2 * hs]);
+                ew::unary_inplace(Unary::Tanh, &mut gates[2 * hs..3 * hs]);
+                ew::unary_inplace(Unary::Sigmoid, &mut gates[3 * hs..]);
+                let (gi, rest) = gates.split_at(hs);
+                let (gf, rest) = rest.split_at(hs);
+                let (gg, go) = rest.split_at(hs);
+                let cs = &mut c_state[b * hs..][..hs];
+                let cr = &mut c[row * hs..][..hs];
+                for j in 0..hs {
+                    let v = gf[j] * cs[j] + gi[j] * gg[j];
+                    cr[j] = v;
+                    cs[j] = v;
+                }
+                let tr = &mut tc[row * hs..][..hs];
+                ew::unary(Unary::Tanh, cr, tr);
+                let yr = &mut y[row * hs..][..hs];
+                for j in 0..hs {
+                    yr[j] = go[j] * tr[j];
+                }
+                if s + 1 < lay.t_len {
+                    xh[lay.row(lay.time(s + 1), b) * xld + features..][..hs].copy_from_slice(yr);
+                }
             }
         }
-    }
+    });
     if a.with_state {
         y[rows * hs..].copy_from_slice(&c_state);
     }
@@ -305,7 +334,7 @@ fn forward<T: Kernel>(a: &LstmArgs, lay: SeqLayout, hs: usize, features: usize) 
         act: Tensor::from_vec(act, &[rows, g4]),
         c: Tensor::from_vec(c, &[rows, hs]),
         tc: Tensor::from_vec(tc, &[rows, hs]),
-        xh: Tensor::from_vec(xh, &[rows, xw]),
+        xh: Tensor::from_vec(xh, &[rows, xld]),
     };
     (y, saved)
 }
@@ -375,49 +404,51 @@ impl LstmSequenceBackward {
         let whd = Data::of(&w_hh);
         let w_hh = whd.get::<T>();
         let c0 = self.c0.to_vec::<T>();
+        let bs = lay.batch_stride();
         // dA rows are `ld` apart: a row stride off multiples of 4 KiB lets the GEMMs read dA in place.
-        let ld = g4 + 16;
+        let ld = spread_ld(g4, bs, std::mem::size_of::<T>());
         let mut da = vec![zero; rows * ld];
         let mut dh_next = vec![zero; n * hs];
         let mut dc_next = if self.with_state { dyv[rows * hs..].to_vec() } else { vec![zero; n * hs] };
-        let bs = lay.batch_stride();
-        for s in (0..lay.t_len).rev() {
-            let r0 = lay.row(lay.time(s), 0);
-            for b in 0..n {
-                let row = r0 + b * bs;
-                let gates = &act[row * g4..][..g4];
-                let (gi, rest) = gates.split_at(hs);
-                let (gf, rest) = rest.split_at(hs);
-                let (gg, go) = rest.split_at(hs);
-                let cp = if s == 0 { &c0[b * hs..][..hs] } else { &c[lay.row(lay.time(s - 1), b) * hs..][..hs] };
-                let tr = &tc[row * hs..][..hs];
-                let dyr = &dyv[row * hs..][..hs];
-                let dhn = &dh_next[b * hs..][..hs];
-                let dcn = &mut dc_next[b * hs..][..hs];
-                let dar = &mut da[row * ld..][..g4];
-                let (dai, rest) = dar.split_at_mut(hs);
-                let (daf, rest) = rest.split_at_mut(hs);
-                let (dag, dao) = rest.split_at_mut(hs);
-                for j in 0..hs {
-                    let (i, f, g, o, t) = (gi[j], gf[j], gg[j], go[j], tr[j]);
-                    let dh = dyr[j] + dhn[j];
-                    let dcv = dcn[j] + dh * o * (one - t * t);
-                    dai[j] = dcv * g * i * (one - i);
-                    daf[j] = dcv * cp[j] * f * (one - f);
-                    dag[j] = dcv * i * (one - g * g);
-                    dao[j] = dh * t * o * (one - o);
-                    dcn[j] = dcv * f;
+        in_pool(|| {
+            for s in (0..lay.t_len).rev() {
+                let r0 = lay.row(lay.time(s), 0);
+                for b in 0..n {
+                    let row = r0 + b * bs;
+                    let gates = &act[row * g4..][..g4];
+                    let (gi, rest) = gates.split_at(hs);
+                    let (gf, rest) = rest.split_at(hs);
+                    let (gg, go) = rest.split_at(hs);
+                    let cp = if s == 0 { &c0[b * hs..][..hs] } else { &c[lay.row(lay.time(s - 1), b) * hs..][..hs] };
+                    let tr = &tc[row * hs..][..hs];
+                    let dyr = &dyv[row * hs..][..hs];
+                    let dhn = &dh_next[b * hs..][..hs];
+                    let dcn = &mut dc_next[b * hs..][..hs];
+                    let dar = &mut da[row * ld..][..g4];
+                    let (dai, rest) = dar.split_at_mut(hs);
+                    let (daf, rest) = rest.split_at_mut(hs);
+                    let (dag, dao) = rest.split_at_mut(hs);
+                    for j in 0..hs {
+                        let (i, f, g, o, t) = (gi[j], gf[j], gg[j], go[j], tr[j]);
+                        let dh = dyr[j] + dhn[j];
+                        let dcv = dcn[j] + dh * o * (one - t * t);
+                        dai[j] = dcv * g * i * (one - i);
+                        daf[j] = dcv * cp[j] * f * (one - f);
+                        dag[j] = dcv * i * (one - g * g);
+                        dao[j] = dh * t * o * (one - o);
+                        dcn[j] = dcv * f;
+                    }
                 }
+                // dh~ = da[t] W_hh (needed by the step before, or as dh0 after the first step).
+                gemm((n, g4, hs), &da[r0 * ld..], (bs * ld, 1), w_hh, (hs, 1), zero, &mut dh_next, (hs, 1));
             }
-            // dh~ = da[t] W_hh (needed by the step before, or as dh0 after the first step).
-            gemm((n, g4, hs), &da[r0 * ld..], (bs * ld, 1), w_hh, (hs, 1), zero, &mut dh_next, (hs, 1));
-        }
+        });
         let need = |k: usize| needs.get(k).copied().unwrap_or(false);
         let mut grads: Grads = vec![None; needs.len()];
         // [dW_ih | dW_hh] = dA^T xh: element (i, r) of the [4H, rows] matrix dA^T is da[r * ld + i].
         if need(1) || need(2) {
             let mut dw = vec![zero; g4 * xw];
-            gemm((g4, rows, xw), &da, (1, ld), xh, (xw, 1), zero, &mut dw, (xw, 1));
+            gemm((g4, rows, xw), &da, (1, ld), xh, (self.saved.xh.size(1), 1), zero, &mut dw, (xw, 1));
             let part =
                 |c0: usize, w: usize| -> Vec<T> { dw.chunks_exact(xw).flat_map(|r| &r[c0..c0 + w]).copied().collect() };
             grads[1] = need(1).then(|| Tensor::from_vec(part(0, features), &[g4, features]));
