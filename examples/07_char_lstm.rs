@@ -33,7 +33,8 @@
 //! names in capitals and line breaks within a few hundred steps. PyTorch on this machine reaches a validation
 //! loss of about 1.62 after about 4,000 steps (5 minutes).
 //!
-//! The 5-minute comparison with PyTorch: `--minutes 5` on a quiet machine.
+//! Measured on 2026-11-21 on the quiet 2-core machine, `--minutes 5 --eval-every 1000`: validation loss 1.585
+//! nats/char after 9,147 steps (300 s of training steps).
 
 use std::error::Error;
 use std::fmt::Write as _;

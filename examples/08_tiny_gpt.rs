@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo run --release --example 08_tiny_gpt                        # data/shakespeare.txt
-//! cargo run --release --example 08_tiny_gpt -- --minutes 5       # issue 6's 5-minute comparison
+//! cargo run --release --example 08_tiny_gpt -- --minutes 5       # the 5-minute comparison with PyTorch
 //! cargo run --release --example 08_tiny_gpt -- --top-k 10 --temperature 0.7
 //! cargo run --release --example 08_tiny_gpt -- --help
 //! ```
@@ -27,10 +27,13 @@
 //! Expected result: the loss falls from about ln(78) = 4.36 nats/char; PyTorch on this machine reaches a
 //! validation loss of about 1.78 after about 1,400 steps (5 minutes).
 //!
-//! The defaults are issue 6's setup (4 pre-norm blocks, d_model 128, 4 heads, context 64, batch 32, AdamW
+//! The defaults are the setup of the PyTorch comparison (4 pre-norm blocks, d_model 128, 4 heads, context 64, batch 32, AdamW
 //! 1e-3, clip 1.0; validation = the last 10% of `data/shakespeare.txt`, the first 1.1 MB of the plays in
 //! file-name order). `--minutes M` stops training after M minutes of wall time, evaluates on the whole
 //! validation part and prints `final validation loss ...`, for the same-budget comparison with PyTorch.
+//!
+//! Measured on 2026-11-21 on the quiet 2-core machine, `--minutes 5 --eval-every 1000 --eval-batches 20`:
+//! validation loss 1.630 nats/char (over 20 validation batches) after 3,490 steps.
 
 use std::error::Error;
 use std::fmt::Write as _;
