@@ -194,13 +194,16 @@ pub fn max_pool2d_forward<T: Float>(g: &Pool2dGeometry, input: &[T], output: &mu
                 let (top, bottom) = rows.split_at(iw);
                 for (ox, (ov, iv)) in orow.iter_mut().zip(irow.iter_mut()).enumerate() {
                     let x0 = ox * sw;
-                    let (mut best, mut bi) = (top[x0], 0);
-                    for (k, v) in [(1, top[x0 + 1]), (2, bottom[x0]), (3, bottom[x0 + 1])] {
-                        if v > best || v.is_nan() {
-                            best = v;
-                            bi = k;
-                        }
-                    }
+                    // The scan "take v when v > best or v is NaN" over (a, b, c, d), as a tournament with
+                    // index arithmetic and no branches: after ReLU the comparisons are coin flips, and the
+                    // mispredicted branches made this loop a fifth of a LeNet step. Same result as the scan:
+                    // the last NaN if there is one, else the first maximum.
+                    let w = [top[x0], top[x0 + 1], bottom[x0], bottom[x0 + 1]];
+                    let take = |v: T, best: T| ((v > best) | v.is_nan()) as usize;
+                    let i1 = take(w[1], w[0]);
+                    let i2 = 2 + take(w[3], w[2]);
+                    let bi = i1 + take(w[i2], w[i1]) * (i2 - i1);
+                    let best = w[bi];
                     *ov = best;
                     *iv = (y0 + bi / 2) * iw + x0 + bi % 2;
                 }

@@ -266,6 +266,28 @@ fn max_pool_matches_naive_and_scatters_back() {
 }
 
 #[test]
+fn max_pool_2x2_window_follows_the_scan_rule_for_every_tie_and_nan_pattern() {
+    // Every window over {0, 1, NaN}^4: the 2x2 fast path must give what the plain scan "take v when
+    // v > best or v is NaN" (PyTorch's rule) gives: the last NaN if there is one, else the first maximum.
+    let g = Pool2dGeometry::new(1, 1, 2, 2, 2);
+    let vals = [0.0f32, 1.0, f32::NAN];
+    for code in 0..81usize {
+        let w: Vec<f32> = (0..4).map(|k| vals[(code / 3usize.pow(k)) % 3]).collect();
+        let (mut best, mut bi) = (w[0], 0usize);
+        for (k, &v) in w.iter().enumerate().skip(1) {
+            if v > best || v.is_nan() {
+                best = v;
+                bi = k;
+            }
+        }
+        let (mut y, mut i) = ([0.0f32], [0usize]);
+        pool::max_pool2d_forward(&g, &w, &mut y, &mut i);
+        assert_eq!(i[0], bi, "window {w:?}");
+        assert!(y[0] == best || (y[0].is_nan() && best.is_nan()), "window {w:?}");
+    }
+}
+
+#[test]
 fn output_sizes_follow_pytorch() {
     // PyTorch's pooling_output_shape formula, worked by hand.
     let g = Pool2dGeometry { kh: 3, kw: 3, stride: (2, 2), padding: (1, 1), ..Pool2dGeometry::new(1, 1, 7, 8, 3) };
