@@ -39,19 +39,6 @@ use crate::tensor::{DType, Element, Tensor};
 use std::sync::atomic::{AtomicBool, Ordering};
 use tensorgrad_kernels::attention::{self_attention_backward, self_attention_forward, AttentionDims};
 
-/// Inverted dropout: zero each element with probability `p`, scale the rest by `1/(1-p)`.
-// Kept for `nn::rnn`, which still calls it; attention and transformer use `functional::dropout`.
-pub(crate) fn dropout(x: &Tensor, p: f64) -> Tensor {
-    if p <= 0.0 {
-        return x.clone();
-    }
-    if p >= 1.0 {
-        return x * 0.0;
-    }
-    let drop = x.detach().rand_like().lt_scalar(p);
-    x.masked_fill(&drop, 0.0) * (1.0 / (1.0 - p))
-}
-
 /// A float mask of `shape` with `-inf` above the diagonal (query i may attend keys j <= i).
 fn causal_mask(l: usize, s: usize, dtype: DType) -> Tensor {
     let data: Vec<f64> = (0..l * s).map(|k| if k % s > k / s { f64::NEG_INFINITY } else { 0.0 }).collect();

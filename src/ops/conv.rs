@@ -222,6 +222,7 @@ fn conv2d_weight_grad(x: &Tensor, dy: &Tensor, g: Conv2dGeometry) -> Tensor {
 
 /// `(dw, db)` of F in one kernel pass, as plain values (no graph: only for a backward that is not recorded).
 fn weight_and_bias_grad(x: &Tensor, dy: &Tensor, g: Conv2dGeometry) -> (Tensor, Tensor) {
+    let _p = crate::profile::op_scope("conv2d_backward_weight");
     let dy = dy.contiguous();
     crate::dispatch_float!(x.dtype(), "conv2d", T => {
         let mut dw = vec![<T as Float>::ZERO; g.w_shape().iter().product()];
@@ -260,7 +261,6 @@ impl Backward for ConvBackward {
                 }
                 let (db, dbias) = if needs[1] && needs[2] && !crate::autograd::is_grad_enabled() {
                     // A plain backward: weight and bias gradients in one pass over dy.
-                    let _p = crate::profile::op_scope("conv2d_backward_weight");
                     let (dw, dbias) = weight_and_bias_grad(a, u, g);
                     (Some(dw), Some(dbias))
                 } else {

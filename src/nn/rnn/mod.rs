@@ -33,7 +33,7 @@ mod gru_seq;
 mod lstm_seq;
 mod rnn_seq;
 
-use super::attention::dropout; // private shim until nn::Dropout lands on main
+use super::functional::dropout;
 use super::Module;
 use crate::error::panic_msg;
 use crate::tensor::{DType, Tensor};
@@ -344,7 +344,7 @@ impl Recurrent {
                 Tensor::cat(&[&outs[0], &outs[1]], -1)
             };
             if layer + 1 < o.num_layers && o.dropout > 0.0 && self.training.load(Ordering::Relaxed) {
-                layer_input = dropout(&layer_input, o.dropout);
+                layer_input = dropout(&layer_input, o.dropout, true);
             }
         }
         let stack = |v: &[Tensor]| {
