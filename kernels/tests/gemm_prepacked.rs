@@ -50,7 +50,7 @@ fn bits<T: TestFloat>(
 fn packed_b_is_bitwise_equal_to_unpacked() {
     use Layout::*;
     // The recurrent-layer shapes: forward h[32x256] W_hh^T (B the transposed view of W_hh [1024x256]),
-    // backward dA[32x1024] W_hh (k = 1024: four KC blocks), and general ones above and below SMALL_MNK.
+    // backward dA[32x1024] W_hh (k = 1024: several KC blocks), and general ones above and below SMALL_MNK.
     let cases = [
         ((32, 256, 1024), (RowMajor, ColMajor, RowMajor)),
         ((32, 1024, 256), (RowMajor, RowMajor, RowMajor)),

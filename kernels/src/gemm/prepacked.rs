@@ -34,10 +34,11 @@
 //!
 //! The result is bitwise identical to [`sgemm`](super::sgemm) / [`dgemm`](super::dgemm) on the same `A`
 //! and `C` and the unpacked `B` when `C` is oriented row-wise (`csc <= rsc`) and `B` has unit column
-//! stride, and for any strides when `k <= 256` (one KC block) or `m*n*k` is above
+//! stride, and for any strides when `k <= KC` (one block of `k`: 512 for the AVX-512 `f32` kernel, 256
+//! for the others) or `m*n*k` is above
 //! [`SMALL_MNK`](super::SMALL_MNK): small products (`m*n*k <= SMALL_MNK`) run the unpacked small-shape
 //! kernel over the packed panels (one pass over `k`), larger ones the packed driver (`k` in blocks of up
-//! to 256, `beta` applied with the first). For a column view the choice is made with the `n` of the whole
+//! to KC, `beta` applied with the first). For a column view the choice is made with the `n` of the whole
 //! `PackedB`, so a product computed in column blocks has the same bits as the whole product. [`gemm_packed_b`] splits the work over `M` and `N` on the
 //! current rayon pool exactly like `sgemm` (same thresholds [`PAR_MNK`](super::PAR_MNK) /
 //! [`PAR_MNK_EXTERNAL`](super::PAR_MNK_EXTERNAL)), so results are bitwise identical for any number of
