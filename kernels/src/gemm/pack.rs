@@ -22,7 +22,7 @@ impl Line {
 
 thread_local! {
     /// Packed-A buffer of this thread (one MC x KC block, or all of A for one KC step when threads split N
-    /// and share it: at most 1 MiB).
+    /// and share it: at most 2 MiB).
     pub(crate) static A_BUF: Cell<Vec<Line>> = const { Cell::new(Vec::new()) };
     /// Packed-B buffer of the calling thread (one KC x NC block, shared read-only with the workers).
     pub(crate) static B_BUF: Cell<Vec<Line>> = const { Cell::new(Vec::new()) };
