@@ -2,7 +2,8 @@
 //! All of the project's `unsafe` lives here, behind safe wrappers that check lengths and strides once.
 //!
 //! - [`gemm`]: `f32`/`f64` matrix multiply (BLIS scheme, AVX2+FMA and AVX-512 microkernels picked at run
-//!   time, portable fallback, rayon threads, strided and batched).
+//!   time, portable fallback, rayon threads, strided and batched; `B` packed once for repeated products:
+//!   [`gemm::PackedB`], [`gemm::gemm_packed_b`]).
 //! - [`elementwise`]: SIMD unary maps (fast `exp`/`log`/`tanh`/`sigmoid`/`gelu`/`erf` with tested error
 //!   bounds), fused backward helpers, broadcasting binary maps, `axpy`, fused Adam/AdamW/SGD updates.
 //! - [`reduce`]: deterministic sums, axis sums, max/min with indices.
