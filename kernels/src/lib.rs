@@ -38,6 +38,7 @@
 
 pub mod alloc;
 pub mod attention;
+pub mod batch_norm;
 pub mod conv;
 pub mod cpu;
 pub mod elementwise;
