@@ -28,7 +28,10 @@ fn batch_norm_composed(
     cs[1] = c;
     let per_channel = |t: &Tensor| t.reshape(cs.clone());
     let reduce: Vec<isize> = (0..x.rank() as isize).filter(|&d| d != 1).collect();
-    let y = if training || rm.is_none() || rv.is_none() {
+    let fixed = if training { None } else { rm.zip(rv) };
+    let y = if let Some((rm, rv)) = fixed {
+        (x - &per_channel(rm)) * per_channel(&(rv + eps).rsqrt())
+    } else {
         let n = (x.numel() / c) as f64;
         let mean = x.mean_dims(&reduce, true);
         let var = x.var_dims(&reduce, 0, true);
@@ -43,8 +46,6 @@ fn batch_norm_composed(
             });
         }
         (x - &mean) * (var + eps).rsqrt()
-    } else {
-        (x - &per_channel(rm.unwrap())) * per_channel(&(rv.unwrap() + eps).rsqrt())
     };
     let y = match w {
         Some(w) => y * per_channel(w),
@@ -68,9 +69,13 @@ fn fused_equals_composition_values_running_stats_and_gradients() {
         let tol = if dtype == DType::F64 { 1e-10 } else { 2e-4 };
         for shape in shapes {
             let c = shape[1];
-            for (training, affine, track) in
-                [(true, true, true), (true, false, true), (true, true, false), (false, true, true), (false, false, true)]
-            {
+            for (training, affine, track) in [
+                (true, true, true),
+                (true, false, true),
+                (true, true, false),
+                (false, true, true),
+                (false, false, true),
+            ] {
                 let what = format!("{dtype:?} {shape:?} training={training} affine={affine} track={track}");
                 let x = leaf(shape, dtype, 2.0, 1.5);
                 let w = affine.then(|| leaf(&[c], dtype, 1.0, 1.0));
@@ -81,12 +86,10 @@ fn fused_equals_composition_values_running_stats_and_gradients() {
                     })
                 };
                 let (s1, s2) = (stats(), stats());
-                let run = |f: &dyn Fn(Option<&Tensor>, Option<&Tensor>) -> Tensor,
-                           s: &Option<(Tensor, Tensor)>| {
+                let run = |f: &dyn Fn(Option<&Tensor>, Option<&Tensor>) -> Tensor, s: &Option<(Tensor, Tensor)>| {
                     f(s.as_ref().map(|s| &s.0), s.as_ref().map(|s| &s.1))
                 };
-                let fused =
-                    run(&|rm, rv| F::batch_norm(&x, rm, rv, w.as_ref(), b.as_ref(), training, 0.2, 1e-5), &s1);
+                let fused = run(&|rm, rv| F::batch_norm(&x, rm, rv, w.as_ref(), b.as_ref(), training, 0.2, 1e-5), &s1);
                 let composed =
                     run(&|rm, rv| batch_norm_composed(&x, rm, rv, w.as_ref(), b.as_ref(), training, 0.2, 1e-5), &s2);
                 assert_eq!(fused.dtype(), dtype);
@@ -148,12 +151,15 @@ fn gradcheck_and_second_derivatives() {
         |t| F::batch_norm(&t[0], None, None, Some(&t[1]), Some(&t[2]), true, 0.1, 1e-5),
         &[x.clone(), w.clone(), b.clone()],
     );
-    gradcheck("batch_norm train, no affine", |t| F::batch_norm(&t[0], None, None, None, None, true, 0.1, 1e-5), &[
-        randn64(&[5, 3]),
-    ]);
+    gradcheck(
+        "batch_norm train, no affine",
+        |t| F::batch_norm(&t[0], None, None, None, None, true, 0.1, 1e-5),
+        &[randn64(&[5, 3])],
+    );
     let (rm, rv) = (Tensor::from_vec(vec![0.3, -0.2], &[2]), Tensor::from_vec(vec![1.5, 0.7], &[2]));
     for training in [true, false] {
-        let f = |t: &[Tensor]| F::batch_norm(&t[0], Some(&rm), Some(&rv), Some(&t[1]), None, training, 0.0, 1e-5).tanh();
+        let f =
+            |t: &[Tensor]| F::batch_norm(&t[0], Some(&rm), Some(&rv), Some(&t[1]), None, training, 0.0, 1e-5).tanh();
         if let Err(e) = tensorgrad::gradgradcheck(f, &[x.clone(), w.clone()], tensorgrad::GradcheckOptions::default()) {
             panic!("batch_norm gradgradcheck (training={training}): {e}");
         }

@@ -29,20 +29,20 @@ fn parallel(len: usize) -> bool {
     len >= BN_PAR_THRESHOLD && rayon::current_num_threads() > 1
 }
 
-/// `Σ f(i)` over `0..len` with 8 lanes (the lanes add in a fixed tree at the end).
+/// `Σ f(a[i], b[i])` with 8 lanes over 8-wide blocks (the lanes add in a fixed tree at the end).
 #[inline(always)]
-fn lane_sum<T: Float>(len: usize, f: impl Fn(usize) -> T) -> T {
+fn lane_sum<T: Float>(a: &[T], b: &[T], f: impl Fn(T, T) -> T) -> T {
     let mut acc = [T::ZERO; 8];
-    let full = len / 8 * 8;
-    let mut i = 0;
-    while i < full {
-        for (j, a) in acc.iter_mut().enumerate() {
-            *a += f(i + j);
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        let (x, y): (&[T; 8], &[T; 8]) = (x.try_into().expect("8 lanes"), y.try_into().expect("8 lanes"));
+        for ((acc, &x), &y) in acc.iter_mut().zip(x).zip(y) {
+            *acc += f(x, y);
         }
-        i += 8;
     }
-    for (j, k) in (full..len).enumerate() {
-        acc[j] += f(k);
+    for (j, (&x, &y)) in ra.iter().zip(rb).enumerate() {
+        acc[j] += f(x, y);
     }
     ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]))
 }
@@ -73,7 +73,7 @@ pub fn batch_norm_stats<T: Float>(x: &[T], n: usize, c: usize, s: usize, mean: &
     let mut sums = vec![0.0f64; c];
     per_channel(n, c, s, &mut sums, |_, off| {
         let p = &x[off..off + s];
-        lane_sum(s, |i| p[i])
+        lane_sum(p, p, |v, _| v)
     });
     for (mu, &sum) in mean.iter_mut().zip(&sums) {
         *mu = T::from_f64(sum / m);
@@ -82,8 +82,8 @@ pub fn batch_norm_stats<T: Float>(x: &[T], n: usize, c: usize, s: usize, mean: &
     per_channel(n, c, s, &mut sums, |ch, off| {
         let p = &x[off..off + s];
         let mu = mean_ro[ch];
-        lane_sum(s, |i| {
-            let d = p[i] - mu;
+        lane_sum(p, p, |v, _| {
+            let d = v - mu;
             d * d
         })
     });
@@ -116,7 +116,7 @@ pub fn batch_norm_backward_sums<T: Float>(
     let mut sums = vec![0.0f64; c];
     per_channel(n, c, s, &mut sums, |_, off| {
         let g = &dy[off..off + s];
-        lane_sum(s, |i| g[i])
+        lane_sum(g, g, |v, _| v)
     });
     for (o, &v) in sum_dy.iter_mut().zip(&sums) {
         *o = T::from_f64(v);
@@ -124,7 +124,7 @@ pub fn batch_norm_backward_sums<T: Float>(
     per_channel(n, c, s, &mut sums, |ch, off| {
         let (g, p) = (&dy[off..off + s], &x[off..off + s]);
         let mu = mean[ch];
-        lane_sum(s, |i| g[i] * (p[i] - mu))
+        lane_sum(g, p, |d, v| d * (v - mu))
     });
     for (o, &v) in sum_dy_xmu.iter_mut().zip(&sums) {
         *o = T::from_f64(v);
@@ -210,7 +210,8 @@ mod tests {
         let mut mean = vec![0.0; c];
         let mut var = vec![0.0; c];
         for ch in 0..c {
-            let vals: Vec<f64> = (0..n).flat_map(|i| (0..s).map(move |j| (i, j))).map(|(i, j)| x[(i * c + ch) * s + j]).collect();
+            let vals: Vec<f64> =
+                (0..n).flat_map(|i| (0..s).map(move |j| (i, j))).map(|(i, j)| x[(i * c + ch) * s + j]).collect();
             mean[ch] = vals.iter().sum::<f64>() / m;
             var[ch] = vals.iter().map(|v| (v - mean[ch]) * (v - mean[ch])).sum::<f64>() / m;
         }
