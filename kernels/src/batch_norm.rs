@@ -4,7 +4,7 @@
 //! ```text
 //! stats:    mean_c = Σ x / m,   var_c = Σ (x - mean_c)² / m          (biased; two passes)
 //! forward:  y = x·a_c + b_c     with a_c = w_c·rstd_c,  b_c = bias_c - mean_c·a_c,  rstd_c = 1/sqrt(var_c + eps)
-//! backward: sum_dy_c = Σ dy,   sum_dy_xmu_c = Σ dy·(x - mean_c)                          (one pass)
+//! backward: sum_dy_c = Σ dy,   sum_dy_xmu_c = Σ dy·(x - mean_c)              (one pass over dy and x)
 //!           dw_c = sum_dy_xmu_c · rstd_c,   db_c = sum_dy_c
 //!           training (batch statistics):
 //!             dx = rstd_c·w_c·(dy - sum_dy_c/m - (x - mean_c)·rstd_c²·sum_dy_xmu_c/m)
@@ -47,15 +47,47 @@ fn lane_sum<T: Float>(a: &[T], b: &[T], f: impl Fn(T, T) -> T) -> T {
     ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]))
 }
 
-/// Per-channel sums `Σ_n f(plane(n, c))` in f64 over the `n` planes of channel `c`, for every channel.
-fn per_channel<T: Float>(n: usize, c: usize, s: usize, out: &mut [f64], f: impl Fn(usize, usize) -> T + Sync) {
-    // f(ch, plane_offset) -> the plane's sum in T.
-    let one = |ch: usize| (0..n).map(|i| f(ch, (i * c + ch) * s).to_f64()).sum::<f64>();
+/// Per-channel sums `Σ_n f(ch, offset of plane (n, ch))` in f64 (two sums at once) over the `n` planes of
+/// each channel `ch`.
+fn per_channel<T: Float>(
+    n: usize,
+    c: usize,
+    s: usize,
+    out: &mut [(f64, f64)],
+    f: impl Fn(usize, usize) -> (T, T) + Sync,
+) {
+    let one = |ch: usize| {
+        (0..n).fold((0.0, 0.0), |(a, b), i| {
+            let (x, y) = f(ch, (i * c + ch) * s);
+            (a + x.to_f64(), b + y.to_f64())
+        })
+    };
     if parallel(n * c * s) && c > 1 {
         out.par_iter_mut().enumerate().for_each(|(ch, o)| *o = one(ch));
     } else {
         out.iter_mut().enumerate().for_each(|(ch, o)| *o = one(ch));
     }
+}
+
+/// `(Σ d, Σ d·(v - mu))` over `dy`, `x` in one pass, 8 lanes each.
+#[inline(always)]
+fn dual_sum<T: Float>(dy: &[T], x: &[T], mu: T) -> (T, T) {
+    let (mut a1, mut a2) = ([T::ZERO; 8], [T::ZERO; 8]);
+    let (cd, cx) = (dy.chunks_exact(8), x.chunks_exact(8));
+    let (rd, rx) = (cd.remainder(), cx.remainder());
+    for (d, v) in cd.zip(cx) {
+        let (d, v): (&[T; 8], &[T; 8]) = (d.try_into().expect("8 lanes"), v.try_into().expect("8 lanes"));
+        for (((s1, s2), &d), &v) in a1.iter_mut().zip(a2.iter_mut()).zip(d).zip(v) {
+            *s1 += d;
+            *s2 += d * (v - mu);
+        }
+    }
+    for (j, (&d, &v)) in rd.iter().zip(rx).enumerate() {
+        a1[j] += d;
+        a2[j] += d * (v - mu);
+    }
+    let tree = |a: [T; 8]| ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7]));
+    (tree(a1), tree(a2))
 }
 
 /// Per-channel mean and biased variance of `x [N, C, S]` (two passes), into `mean [C]` and `var [C]`.
@@ -70,24 +102,25 @@ pub fn batch_norm_stats<T: Float>(x: &[T], n: usize, c: usize, s: usize, mean: &
     check_len("batch_norm_stats", "mean", mean.len(), c);
     check_len("batch_norm_stats", "var", var.len(), c);
     let m = (n * s) as f64;
-    let mut sums = vec![0.0f64; c];
+    let mut sums = vec![(0.0f64, 0.0f64); c];
     per_channel(n, c, s, &mut sums, |_, off| {
         let p = &x[off..off + s];
-        lane_sum(p, p, |v, _| v)
+        (lane_sum(p, p, |v, _| v), T::ZERO)
     });
-    for (mu, &sum) in mean.iter_mut().zip(&sums) {
+    for (mu, &(sum, _)) in mean.iter_mut().zip(&sums) {
         *mu = T::from_f64(sum / m);
     }
     let mean_ro: &[T] = mean;
     per_channel(n, c, s, &mut sums, |ch, off| {
         let p = &x[off..off + s];
         let mu = mean_ro[ch];
-        lane_sum(p, p, |v, _| {
+        let sq = lane_sum(p, p, |v, _| {
             let d = v - mu;
             d * d
-        })
+        });
+        (sq, T::ZERO)
     });
-    for (v, &sum) in var.iter_mut().zip(&sums) {
+    for (v, &(sum, _)) in var.iter_mut().zip(&sums) {
         *v = T::from_f64(sum / m);
     }
 }
@@ -113,21 +146,11 @@ pub fn batch_norm_backward_sums<T: Float>(
     check_len("batch_norm_backward_sums", "mean", mean.len(), c);
     check_len("batch_norm_backward_sums", "sum_dy", sum_dy.len(), c);
     check_len("batch_norm_backward_sums", "sum_dy_xmu", sum_dy_xmu.len(), c);
-    let mut sums = vec![0.0f64; c];
-    per_channel(n, c, s, &mut sums, |_, off| {
-        let g = &dy[off..off + s];
-        lane_sum(g, g, |v, _| v)
-    });
-    for (o, &v) in sum_dy.iter_mut().zip(&sums) {
-        *o = T::from_f64(v);
-    }
-    per_channel(n, c, s, &mut sums, |ch, off| {
-        let (g, p) = (&dy[off..off + s], &x[off..off + s]);
-        let mu = mean[ch];
-        lane_sum(g, p, |d, v| d * (v - mu))
-    });
-    for (o, &v) in sum_dy_xmu.iter_mut().zip(&sums) {
-        *o = T::from_f64(v);
+    let mut sums = vec![(0.0f64, 0.0f64); c];
+    per_channel(n, c, s, &mut sums, |ch, off| dual_sum(&dy[off..off + s], &x[off..off + s], mean[ch]));
+    for ((o1, o2), &(v1, v2)) in sum_dy.iter_mut().zip(sum_dy_xmu.iter_mut()).zip(&sums) {
+        *o1 = T::from_f64(v1);
+        *o2 = T::from_f64(v2);
     }
 }
 
