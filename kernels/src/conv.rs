@@ -148,6 +148,28 @@ fn valid_range(out: usize, s: usize, off: usize, pad: usize, len: usize) -> (usi
     (lo.min(hi), hi)
 }
 
+/// Stores 8 values into `dst[..8]` as one fixed-size write.
+#[inline(always)]
+fn store8<T: Copy>(dst: &mut [T], v: [T; 8]) {
+    let d: &mut [T; 8] = (&mut dst[..8]).try_into().expect("8 lanes");
+    *d = v;
+}
+
+/// `dst.copy_from_slice(src)` for `len >= 8` as 8-wide blocks and one overlapping last block (no call).
+#[inline(always)]
+fn copy_short<T: Copy>(dst: &mut [T], src: &[T]) {
+    let len = dst.len();
+    debug_assert!(len >= 8 && src.len() == len);
+    let mut k = 0;
+    while k + 8 <= len {
+        store8(&mut dst[k..], src[k..k + 8].try_into().expect("8 lanes"));
+        k += 8;
+    }
+    if k < len {
+        store8(&mut dst[len - 8..], src[len - 8..].try_into().expect("8 lanes"));
+    }
+}
+
 /// im2col of one image and one group: `input` is `[C/G, H, W]`, `col` is `[K, OH·OW]` (fully written).
 ///
 /// # Panics
@@ -170,16 +192,36 @@ pub fn im2col<T: Float>(g: &Conv2dGeometry, input: &[T], col: &mut [T]) {
             for j in 0..g.kw {
                 let row = rows.next().expect("K rows");
                 let (xlo, xhi) = valid_range(ow, sw, j * dw, pw, g.w);
-                for (oy, out) in row.chunks_exact_mut(ow).enumerate() {
-                    if oy < ylo || oy >= yhi || xlo >= xhi {
-                        out.fill(T::ZERO);
-                        continue;
+                if xlo >= xhi || ylo >= yhi {
+                    row.fill(T::ZERO);
+                    continue;
+                }
+                // Rows of the padding band: one fill each side.
+                row[..ylo * ow].fill(T::ZERO);
+                row[yhi * ow..].fill(T::ZERO);
+                let ix0 = xlo * sw + j * dw - pw;
+                if sw == 1 && xhi - xlo >= 8 && xlo <= 8 && ow - xhi <= 8 {
+                    // Short rows (LeNet's are 10-28 wide): fixed-size 8-wide stores instead of a memset and
+                    // a memcpy call per row. The zero blocks go first; the copy overwrites what they overlap.
+                    let len = xhi - xlo;
+                    for (oy, out) in row.chunks_exact_mut(ow).enumerate().take(yhi).skip(ylo) {
+                        let iy = oy * sh + i * dh - ph;
+                        let src = &plane[iy * g.w + ix0..iy * g.w + ix0 + len];
+                        if xlo > 0 {
+                            store8(&mut out[..8], [T::ZERO; 8]);
+                        }
+                        if xhi < ow {
+                            store8(&mut out[ow - 8..], [T::ZERO; 8]);
+                        }
+                        copy_short(&mut out[xlo..xhi], src);
                     }
+                    continue;
+                }
+                for (oy, out) in row.chunks_exact_mut(ow).enumerate().take(yhi).skip(ylo) {
                     let iy = oy * sh + i * dh - ph;
                     let src = &plane[iy * g.w..(iy + 1) * g.w];
                     out[..xlo].fill(T::ZERO);
                     out[xhi..].fill(T::ZERO);
-                    let ix0 = xlo * sw + j * dw - pw;
                     if sw == 1 {
                         out[xlo..xhi].copy_from_slice(&src[ix0..ix0 + (xhi - xlo)]);
                     } else {

@@ -39,6 +39,7 @@
 
 pub mod alloc;
 pub mod attention;
+pub mod batch_norm;
 pub mod conv;
 pub mod cpu;
 pub mod elementwise;

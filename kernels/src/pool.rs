@@ -125,6 +125,31 @@ fn planes<A: Send, B: Sync>(
     }
 }
 
+/// One output row of the common 2x2 stride-2 max pool: `out[ox]` is the winner of the window
+/// `top[2ox], top[2ox+1], bottom[2ox], bottom[2ox+1]` and `idx[ox]` its flat index (`base` is the top row's
+/// offset in the plane, `iw` the row length).
+///
+/// The scan "take v when v > best or v is NaN" over the four values, as a tournament of selects (no branch
+/// and no data-dependent indexing, so the loop vectorizes: after ReLU the comparisons are coin flips and
+/// branches mispredict). Same result as the scan: the last NaN if there is one, else the first maximum.
+#[inline(always)]
+fn max2x2_s2_row<T: Float>(top: &[T], bottom: &[T], out: &mut [T], idx: &mut [usize], base: usize, iw: usize) {
+    let take = |v: T, best: T| (v > best) | v.is_nan();
+    for (ox, (((o, i), t), b)) in
+        out.iter_mut().zip(idx.iter_mut()).zip(top.chunks_exact(2)).zip(bottom.chunks_exact(2)).enumerate()
+    {
+        let t1 = take(t[1], t[0]);
+        let m1 = if t1 { t[1] } else { t[0] };
+        let i1 = t1 as usize;
+        let t2 = take(b[1], b[0]);
+        let m2 = if t2 { b[1] } else { b[0] };
+        let i2 = iw + t2 as usize;
+        let t3 = take(m2, m1);
+        *o = if t3 { m2 } else { m1 };
+        *i = base + 2 * ox + if t3 { i2 } else { i1 };
+    }
+}
+
 /// Max pooling forward; `indices` receives the flat in-plane index `iy·W + ix` of each maximum.
 ///
 /// # Shapes
@@ -189,6 +214,11 @@ pub fn max_pool2d_forward<T: Float>(g: &Pool2dGeometry, input: &[T], output: &mu
             let y0 = oy * sh;
             let rows = &x[y0 * iw..(y0 + g.kh) * iw];
             let (orow, irow) = (&mut o[oy * ow..(oy + 1) * ow], &mut ix_out[oy * ow..(oy + 1) * ow]);
+            if g.kh == 2 && g.kw == 2 && sw == 2 {
+                let (top, bottom) = rows.split_at(iw);
+                max2x2_s2_row(&top[..2 * ow], &bottom[..2 * ow], orow, irow, y0 * iw, iw);
+                continue;
+            }
             if g.kh == 2 && g.kw == 2 {
                 // The common 2x2 window, unrolled (same scan order: top-left, top-right, bottom-left, ...).
                 let (top, bottom) = rows.split_at(iw);

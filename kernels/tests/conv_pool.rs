@@ -101,6 +101,13 @@ fn geometries() -> Vec<Conv2dGeometry> {
                                                      // More images than weight-gradient chunks, not a multiple of them (uneven last chunk).
     v.push(Conv2dGeometry { n: 19, padding: (2, 1), ..base });
     v.push(Conv2dGeometry { n: 9, in_c: 4, out_c: 6, groups: 2, kh: 1, kw: 1, ..base });
+    // Rows of 8 or more outputs (im2col's short-row path): LeNet-like padding 2, odd widths, a wide kernel
+    // whose padding exceeds one 8-wide block (falls back), and exactly 8 and 9 wide.
+    v.push(Conv2dGeometry { n: 1, h: 9, w: 13, kh: 5, kw: 5, padding: (2, 2), ..base });
+    v.push(Conv2dGeometry { n: 1, h: 4, w: 30, kh: 3, kw: 21, padding: (1, 10), ..base });
+    v.push(Conv2dGeometry { n: 1, h: 5, w: 12, kh: 5, kw: 5, ..base });
+    v.push(Conv2dGeometry { n: 1, h: 6, w: 9, kh: 2, kw: 3, padding: (1, 1), ..base });
+    v.push(Conv2dGeometry { n: 2, h: 11, w: 17, kh: 3, kw: 3, dilation: (1, 2), padding: (1, 2), ..base });
     v
 }
 
@@ -284,6 +291,59 @@ fn max_pool_2x2_window_follows_the_scan_rule_for_every_tie_and_nan_pattern() {
         pool::max_pool2d_forward(&g, &w, &mut y, &mut i);
         assert_eq!(i[0], bi, "window {w:?}");
         assert!(y[0] == best || (y[0].is_nan() && best.is_nan()), "window {w:?}");
+    }
+}
+
+/// The plain scan over every window (PyTorch's rule), for 2x2 stride-2 pooling without padding.
+fn scan_2x2<T: tensorgrad_kernels::Float>(x: &[T], g: &Pool2dGeometry) -> (Vec<T>, Vec<usize>) {
+    let (oh, ow) = (g.out_h(), g.out_w());
+    let (mut y, mut idx) = (Vec::new(), Vec::new());
+    for p in 0..g.n * g.c {
+        let plane = &x[p * g.h * g.w..(p + 1) * g.h * g.w];
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let mut best = T::NEG_INFINITY;
+                let mut bi = 2 * oy * g.w + 2 * ox;
+                for (dy, dx) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+                    let k = (2 * oy + dy) * g.w + 2 * ox + dx;
+                    if plane[k] > best || plane[k].is_nan() {
+                        best = plane[k];
+                        bi = k;
+                    }
+                }
+                y.push(best);
+                idx.push(bi);
+            }
+        }
+    }
+    (y, idx)
+}
+
+#[test]
+fn max_pool_2x2_stride_2_rows_match_the_scan_for_many_widths_with_ties_and_nans() {
+    // The vectorized row path: widths 2..=41 (odd widths drop the last column), heights 2..5, values from a
+    // small set so ties are common, and some NaNs; f32 and f64.
+    let mut rng = Rng::new(77);
+    for w in 2..=41usize {
+        for h in [2usize, 3, 5] {
+            let g = Pool2dGeometry::new(2, 1, h, w, 2);
+            let x: Vec<f64> = rng
+                .vec_f64(g.input_len(), 0.0, 1.0)
+                .into_iter()
+                .map(|u| if u < 0.05 { f64::NAN } else { (u * 4.0).floor() - 1.0 })
+                .collect();
+            let (mut y, mut idx) = (vec![0.0f64; g.output_len()], vec![0usize; g.output_len()]);
+            pool::max_pool2d_forward(&g, &x, &mut y, &mut idx);
+            let (ey, ei) = scan_2x2(&x, &g);
+            assert_eq!(idx, ei, "f64 {h}x{w}");
+            assert!(y.iter().zip(&ey).all(|(a, b)| a == b || (a.is_nan() && b.is_nan())), "f64 {h}x{w}");
+            let xf: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+            let (mut yf, mut idxf) = (vec![0.0f32; g.output_len()], vec![0usize; g.output_len()]);
+            pool::max_pool2d_forward(&g, &xf, &mut yf, &mut idxf);
+            let (eyf, eif) = scan_2x2(&xf, &g);
+            assert_eq!(idxf, eif, "f32 {h}x{w}");
+            assert!(yf.iter().zip(&eyf).all(|(a, b)| a == b || (a.is_nan() && b.is_nan())), "f32 {h}x{w}");
+        }
     }
 }
 

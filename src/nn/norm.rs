@@ -1,4 +1,4 @@
-//! Normalization layers: [`LayerNorm`] (a fused op) and [`BatchNorm1d`] / [`BatchNorm2d`] (composed).
+//! Normalization layers: [`LayerNorm`] and [`BatchNorm1d`] / [`BatchNorm2d`] (fused ops).
 //!
 //! **Layer norm** over the last `D` elements of each row (the `normalized_shape` dims), biased variance:
 //!
@@ -22,8 +22,15 @@
 //!        running_var  = (1 - momentum) running_var  + momentum var_c * n / (n - 1)    (unbiased, n values per channel)
 //!        (momentum `None`: a cumulative average, momentum = 1 / num_batches_tracked)
 //! eval:  y = (x - running_mean_c) / sqrt(running_var_c + eps) * w_c + b_c
+//! backward (xhat = (x - mu_c) rstd_c, g = dy * w_c):
+//!        train: dx = rstd (g - mean(g) - xhat mean(g xhat)),   eval: dx = g rstd_running
+//!        dw = sum(dy xhat),   db = sum(dy)                                         (sums and means over all dims but 1)
 //! ```
-//! Composed from tensor ops (its backward is theirs); the running statistics are updated under `no_grad`.
+//! A fused op: the forward is one statistics pass (kernels crate `batch_norm::batch_norm_stats`, two sweeps)
+//! and one per-channel affine map `y = x a_c + b_c`; the plain backward is one pass for the per-channel sums
+//! `sum(dy)`, `sum(dy (x - mu))` and one affine map of `dy` and `x`. Under `create_graph` the backward is
+//! written with tensor ops (differentiable; `mu`, `rstd` recomputed with a graph). The running statistics are
+//! updated under `no_grad`. Tests check it against the composition from primitive ops, values and gradients.
 
 use super::functional::{py_bool, py_float};
 use super::Module;
@@ -31,7 +38,9 @@ use crate::autograd::{is_grad_enabled, Backward};
 use crate::error::panic_msg;
 use crate::tensor::{DType, Float, Tensor};
 use std::sync::atomic::{AtomicBool, Ordering};
+use tensorgrad_kernels::batch_norm as batch_norm_kernels;
 use tensorgrad_kernels::rows;
+use tensorgrad_kernels::Float as KFloat;
 
 /// Layer normalization over the trailing `normalized_shape` dims, `torch.nn.functional.layer_norm`.
 ///
@@ -182,7 +191,7 @@ impl Backward for LayerNormBackward {
     }
 }
 
-/// Batch normalization over channel dim 1, `torch.nn.functional.batch_norm`.
+/// Batch normalization over channel dim 1, `torch.nn.functional.batch_norm` (a fused op).
 ///
 /// In training (or without running statistics) it uses the batch's mean and biased variance per channel and,
 /// when `running_mean`/`running_var` are given, updates them in place (under `no_grad`) with `momentum`
@@ -192,7 +201,8 @@ impl Backward for LayerNormBackward {
 /// `x [N, C, ..]`, `running_mean`, `running_var`, `weight`, `bias`: `[C]` -> the shape of `x`.
 ///
 /// # Panics
-/// If `x` has rank < 2, a `[C]` tensor has the wrong size, or training sees one value per channel.
+/// If `x` has rank < 2 or is not floating point, a `[C]` tensor has the wrong size, or training sees one
+/// value per channel.
 #[allow(clippy::too_many_arguments)]
 #[track_caller]
 pub fn batch_norm(
@@ -205,10 +215,12 @@ pub fn batch_norm(
     momentum: f64,
     eps: f64,
 ) -> Tensor {
+    let _p = crate::profile::op_scope("batch_norm");
     if x.rank() < 2 {
         panic_msg(format!("BatchNorm: expected an input of rank >= 2 [N, C, ..], got shape {:?}", x.shape()));
     }
-    let c = x.shape()[1];
+    let (n, c) = (x.shape()[0], x.shape()[1]);
+    let s: usize = x.shape()[2..].iter().product();
     for (what, t) in [("running_mean", running_mean), ("running_var", running_var), ("weight", weight), ("bias", bias)]
     {
         if let Some(t) = t {
@@ -217,45 +229,169 @@ pub fn batch_norm(
             }
         }
     }
-    // [1, C, 1, ..] to broadcast per-channel vectors against x.
-    let mut channel_shape = vec![1usize; x.rank()];
-    channel_shape[1] = c;
-    let per_channel = |t: &Tensor| t.reshape(channel_shape.clone());
-    let reduce: Vec<isize> = (0..x.rank() as isize).filter(|&d| d != 1).collect();
     let use_batch_stats = training || running_mean.is_none() || running_var.is_none();
-    let normalized = if use_batch_stats {
-        let n = x.numel() / c.max(1);
-        if n <= 1 {
-            panic_msg(format!(
-                "BatchNorm: expected more than 1 value per channel when training, got input of shape {:?}",
-                x.shape()
-            ));
+    let m = n * s;
+    if use_batch_stats && m <= 1 {
+        panic_msg(format!(
+            "BatchNorm: expected more than 1 value per channel when training, got input of shape {:?}",
+            x.shape()
+        ));
+    }
+    let (y, mean, rstd) = crate::dispatch_float!(x.dtype(), "batch_norm", T => {
+        let (mut mean, mut var) = (vec![<T as Float>::ZERO; c], vec![<T as Float>::ZERO; c]);
+        if use_batch_stats {
+            x.with_slice(|xv: &[T]| batch_norm_kernels::batch_norm_stats(xv, n, c, s, &mut mean, &mut var));
+            if training {
+                let (mean_t, var_t) = (Tensor::from_vec(mean.clone(), &[c]), Tensor::from_vec(var.clone(), &[c]));
+                crate::no_grad(|| {
+                    if let Some(rm) = running_mean {
+                        rm.copy_(&(rm * (1.0 - momentum) + mean_t * momentum));
+                    }
+                    if let Some(rv) = running_var {
+                        let unbiased = var_t * (m as f64 / (m as f64 - 1.0));
+                        rv.copy_(&(rv * (1.0 - momentum) + unbiased * momentum));
+                    }
+                });
+            }
+        } else {
+            mean = running_mean.unwrap().contiguous_vec::<T>();
+            var = running_var.unwrap().contiguous_vec::<T>();
         }
-        let mean = x.mean_dims(&reduce, true);
-        let var = x.var_dims(&reduce, 0, true);
-        if training {
-            crate::no_grad(|| {
-                if let Some(rm) = running_mean {
-                    rm.copy_(&(rm * (1.0 - momentum) + mean.reshape([c]) * momentum));
-                }
-                if let Some(rv) = running_var {
-                    let unbiased = var.reshape([c]) * (n as f64 / (n as f64 - 1.0));
-                    rv.copy_(&(rv * (1.0 - momentum) + unbiased * momentum));
-                }
+        let rstd: Vec<T> = var.iter().map(|&v| <T as KFloat>::from_f64(1.0 / (KFloat::to_f64(v) + eps).sqrt())).collect();
+        let wv = weight.map(|w| w.contiguous_vec::<T>());
+        let bv = bias.map(|b| b.contiguous_vec::<T>());
+        let a: Vec<T> = (0..c).map(|k| wv.as_ref().map_or(rstd[k], |w| w[k] * rstd[k])).collect();
+        let b: Vec<T> = (0..c).map(|k| bv.as_ref().map_or(<T as Float>::ZERO, |b| b[k]) - mean[k] * a[k]).collect();
+        let mut y = vec![<T as Float>::ZERO; x.numel()];
+        x.with_slice(|xv: &[T]| batch_norm_kernels::channel_affine(xv, &a, &b, n, c, s, &mut y));
+        (Tensor::from_vec(y, x.shape()), Tensor::from_vec(mean, &[c]), Tensor::from_vec(rstd, &[c]))
+    });
+    let mut inputs = vec![x];
+    inputs.extend(weight);
+    inputs.extend(bias);
+    Tensor::from_op(y, &inputs, || BatchNormBackward {
+        x: x.clone(),
+        weight: weight.cloned(),
+        has_bias: bias.is_some(),
+        mean,
+        rstd,
+        batch_stats: use_batch_stats,
+        eps,
+    })
+}
+
+/// Saved for batch norm's backward: the input, the weight, and the per-channel mean and `1/sqrt(var + eps)`
+/// the forward used (the batch's, or the running statistics in evaluation).
+struct BatchNormBackward {
+    x: Tensor,
+    weight: Option<Tensor>,
+    has_bias: bool,
+    mean: Tensor,
+    rstd: Tensor,
+    batch_stats: bool,
+    eps: f64,
+}
+
+impl BatchNormBackward {
+    fn dims(&self) -> (usize, usize, usize) {
+        let shape = self.x.shape();
+        (shape[0], shape[1], shape[2..].iter().product())
+    }
+
+    /// Which of `(x, weight, bias)` need a gradient.
+    fn needs(&self, needs: &[bool]) -> (bool, bool, bool) {
+        let need_w = self.weight.is_some() && needs[1];
+        let need_b = self.has_bias && needs[if self.weight.is_some() { 2 } else { 1 }];
+        (needs[0], need_w, need_b)
+    }
+
+    fn pack(&self, dx: Option<Tensor>, dw: Option<Tensor>, db: Option<Tensor>) -> Vec<Option<Tensor>> {
+        let mut grads = vec![dx];
+        if self.weight.is_some() {
+            grads.push(dw);
+        }
+        if self.has_bias {
+            grads.push(db);
+        }
+        grads
+    }
+
+    /// The plain backward (no graph recorded): one pass for the per-channel sums, one for `dx`.
+    fn backward_kernel(&self, dy: &Tensor, needs: &[bool]) -> Vec<Option<Tensor>> {
+        let (need_x, need_w, need_b) = self.needs(needs);
+        let (n, c, s) = self.dims();
+        let m = (n * s) as f64;
+        let (dx, dw, db) = crate::dispatch_float!(self.x.dtype(), "batch_norm", T => {
+            let mean = self.mean.contiguous_vec::<T>();
+            let rstd = self.rstd.contiguous_vec::<T>();
+            let (mut sum_dy, mut sum_dy_xmu) = (vec![<T as Float>::ZERO; c], vec![<T as Float>::ZERO; c]);
+            self.x.with_slice(|xv: &[T]| dy.with_slice(|dyv: &[T]| {
+                batch_norm_kernels::batch_norm_backward_sums(dyv, xv, &mean, n, c, s, &mut sum_dy, &mut sum_dy_xmu)
+            }));
+            let dw = need_w.then(|| {
+                Tensor::from_vec((0..c).map(|k| sum_dy_xmu[k] * rstd[k]).collect::<Vec<T>>(), &[c])
             });
+            let dx = need_x.then(|| {
+                let wv = self.weight.as_ref().map(|w| w.contiguous_vec::<T>());
+                let p: Vec<T> = (0..c).map(|k| wv.as_ref().map_or(rstd[k], |w| w[k] * rstd[k])).collect();
+                let mut dx = vec![<T as Float>::ZERO; self.x.numel()];
+                if self.batch_stats {
+                    let mt = <T as KFloat>::from_f64(m);
+                    let q: Vec<T> = (0..c).map(|k| -p[k] * rstd[k] * rstd[k] * sum_dy_xmu[k] / mt).collect();
+                    let r: Vec<T> = (0..c).map(|k| -p[k] * sum_dy[k] / mt - q[k] * mean[k]).collect();
+                    self.x.with_slice(|xv: &[T]| dy.with_slice(|dyv: &[T]| {
+                        batch_norm_kernels::channel_affine2(dyv, xv, &p, &q, &r, n, c, s, &mut dx)
+                    }));
+                } else {
+                    let zero = vec![<T as Float>::ZERO; c];
+                    dy.with_slice(|dyv: &[T]| batch_norm_kernels::channel_affine(dyv, &p, &zero, n, c, s, &mut dx));
+                }
+                Tensor::from_vec(dx, self.x.shape())
+            });
+            (dx, dw, need_b.then(|| Tensor::from_vec(sum_dy, &[c])))
+        });
+        self.pack(dx, dw, db)
+    }
+}
+
+impl Backward for BatchNormBackward {
+    fn name(&self) -> &'static str {
+        "batch_norm"
+    }
+
+    fn backward(&self, dy: &Tensor, needs: &[bool]) -> Vec<Option<Tensor>> {
+        if !is_grad_enabled() {
+            return self.backward_kernel(dy, needs);
         }
-        (x - &mean) * (var + eps).rsqrt()
-    } else {
-        let (rm, rv) = (running_mean.unwrap(), running_var.unwrap());
-        (x - &per_channel(rm)) * per_channel(&(rv + eps).rsqrt())
-    };
-    let scaled = match weight {
-        Some(w) => normalized * per_channel(w),
-        None => normalized,
-    };
-    match bias {
-        Some(b) => scaled + per_channel(b),
-        None => scaled,
+        // Under create_graph: the same formulas written with tensor ops, so they are differentiable.
+        let (need_x, need_w, need_b) = self.needs(needs);
+        let x = &self.x;
+        let mut channel_shape = vec![1usize; x.rank()];
+        channel_shape[1] = x.shape()[1];
+        let per_channel = |t: &Tensor| t.reshape(channel_shape.clone());
+        let reduce: Vec<isize> = (0..x.rank() as isize).filter(|&d| d != 1).collect();
+        let (mean, rstd) = if self.batch_stats && x.requires_grad() {
+            // Recorded so second derivatives see mean(x) and rstd(x).
+            let var = x.var_dims(&reduce, 0, true);
+            (x.mean_dims(&reduce, true), (var + self.eps).rsqrt())
+        } else {
+            (per_channel(&self.mean), per_channel(&self.rstd))
+        };
+        let xhat = (x - &mean) * &rstd;
+        let dx = need_x.then(|| {
+            let g = match &self.weight {
+                Some(w) => dy * &per_channel(w),
+                None => dy.clone(),
+            };
+            if self.batch_stats {
+                &rstd * &(&g - &g.mean_dims(&reduce, true) - &xhat * &(&g * &xhat).mean_dims(&reduce, true))
+            } else {
+                &g * &rstd
+            }
+        });
+        let dw = need_w.then(|| (dy * &xhat).sum_dims(&reduce, false));
+        let db = need_b.then(|| dy.sum_dims(&reduce, false));
+        self.pack(dx, dw, db)
     }
 }
 
