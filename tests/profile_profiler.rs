@@ -157,7 +157,7 @@ fn unscoped_square(x: &Tensor) -> Tensor {
         fn name(&self) -> &'static str {
             "unscoped_square"
         }
-        fn backward(&self, dy: &Tensor, _: &[bool]) -> Vec<Option<Tensor>> {
+        fn backward(&self, dy: &Tensor, _: &[bool]) -> tensorgrad::Grads {
             vec![Some(dy * &(&self.0 * 2.0))]
         }
     }

@@ -201,7 +201,7 @@ impl crate::autograd::Backward for CastBackward {
     fn name(&self) -> &'static str {
         "to_dtype"
     }
-    fn backward(&self, grad: &Tensor, _needs: &[bool]) -> Vec<Option<Tensor>> {
-        vec![Some(grad.to_dtype(self.from))]
+    fn backward(&self, grad: &Tensor, _needs: &[bool]) -> crate::autograd::Grads {
+        [Some(grad.to_dtype(self.from))].into()
     }
 }
