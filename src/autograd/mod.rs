@@ -13,7 +13,7 @@ mod gradcheck;
 mod grads;
 
 pub use custom::CustomOp;
-pub(crate) use engine::is_exclusive;
+pub(crate) use engine::{is_exclusive, VisitMark};
 pub use engine::{grad, BackwardOptions};
 pub use grads::Grads;
 pub use gradcheck::{gradcheck, gradgradcheck, GradcheckError, GradcheckOptions};
@@ -229,6 +229,7 @@ impl Tensor {
     pub fn register_hook(&self, hook: impl Fn(&Tensor) -> Option<Tensor> + Send + Sync + 'static) -> HookHandle {
         let id = NEXT_HOOK_ID.fetch_add(1, Ordering::Relaxed);
         self.0.hooks.lock().unwrap_or_else(|e| e.into_inner()).push((id, Arc::new(hook)));
+        self.0.has_hooks.store(true, Ordering::Release);
         HookHandle { tensor: Arc::downgrade(&self.0), id }
     }
 }
