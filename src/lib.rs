@@ -50,10 +50,10 @@ pub mod optim;
 pub mod profile;
 mod tensor;
 
+pub use autograd::Grads;
 pub use autograd::{
     grad, gradcheck, gradgradcheck, is_grad_enabled, no_grad, set_grad_enabled, Backward, BackwardOptions, CustomOp,
     GradModeGuard, GradcheckError, GradcheckOptions, HookHandle, NoGradGuard,
 };
-pub use autograd::Grads;
 pub use ops::{GeluApprox, ShapeArg};
 pub use tensor::{manual_seed, randperm, DType, Dims, Element, Float, Tensor};

@@ -13,10 +13,10 @@ mod gradcheck;
 mod grads;
 
 pub use custom::CustomOp;
-pub(crate) use engine::{is_exclusive, VisitMark};
 pub use engine::{grad, BackwardOptions};
-pub use grads::Grads;
+pub(crate) use engine::{is_exclusive, VisitMark};
 pub use gradcheck::{gradcheck, gradgradcheck, GradcheckError, GradcheckOptions};
+pub use grads::Grads;
 
 use crate::tensor::Tensor;
 use smallvec::SmallVec;

@@ -1,8 +1,8 @@
 //! Element types. `f32` is the fast path, `f64` works everywhere (gradcheck runs in it), `i64` holds indices
 //! (argmax, gather, embedding tokens, class targets) and `bool` holds masks (comparisons, `where`).
 
-use std::fmt;
 use smallvec::SmallVec;
+use std::fmt;
 
 /// The element type of a tensor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
