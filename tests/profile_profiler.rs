@@ -158,7 +158,7 @@ fn unscoped_square(x: &Tensor) -> Tensor {
             "unscoped_square"
         }
         fn backward(&self, dy: &Tensor, _: &[bool]) -> tensorgrad::Grads {
-            vec![Some(dy * &(&self.0 * 2.0))]
+            [Some(dy * &(&self.0 * 2.0))].into()
         }
     }
     let value = tensorgrad::no_grad(|| x * x);
