@@ -50,6 +50,7 @@ pub mod optim;
 pub mod profile;
 mod tensor;
 
+pub use autograd::Grads;
 pub use autograd::{
     grad, gradcheck, gradgradcheck, is_grad_enabled, no_grad, set_grad_enabled, Backward, BackwardOptions, CustomOp,
     GradModeGuard, GradcheckError, GradcheckOptions, HookHandle, NoGradGuard,

@@ -157,8 +157,8 @@ fn unscoped_square(x: &Tensor) -> Tensor {
         fn name(&self) -> &'static str {
             "unscoped_square"
         }
-        fn backward(&self, dy: &Tensor, _: &[bool]) -> Vec<Option<Tensor>> {
-            vec![Some(dy * &(&self.0 * 2.0))]
+        fn backward(&self, dy: &Tensor, _: &[bool]) -> tensorgrad::Grads {
+            [Some(dy * &(&self.0 * 2.0))].into()
         }
     }
     let value = tensorgrad::no_grad(|| x * x);

@@ -57,8 +57,8 @@ impl Backward for CustomNode {
     fn name(&self) -> &'static str {
         self.op.name()
     }
-    fn backward(&self, dy: &Tensor, _: &[bool]) -> Vec<Option<Tensor>> {
-        self.op.backward(&self.inputs, &self.output, dy)
+    fn backward(&self, dy: &Tensor, _: &[bool]) -> crate::autograd::Grads {
+        self.op.backward(&self.inputs, &self.output, dy).into()
     }
 }
 

@@ -13,10 +13,9 @@
 use super::{is_grad_enabled, set_grad_enabled, NodeState};
 use crate::error::panic_msg;
 use crate::tensor::Tensor;
-use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// Hashes tensor addresses: they are unique and 16-byte aligned, so a multiply spreads them well enough.
@@ -39,6 +38,86 @@ impl Hasher for AddressHasher {
 }
 
 type AddressMap<V> = HashMap<usize, V, BuildHasherDefault<AddressHasher>>;
+
+/// A tensor's mark for the topological sort: the number of the backward pass that last placed it, and its
+/// position in that pass's order. Lives in every tensor header (see [`Visits`]).
+#[derive(Default)]
+pub(crate) struct VisitMark {
+    pass: AtomicU64,
+    position: AtomicUsize,
+}
+
+/// Whether some backward pass is using the tensors' [`VisitMark`]s right now.
+static MARKS_IN_USE: AtomicBool = AtomicBool::new(false);
+/// Pass numbers are never reused, so the marks an earlier pass left behind read as "not visited" without
+/// anyone clearing them. (0 is the mark of a tensor no pass has seen.)
+static NEXT_PASS: AtomicU64 = AtomicU64::new(1);
+
+/// The tensors one backward pass has reached, and their positions in its order.
+///
+/// Usually the marks in the tensors themselves: a load and a compare per lookup, where a hash map cost a
+/// hash, a probe and its growth for every tensor of the graph. Two passes running at once (on two threads
+/// over graphs that share tensors, or a backward called from inside a hook) would overwrite each other's
+/// marks, so only one pass at a time owns them; a pass that finds them taken keeps its own hash map of
+/// tensor addresses instead. Both give the same answers.
+enum Visits {
+    Marks { pass: u64 },
+    Map(AddressMap<usize>),
+}
+
+impl Visits {
+    fn begin() -> Visits {
+        // Acquire pairs with the Release in `drop`: the previous owner's writes to the marks happen before ours.
+        if MARKS_IN_USE.compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed).is_ok() {
+            Visits::Marks { pass: NEXT_PASS.fetch_add(1, Ordering::Relaxed) }
+        } else {
+            Visits::Map(AddressMap::default())
+        }
+    }
+
+    /// `t`'s position (or [`VISITING`]) if this pass has reached it.
+    fn get(&self, t: &Tensor) -> Option<usize> {
+        match self {
+            Visits::Marks { pass } => {
+                let mark = &t.0.visit;
+                (mark.pass.load(Ordering::Relaxed) == *pass).then(|| mark.position.load(Ordering::Relaxed))
+            }
+            Visits::Map(map) => map.get(&key(t)).copied(),
+        }
+    }
+
+    fn set(&mut self, t: &Tensor, position: usize) {
+        match self {
+            Visits::Marks { pass } => {
+                t.0.visit.position.store(position, Ordering::Relaxed);
+                t.0.visit.pass.store(*pass, Ordering::Relaxed);
+            }
+            Visits::Map(map) => {
+                map.insert(key(t), position);
+            }
+        }
+    }
+
+    /// The position of a tensor the sort placed.
+    #[track_caller]
+    fn position(&self, t: &Tensor) -> usize {
+        match self.get(t) {
+            Some(p) if p != VISITING => p,
+            _ => panic_msg("backward: internal error: a tensor that requires grad was not in the graph's order".into()),
+        }
+    }
+}
+
+impl Drop for Visits {
+    fn drop(&mut self) {
+        if let Visits::Marks { .. } = self {
+            MARKS_IN_USE.store(false, Ordering::Release);
+        }
+    }
+}
+
+/// The mark of a tensor whose inputs are still being placed.
+const VISITING: usize = usize::MAX;
 
 /// Options for [`Tensor::backward_with`].
 #[derive(Clone, Copy, Debug, Default)]
@@ -151,37 +230,38 @@ fn key(t: &Tensor) -> usize {
     Arc::as_ptr(&t.0) as usize
 }
 
-/// Tensors reachable from `roots` that require grad, inputs before the ops that use them.
+/// Tensors reachable from `roots` that require grad, inputs before the ops that use them; `visits` records
+/// each one's position.
 #[track_caller]
-fn topological_order(roots: &[(Tensor, Tensor)]) -> (Vec<Tensor>, AddressMap<usize>) {
-    const VISITING: usize = usize::MAX;
-    let mut position: AddressMap<usize> = AddressMap::default();
-    let mut order = Vec::new();
+fn topological_order(roots: &[(Tensor, Tensor)], visits: &mut Visits, mut order: Vec<Tensor>) -> Vec<Tensor> {
     let mut stack: Vec<(Tensor, bool)> = roots.iter().map(|(t, _)| (t.clone(), false)).collect();
     while let Some((t, expanded)) = stack.pop() {
         if expanded {
-            position.insert(key(&t), order.len());
+            visits.set(&t, order.len());
             order.push(t);
             continue;
         }
-        // One hash lookup both tests and marks the tensor.
-        match position.entry(key(&t)) {
-            Entry::Occupied(_) => continue,
-            Entry::Vacant(slot) => slot.insert(VISITING),
-        };
-        // The marker goes below the inputs, so it pops (and `t` is placed) after all of them are placed.
-        stack.push((t.clone(), true));
+        if visits.get(&t).is_some() {
+            continue;
+        }
+        visits.set(&t, VISITING);
+        let mut inputs: smallvec::SmallVec<[Tensor; 2]> = smallvec::SmallVec::new();
         if let Some(node) = &t.0.node {
             let state = node.state.lock().unwrap_or_else(|e| e.into_inner());
             let Some(state) = state.as_ref() else { freed_graph_panic(node.name) };
             for input in &state.inputs {
-                if input.requires_grad() && !position.contains_key(&key(input)) {
-                    stack.push((input.clone(), false));
+                if input.requires_grad() && visits.get(input).is_none() {
+                    inputs.push(input.clone());
                 }
             }
         }
+        // The marker goes below the inputs, so it pops (and `t` is placed) after all of them are placed.
+        stack.push((t, true));
+        for input in inputs {
+            stack.push((input, false));
+        }
     }
-    (order, position)
+    order
 }
 
 #[cold]
@@ -272,10 +352,12 @@ fn run(
 ) -> Option<Vec<Option<Tensor>>> {
     let _mode = set_grad_enabled(create_graph);
     let _sweep = crate::profile::engine_scope();
-    let (order, position) = topological_order(roots);
-    let mut grads: Vec<Option<Tensor>> = vec![None; order.len()];
+    let mut visits = Visits::begin();
+    let (order, mut grads) = Scratch::take();
+    let mut order = topological_order(roots, &mut visits, order);
+    grads.resize(order.len(), None);
     for (root, seed) in roots {
-        accumulate(&mut grads[position[&key(root)]], seed.clone());
+        accumulate(&mut grads[visits.position(root)], seed.clone());
     }
     let target_slot: AddressMap<usize> =
         targets.map(|ts| ts.iter().enumerate().map(|(i, t)| (key(t), i)).collect()).unwrap_or_default();
@@ -285,7 +367,7 @@ fn run(
     for i in (0..order.len()).rev() {
         let Some(g) = grads[i].take() else { continue };
         let t = &order[i];
-        let g = if t.0.hooks.lock().unwrap_or_else(|e| e.into_inner()).is_empty() { g } else { apply_hooks(t, g) };
+        let g = if t.0.has_hooks.load(Ordering::Acquire) { apply_hooks(t, g) } else { g };
         crate::profile::check_anomaly_backward(t, &g);
         if let Some(&slot) = targets.and_then(|_| target_slot.get(&key(t))) {
             accumulate(&mut captured[slot], g.clone());
@@ -330,7 +412,7 @@ fn run(
                 ));
             }
             let gi = if gi.dtype() != input.dtype() { gi.to_dtype(input.dtype()) } else { gi };
-            accumulate(&mut grads[position[&key(input)]], gi);
+            accumulate(&mut grads[visits.position(input)], gi);
         }
         if !retain_graph {
             let freed: Option<NodeState> = guard.take();
@@ -338,6 +420,98 @@ fn run(
             drop(freed);
         }
     }
-    drop(order);
+    // Drops the graph's tensors (their headers and buffers) but keeps the two arrays for the next pass.
+    order.clear();
+    grads.clear();
+    Scratch::put_back(order, grads);
     targets.map(|_| captured)
+}
+
+thread_local! {
+    static SCRATCH: std::cell::Cell<(Vec<Tensor>, Vec<Option<Tensor>>)> = const { std::cell::Cell::new((Vec::new(), Vec::new())) };
+}
+
+/// The sweep's two arrays (the order and the gradient slots), kept per thread between passes, empty.
+///
+/// Allocating and freeing them every pass cost more than their size suggests: with glibc, freeing a block
+/// of 64 KiB or more (a graph of 8,192 tensors) first merges every small freed block in the heap, and a
+/// backward has just freed one per node.
+struct Scratch;
+
+impl Scratch {
+    /// Arrays kept at most this long (elements): a one-off huge graph does not pin its memory forever.
+    const KEEP_UP_TO: usize = 1 << 20;
+
+    /// The kept arrays (empty ones when a pass on this thread is already using them: a hook's backward).
+    fn take() -> (Vec<Tensor>, Vec<Option<Tensor>>) {
+        SCRATCH.with(|s| s.take())
+    }
+
+    /// Keeps two cleared arrays for the next pass, unless larger ones are kept already.
+    fn put_back(order: Vec<Tensor>, grads: Vec<Option<Tensor>>) {
+        debug_assert!(order.is_empty() && grads.is_empty());
+        if order.capacity() > Self::KEEP_UP_TO || grads.capacity() > Self::KEEP_UP_TO {
+            return;
+        }
+        SCRATCH.with(|s| {
+            let kept = s.take();
+            s.set(if kept.0.capacity() >= order.capacity() { kept } else { (order, grads) });
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::BackwardOptions;
+    use crate::Tensor;
+
+    /// d/dx of `(x * 1.5 + 0.25) * x` summed, at `x = [1, 2, 3]`: `2 * 1.5 x + 0.25`.
+    fn expected_grad() -> Vec<f64> {
+        vec![3.25, 6.25, 9.25]
+    }
+
+    #[test]
+    fn concurrent_backward_passes_over_a_shared_graph_agree() {
+        // Both threads walk the same retained graph at once: one owns the visit marks, the other falls back
+        // to its hash map (or they take turns); every pass must see the whole graph exactly once.
+        let x = Tensor::from_vec(vec![1.0f64, 2.0, 3.0], &[3]).requires_grad_();
+        let shared = &x * 1.5 + 0.25;
+        let y = (&shared * &x).sum();
+        let results: Vec<Vec<f64>> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..2)
+                .map(|_| {
+                    s.spawn(|| {
+                        let mut last = Vec::new();
+                        for _ in 0..200 {
+                            let g = super::grad_impl(&[&y], &[&x], None, true, false);
+                            last = g[0].as_ref().expect("x is reached").to_vec::<f64>();
+                            assert_eq!(last, expected_grad());
+                        }
+                        last
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().expect("no panic")).collect()
+        });
+        assert_eq!(results, vec![expected_grad(), expected_grad()]);
+    }
+
+    #[test]
+    fn backward_inside_a_hook_walks_its_own_graph() {
+        let x = Tensor::from_vec(vec![1.0f64, 2.0, 3.0], &[3]).requires_grad_();
+        let y = (&(&x * 1.5 + 0.25) * &x).sum();
+        let inner_x = Tensor::from_vec(vec![2.0f64], &[1]).requires_grad_();
+        let probe = inner_x.clone();
+        // The hook runs while the outer pass holds the marks: its own backward must still be right.
+        let _h = y.register_hook(move |_| {
+            // Hooks run with recording off (a plain backward); the inner graph needs it on.
+            let _mode = crate::set_grad_enabled(true);
+            let z = (&probe * &probe * 3.0).sum();
+            z.backward();
+            None
+        });
+        y.backward_with(None, BackwardOptions::default());
+        assert_eq!(x.grad().expect("leaf grad").to_vec::<f64>(), expected_grad());
+        assert_eq!(inner_x.grad().expect("inner grad").to_vec::<f64>(), vec![12.0]);
+    }
 }

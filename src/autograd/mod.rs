@@ -10,11 +10,13 @@
 mod custom;
 mod engine;
 mod gradcheck;
+mod grads;
 
 pub use custom::CustomOp;
-pub(crate) use engine::is_exclusive;
 pub use engine::{grad, BackwardOptions};
+pub(crate) use engine::{is_exclusive, VisitMark};
 pub use gradcheck::{gradcheck, gradgradcheck, GradcheckError, GradcheckOptions};
+pub use grads::Grads;
 
 use crate::tensor::Tensor;
 use smallvec::SmallVec;
@@ -35,8 +37,10 @@ pub trait Backward: Send + Sync + 'static {
 
     /// Gradients with respect to each input, in the order the inputs were given to [`Tensor::from_op`].
     /// `needs_grad[i]` says whether input `i` wants one; return `None` for those that do not (or that have
-    /// no gradient). Each returned gradient must have its input's shape.
-    fn backward(&self, grad_output: &Tensor, needs_grad: &[bool]) -> Vec<Option<Tensor>>;
+    /// no gradient). Each returned gradient must have its input's shape. Build the result from an array:
+    /// `[Some(dx)].into()`, `[Some(da), None].into()` (see [`Grads`]; up to two are stored without
+    /// allocating).
+    fn backward(&self, grad_output: &Tensor, needs_grad: &[bool]) -> Grads;
 
     /// Bytes of tensors saved for backward beyond the op's inputs (an output, a mask), for memory statistics.
     /// The inputs themselves are always kept by the node and counted by the profiler (see
@@ -225,6 +229,7 @@ impl Tensor {
     pub fn register_hook(&self, hook: impl Fn(&Tensor) -> Option<Tensor> + Send + Sync + 'static) -> HookHandle {
         let id = NEXT_HOOK_ID.fetch_add(1, Ordering::Relaxed);
         self.0.hooks.lock().unwrap_or_else(|e| e.into_inner()).push((id, Arc::new(hook)));
+        self.0.has_hooks.store(true, Ordering::Release);
         HookHandle { tensor: Arc::downgrade(&self.0), id }
     }
 }

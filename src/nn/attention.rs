@@ -126,7 +126,7 @@ impl Backward for ScaledMaskedSoftmaxBackward {
         "scaled_masked_softmax"
     }
 
-    fn backward(&self, dy: &Tensor, _: &[bool]) -> Vec<Option<Tensor>> {
+    fn backward(&self, dy: &Tensor, _: &[bool]) -> crate::autograd::Grads {
         // Under create_graph, recompute y with a graph so second derivatives see its dependence on scores.
         let y = if is_grad_enabled() && self.scores.requires_grad() {
             let s = &self.scores * self.scale;
@@ -137,7 +137,7 @@ impl Backward for ScaledMaskedSoftmaxBackward {
         } else {
             self.y.clone()
         };
-        vec![Some(&y * &(dy - &(dy * &y).sum_dim(-1, true)) * self.scale)]
+        vec![Some(&y * &(dy - &(dy * &y).sum_dim(-1, true)) * self.scale)].into()
     }
 
     fn saved_bytes(&self) -> usize {
@@ -203,7 +203,7 @@ impl Backward for SelfAttentionBackward {
         "self_attention"
     }
 
-    fn backward(&self, dy: &Tensor, _: &[bool]) -> Vec<Option<Tensor>> {
+    fn backward(&self, dy: &Tensor, _: &[bool]) -> crate::autograd::Grads {
         let (qkv, scale, causal) = (&self.qkv, self.scale, self.causal);
         if is_grad_enabled() {
             // create_graph: the same formulas with tensor ops, P recomputed with a graph.
@@ -219,7 +219,7 @@ impl Backward for SelfAttentionBackward {
             let dq = merge_heads(&ds.matmul(&k));
             let dk = merge_heads(&ds.transpose(-2, -1).matmul(&q));
             let dv = merge_heads(&p.transpose(-2, -1).matmul(&d_o));
-            return vec![Some(Tensor::cat(&[&dq, &dk, &dv], -1))];
+            return vec![Some(Tensor::cat(&[&dq, &dk, &dv], -1))].into();
         }
         let dqkv = crate::dispatch_float!(qkv.dtype(), "self_attention", T => {
             let mut dqkv = vec![<T as Element>::from_f64(0.0); qkv.numel()];
@@ -233,7 +233,7 @@ impl Backward for SelfAttentionBackward {
             });
             Tensor::from_vec(dqkv, qkv.shape())
         });
-        vec![Some(dqkv)]
+        vec![Some(dqkv)].into()
     }
 
     fn saved_bytes(&self) -> usize {

@@ -132,7 +132,7 @@ impl Backward for FusedLinearBackward {
         "linear"
     }
 
-    fn backward(&self, dy: &Tensor, needs: &[bool]) -> Vec<Option<Tensor>> {
+    fn backward(&self, dy: &Tensor, needs: &[bool]) -> crate::autograd::Grads {
         let (out_f, in_f) = (self.weight.size(0), self.weight.size(1));
         let x2 = self.x.reshape([-1, in_f as isize]);
         let dy2 = dy.reshape([-1, out_f as isize]);
@@ -147,7 +147,7 @@ impl Backward for FusedLinearBackward {
             if self.has_residual {
                 grads.push(needs[grads.len()].then(|| dy.clone()));
             }
-            return grads;
+            return grads.into();
         }
         // Recorded under create_graph (grad mode on), plain kernels otherwise.
         let a2 = match self.act {
@@ -173,7 +173,7 @@ impl Backward for FusedLinearBackward {
         if self.has_residual {
             grads.push(needs[next].then(|| dy.clone()));
         }
-        grads
+        grads.into()
     }
 
     fn saved_bytes(&self) -> usize {

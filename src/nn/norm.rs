@@ -153,11 +153,11 @@ impl Backward for LayerNormBackward {
         "layer_norm"
     }
 
-    fn backward(&self, dy: &Tensor, needs: &[bool]) -> Vec<Option<Tensor>> {
+    fn backward(&self, dy: &Tensor, needs: &[bool]) -> crate::autograd::Grads {
         let d: usize = self.normalized_shape.iter().product();
         let rows = self.x.numel() / d.max(1);
         if !is_grad_enabled() {
-            return self.backward_kernel(dy, needs, rows, d);
+            return self.backward_kernel(dy, needs, rows, d).into();
         }
         let x2 = self.x.reshape([rows, d]);
         let dy2 = dy.reshape([rows, d]);
@@ -187,7 +187,7 @@ impl Backward for LayerNormBackward {
         if self.has_bias {
             grads.push(needs[next].then(|| dy2.sum_dim(0, false).reshape(self.normalized_shape.clone())));
         }
-        grads
+        grads.into()
     }
 }
 

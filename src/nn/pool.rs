@@ -67,9 +67,9 @@ impl Backward for MaxPoolBackward {
         "max_pool2d"
     }
 
-    fn backward(&self, dy: &Tensor, needs: &[bool]) -> Vec<Option<Tensor>> {
+    fn backward(&self, dy: &Tensor, needs: &[bool]) -> crate::autograd::Grads {
         if !needs[0] {
-            return vec![None];
+            return vec![None].into();
         }
         let g = &self.g;
         let (planes, hw, ohw) = (g.n * g.c, g.h * g.w, g.out_h() * g.out_w());
@@ -88,7 +88,7 @@ impl Backward for MaxPoolBackward {
                 Tensor::from_vec(dx, &[g.n, g.c, g.h, g.w])
             })
         };
-        vec![Some(dx)]
+        vec![Some(dx)].into()
     }
 
     fn saved_bytes(&self) -> usize {

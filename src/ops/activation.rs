@@ -222,7 +222,7 @@ impl Backward for ActivationBackward {
         }
     }
 
-    fn backward(&self, dy: &Tensor, _: &[bool]) -> Vec<Option<Tensor>> {
+    fn backward(&self, dy: &Tensor, _: &[bool]) -> crate::autograd::Grads {
         let x = &self.x;
         let recording = is_grad_enabled() && x.requires_grad();
         let dx = match self.kind {
@@ -287,6 +287,6 @@ impl Backward for ActivationBackward {
                 g * s * (1.0 + v * (1.0 - s))
             }),
         };
-        vec![Some(dx)]
+        [Some(dx)].into()
     }
 }

@@ -96,7 +96,7 @@ impl Backward for BinaryBackward {
         self.op.name()
     }
 
-    fn backward(&self, dy: &Tensor, needs: &[bool]) -> Vec<Option<Tensor>> {
+    fn backward(&self, dy: &Tensor, needs: &[bool]) -> crate::autograd::Grads {
         let (a, b) = (self.a.as_ref(), self.b.as_ref());
         let (da, db) = match self.op {
             BinaryOp::Add => (needs[0].then(|| dy.clone()), needs[1].then(|| dy.clone())),
@@ -151,7 +151,7 @@ impl Backward for BinaryBackward {
                 (needs[0].then(|| dy * &weight(true)), needs[1].then(|| dy * &weight(false)))
             }
         };
-        vec![da.map(|g| g.sum_to_shape(&self.a_shape)), db.map(|g| g.sum_to_shape(&self.b_shape))]
+        [da.map(|g| g.sum_to_shape(&self.a_shape)), db.map(|g| g.sum_to_shape(&self.b_shape))].into()
     }
 }
 
@@ -284,8 +284,8 @@ impl Backward for AddScalarBackward {
         "add_scalar"
     }
 
-    fn backward(&self, dy: &Tensor, _: &[bool]) -> Vec<Option<Tensor>> {
-        vec![Some(dy.clone())]
+    fn backward(&self, dy: &Tensor, _: &[bool]) -> crate::autograd::Grads {
+        [Some(dy.clone())].into()
     }
 }
 
@@ -317,7 +317,7 @@ impl Backward for ScalarBackward {
         }
     }
 
-    fn backward(&self, dy: &Tensor, _: &[bool]) -> Vec<Option<Tensor>> {
+    fn backward(&self, dy: &Tensor, _: &[bool]) -> crate::autograd::Grads {
         let dx = match self.op {
             ScalarOp::Add(_) => dy.clone(),
             ScalarOp::Mul(s) => scale_gradient(dy, s),
@@ -327,6 +327,6 @@ impl Backward for ScalarBackward {
                 -(dy * s / x / x)
             }
         };
-        vec![Some(dx)]
+        [Some(dx)].into()
     }
 }

@@ -132,10 +132,10 @@ impl Backward for WhereBackward {
     fn name(&self) -> &'static str {
         "where"
     }
-    fn backward(&self, dy: &Tensor, needs: &[bool]) -> Vec<Option<Tensor>> {
+    fn backward(&self, dy: &Tensor, needs: &[bool]) -> crate::autograd::Grads {
         let zero = Tensor::zeros_dtype(&[], dy.dtype());
         let da = needs[0].then(|| Tensor::where_(&self.condition, dy, &zero).sum_to_shape(&self.a_shape));
         let db = needs[1].then(|| Tensor::where_(&self.condition, &zero, dy).sum_to_shape(&self.b_shape));
-        vec![da, db]
+        [da, db].into()
     }
 }

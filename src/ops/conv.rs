@@ -251,13 +251,13 @@ impl Backward for ConvBackward {
         }
     }
 
-    fn backward(&self, u: &Tensor, needs: &[bool]) -> Vec<Option<Tensor>> {
+    fn backward(&self, u: &Tensor, needs: &[bool]) -> crate::autograd::Grads {
         let (a, b, g) = (&self.a, &self.b, self.g);
         match self.which {
             Which::Forward => {
                 let da = needs[0].then(|| conv2d_input_grad(u, b, g));
                 if !self.bias {
-                    return vec![da, needs[1].then(|| conv2d_weight_grad(a, u, g))];
+                    return [da, needs[1].then(|| conv2d_weight_grad(a, u, g))].into();
                 }
                 let (db, dbias) = if needs[1] && needs[2] && !crate::autograd::is_grad_enabled() {
                     // A plain backward: weight and bias gradients in one pass over dy.
@@ -266,13 +266,13 @@ impl Backward for ConvBackward {
                 } else {
                     (needs[1].then(|| conv2d_weight_grad(a, u, g)), needs[2].then(|| u.sum_dims(&[0, 2, 3], false)))
                 };
-                vec![da, db, dbias]
+                [da, db, dbias].into()
             }
             Which::InputGrad => {
-                vec![needs[0].then(|| conv2d(u, b, None, g)), needs[1].then(|| conv2d_weight_grad(u, a, g))]
+                [needs[0].then(|| conv2d(u, b, None, g)), needs[1].then(|| conv2d_weight_grad(u, a, g))].into()
             }
             Which::WeightGrad => {
-                vec![needs[0].then(|| conv2d_input_grad(b, u, g)), needs[1].then(|| conv2d(a, u, None, g))]
+                [needs[0].then(|| conv2d_input_grad(b, u, g)), needs[1].then(|| conv2d(a, u, None, g))].into()
             }
         }
     }

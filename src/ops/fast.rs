@@ -106,13 +106,15 @@ fn binary_t<T: Kernel>(op: Binary, a: &Tensor, b: &Tensor, shape: &[usize]) -> T
 pub(crate) fn scalar_value(name: &str, op: Binary, x: &Tensor, s: f64, scalar_first: bool) -> Tensor {
     crate::dispatch_float!(x.dtype(), name, T => {
         let s = <T as Element>::from_f64(s);
+        // One element (a loss, a scalar chain): the arithmetic itself, in the same IEEE operation the SIMD
+        // kernel would do, so the result is identical; the kernel's setup and a zero-filled buffer would cost
+        // more than the op. The result is stored inline in its buffer (no allocation).
+        if x.numel() == 1 {
+            let a = x.with_slice(|v: &[T]| v[0]);
+            let y = if scalar_first { ew::apply_scalar(op, s, a) } else { ew::apply_scalar(op, a, s) };
+            return Tensor::from_one(y, x.shape());
+        }
         let out = x.with_slice(|v: &[T]| {
-            // One element (a loss, a scalar chain): the arithmetic itself, in the same IEEE operation the
-            // SIMD kernel would do, so the result is identical; the kernel's setup and a zero-filled buffer
-            // would cost more than the op.
-            if let [a] = *v {
-                return vec![if scalar_first { ew::apply_scalar(op, s, a) } else { ew::apply_scalar(op, a, s) }];
-            }
             let mut out = buffer::<T>(v.len());
             if scalar_first {
                 ew::scalar_binary(op, s, v, &mut out)

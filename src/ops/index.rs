@@ -192,9 +192,9 @@ impl Backward for IndexSelectBackward {
     fn name(&self) -> &'static str {
         "index_select"
     }
-    fn backward(&self, dy: &Tensor, _: &[bool]) -> Vec<Option<Tensor>> {
+    fn backward(&self, dy: &Tensor, _: &[bool]) -> crate::autograd::Grads {
         let zeros = Tensor::zeros_dtype(&self.in_shape, dy.dtype());
-        vec![Some(zeros.index_add(self.dim as isize, &self.index, dy))]
+        [Some(zeros.index_add(self.dim as isize, &self.index, dy))].into()
     }
 }
 
@@ -206,8 +206,8 @@ impl Backward for IndexAddBackward {
     fn name(&self) -> &'static str {
         "index_add"
     }
-    fn backward(&self, dy: &Tensor, needs: &[bool]) -> Vec<Option<Tensor>> {
-        vec![needs[0].then(|| dy.clone()), needs[1].then(|| dy.index_select(self.dim as isize, &self.index))]
+    fn backward(&self, dy: &Tensor, needs: &[bool]) -> crate::autograd::Grads {
+        [needs[0].then(|| dy.clone()), needs[1].then(|| dy.index_select(self.dim as isize, &self.index))].into()
     }
 }
 
@@ -220,9 +220,9 @@ impl Backward for GatherBackward {
     fn name(&self) -> &'static str {
         "gather"
     }
-    fn backward(&self, dy: &Tensor, _: &[bool]) -> Vec<Option<Tensor>> {
+    fn backward(&self, dy: &Tensor, _: &[bool]) -> crate::autograd::Grads {
         let zeros = Tensor::zeros_dtype(&self.in_shape, dy.dtype());
-        vec![Some(zeros.scatter_add(self.dim as isize, &self.index, dy))]
+        [Some(zeros.scatter_add(self.dim as isize, &self.index, dy))].into()
     }
 }
 
@@ -234,7 +234,7 @@ impl Backward for ScatterAddBackward {
     fn name(&self) -> &'static str {
         "scatter_add"
     }
-    fn backward(&self, dy: &Tensor, needs: &[bool]) -> Vec<Option<Tensor>> {
-        vec![needs[0].then(|| dy.clone()), needs[1].then(|| dy.gather(self.dim as isize, &self.index))]
+    fn backward(&self, dy: &Tensor, needs: &[bool]) -> crate::autograd::Grads {
+        [needs[0].then(|| dy.clone()), needs[1].then(|| dy.gather(self.dim as isize, &self.index))].into()
     }
 }

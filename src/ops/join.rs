@@ -140,7 +140,7 @@ impl Backward for CatBackward {
     fn name(&self) -> &'static str {
         "cat"
     }
-    fn backward(&self, dy: &Tensor, needs: &[bool]) -> Vec<Option<Tensor>> {
+    fn backward(&self, dy: &Tensor, needs: &[bool]) -> crate::autograd::Grads {
         let mut start = 0;
         self.sizes
             .iter()

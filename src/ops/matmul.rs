@@ -147,7 +147,7 @@ impl Backward for MatmulBackward {
         "matmul"
     }
 
-    fn backward(&self, dy: &Tensor, needs: &[bool]) -> Vec<Option<Tensor>> {
+    fn backward(&self, dy: &Tensor, needs: &[bool]) -> crate::autograd::Grads {
         let (a, b) = (&self.a, &self.b);
         let da = needs[0].then(|| dy.matmul_nd(&b.transpose(-1, -2)).sum_to_shape(a.shape()));
         let db = needs[1].then(|| {
@@ -160,6 +160,6 @@ impl Backward for MatmulBackward {
                 a.transpose(-1, -2).matmul_nd(dy).sum_to_shape(b.shape())
             }
         });
-        vec![da, db]
+        [da, db].into()
     }
 }

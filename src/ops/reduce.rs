@@ -330,8 +330,8 @@ impl Backward for SumBackward {
     fn name(&self) -> &'static str {
         "sum"
     }
-    fn backward(&self, dy: &Tensor, _: &[bool]) -> Vec<Option<Tensor>> {
-        vec![Some(dy.reshape(&self.kept).expand(&self.in_shape))]
+    fn backward(&self, dy: &Tensor, _: &[bool]) -> crate::autograd::Grads {
+        [Some(dy.reshape(&self.kept).expand(&self.in_shape))].into()
     }
 }
 
@@ -346,10 +346,10 @@ impl Backward for ExtremeBackward {
     fn name(&self) -> &'static str {
         self.name
     }
-    fn backward(&self, dy: &Tensor, _: &[bool]) -> Vec<Option<Tensor>> {
+    fn backward(&self, dy: &Tensor, _: &[bool]) -> crate::autograd::Grads {
         let hit = self.x.detach().eq(&self.y).to_dtype(self.x.dtype());
         let count = hit.sum_dims(&self.dims, true);
-        vec![Some(dy.reshape(&self.kept) * &hit / &count)]
+        [Some(dy.reshape(&self.kept) * &hit / &count)].into()
     }
 }
 
@@ -363,7 +363,7 @@ impl Backward for Norm2Backward {
     fn name(&self) -> &'static str {
         "norm"
     }
-    fn backward(&self, dy: &Tensor, _: &[bool]) -> Vec<Option<Tensor>> {
+    fn backward(&self, dy: &Tensor, _: &[bool]) -> crate::autograd::Grads {
         let norm = if crate::is_grad_enabled() && self.x.requires_grad() {
             self.x.norm(2.0, &self.dims, true)
         } else {
@@ -371,6 +371,6 @@ impl Backward for Norm2Backward {
         };
         // x / norm, with 0 where the norm is 0 (dividing by +inf there).
         let safe = norm.masked_fill(&norm.detach().eq_scalar(0.0), f64::INFINITY);
-        vec![Some(&self.x * &(dy.reshape(&self.kept) / &safe))]
+        [Some(&self.x * &(dy.reshape(&self.kept) / &safe))].into()
     }
 }

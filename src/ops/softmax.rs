@@ -91,10 +91,10 @@ impl Backward for SoftmaxBackward {
         }
     }
 
-    fn backward(&self, dy: &Tensor, _: &[bool]) -> Vec<Option<Tensor>> {
+    fn backward(&self, dy: &Tensor, _: &[bool]) -> crate::autograd::Grads {
         let dim = self.dim;
         if !(is_grad_enabled() && self.x.requires_grad()) {
-            return vec![Some(backward_rows(&self.y, dy, dim as usize, self.log))];
+            return [Some(backward_rows(&self.y, dy, dim as usize, self.log))].into();
         }
         let dx = if self.log {
             let y = output_for_backward(&self.x, &self.y, |x| x.log_softmax(dim));
@@ -103,6 +103,6 @@ impl Backward for SoftmaxBackward {
             let y = output_for_backward(&self.x, &self.y, |x| x.softmax(dim));
             &y * &(dy - &(dy * &y).sum_dim(dim, true))
         };
-        vec![Some(dx)]
+        [Some(dx)].into()
     }
 }

@@ -68,10 +68,10 @@ macro_rules! unary_op {
                 $name
             }
             #[allow(unused_variables)]
-            fn backward(&self, $dy: &Tensor, _: &[bool]) -> Vec<Option<Tensor>> {
+            fn backward(&self, $dy: &Tensor, _: &[bool]) -> crate::autograd::Grads {
                 let $x = &self.x;
                 let $y = &output_for_backward(&self.x, &self.y, |x| x.$method());
-                vec![Some($grad)]
+                [Some($grad)].into()
             }
         }
     };
@@ -158,11 +158,11 @@ impl Backward for PowfBackward {
     fn name(&self) -> &'static str {
         "powf"
     }
-    fn backward(&self, dy: &Tensor, _: &[bool]) -> Vec<Option<Tensor>> {
+    fn backward(&self, dy: &Tensor, _: &[bool]) -> crate::autograd::Grads {
         if self.p == 0.0 {
-            return vec![Some(dy.zeros_like())];
+            return [Some(dy.zeros_like())].into();
         }
-        vec![Some(dy * &self.x.powf(self.p - 1.0) * self.p)]
+        [Some(dy * &self.x.powf(self.p - 1.0) * self.p)].into()
     }
 }
 
@@ -175,9 +175,9 @@ impl Backward for ClampBackward {
     fn name(&self) -> &'static str {
         "clamp"
     }
-    fn backward(&self, dy: &Tensor, _: &[bool]) -> Vec<Option<Tensor>> {
+    fn backward(&self, dy: &Tensor, _: &[bool]) -> crate::autograd::Grads {
         let (lo, hi) = (self.lo, self.hi);
         let inside = map_float(&self.x, "clamp", |v| if v > lo && v < hi { 1.0 } else { 0.0 });
-        vec![Some(dy * &inside)]
+        [Some(dy * &inside)].into()
     }
 }

@@ -334,8 +334,8 @@ impl Backward for ReshapeBackward {
     fn name(&self) -> &'static str {
         "reshape"
     }
-    fn backward(&self, dy: &Tensor, _: &[bool]) -> Vec<Option<Tensor>> {
-        vec![Some(dy.reshape(&self.in_shape))]
+    fn backward(&self, dy: &Tensor, _: &[bool]) -> crate::autograd::Grads {
+        [Some(dy.reshape(&self.in_shape))].into()
     }
 }
 
@@ -346,8 +346,8 @@ impl Backward for PermuteBackward {
     fn name(&self) -> &'static str {
         "permute"
     }
-    fn backward(&self, dy: &Tensor, _: &[bool]) -> Vec<Option<Tensor>> {
-        vec![Some(dy.permute(&self.inverse))]
+    fn backward(&self, dy: &Tensor, _: &[bool]) -> crate::autograd::Grads {
+        [Some(dy.permute(&self.inverse))].into()
     }
 }
 
@@ -358,8 +358,8 @@ impl Backward for ExpandBackward {
     fn name(&self) -> &'static str {
         "expand"
     }
-    fn backward(&self, dy: &Tensor, _: &[bool]) -> Vec<Option<Tensor>> {
-        vec![Some(dy.sum_to_shape(&self.in_shape))]
+    fn backward(&self, dy: &Tensor, _: &[bool]) -> crate::autograd::Grads {
+        [Some(dy.sum_to_shape(&self.in_shape))].into()
     }
 }
 
@@ -368,8 +368,8 @@ impl Backward for ContiguousBackward {
     fn name(&self) -> &'static str {
         "contiguous"
     }
-    fn backward(&self, dy: &Tensor, _: &[bool]) -> Vec<Option<Tensor>> {
-        vec![Some(dy.clone())]
+    fn backward(&self, dy: &Tensor, _: &[bool]) -> crate::autograd::Grads {
+        [Some(dy.clone())].into()
     }
 }
 
@@ -383,8 +383,8 @@ impl Backward for SliceBackward {
     fn name(&self) -> &'static str {
         "slice"
     }
-    fn backward(&self, dy: &Tensor, _: &[bool]) -> Vec<Option<Tensor>> {
-        vec![Some(embed_slice(dy, &self.in_shape, self.dim, self.start, self.step))]
+    fn backward(&self, dy: &Tensor, _: &[bool]) -> crate::autograd::Grads {
+        [Some(embed_slice(dy, &self.in_shape, self.dim, self.start, self.step))].into()
     }
 }
 
@@ -417,8 +417,8 @@ impl Backward for EmbedBackward {
     fn name(&self) -> &'static str {
         "slice_backward"
     }
-    fn backward(&self, dy: &Tensor, _: &[bool]) -> Vec<Option<Tensor>> {
+    fn backward(&self, dy: &Tensor, _: &[bool]) -> crate::autograd::Grads {
         let end = self.start + (self.len.max(1) - 1) * self.step + 1;
-        vec![Some(dy.slice(self.dim as isize, self.start, if self.len == 0 { self.start } else { end }, self.step))]
+        [Some(dy.slice(self.dim as isize, self.start, if self.len == 0 { self.start } else { end }, self.step))].into()
     }
 }

@@ -31,6 +31,13 @@ impl Tensor {
         Tensor::from_buffer(T::into_buffer(data), shape)
     }
 
+    /// A one-element tensor of `shape` (whose product must be 1) holding `value`, without allocating a
+    /// buffer (it is stored inline).
+    pub(crate) fn from_one<T: Element>(value: T, shape: &[usize]) -> Tensor {
+        debug_assert_eq!(shape.iter().product::<usize>(), 1);
+        Tensor::from_buffer(T::one(value), shape)
+    }
+
     /// A 1-D tensor copied from a slice.
     pub fn from_slice<T: Element>(data: &[T]) -> Tensor {
         Tensor::from_vec(data.to_vec(), &[data.len()])
@@ -38,7 +45,7 @@ impl Tensor {
 
     /// A zero-dimensional tensor holding `value`.
     pub fn scalar<T: Element>(value: T) -> Tensor {
-        Tensor::from_vec(vec![value], &[])
+        Tensor::from_one(value, &[])
     }
 
     /// An `f32` tensor of zeros.
@@ -201,7 +208,7 @@ impl crate::autograd::Backward for CastBackward {
     fn name(&self) -> &'static str {
         "to_dtype"
     }
-    fn backward(&self, grad: &Tensor, _needs: &[bool]) -> Vec<Option<Tensor>> {
-        vec![Some(grad.to_dtype(self.from))]
+    fn backward(&self, grad: &Tensor, _needs: &[bool]) -> crate::autograd::Grads {
+        [Some(grad.to_dtype(self.from))].into()
     }
 }

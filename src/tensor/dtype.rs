@@ -1,6 +1,7 @@
 //! Element types. `f32` is the fast path, `f64` works everywhere (gradcheck runs in it), `i64` holds indices
 //! (argmax, gather, embedding tokens, class targets) and `bool` holds masks (comparisons, `where`).
 
+use smallvec::SmallVec;
 use std::fmt;
 
 /// The element type of a tensor.
@@ -48,14 +49,16 @@ impl fmt::Display for DType {
     }
 }
 
-/// The owned elements of a tensor's storage, one variant per dtype.
+/// The owned elements of a tensor's storage, one variant per dtype. Up to 16 bytes of elements (a loss, a
+/// scalar, a one-element chain) live inline, without a heap allocation of their own; larger buffers are on
+/// the heap exactly like a `Vec` (and a `Vec` handed to `from_vec` keeps its allocation).
 #[derive(Clone, Debug)]
 #[doc(hidden)]
 pub enum Buffer {
-    F32(Vec<f32>),
-    F64(Vec<f64>),
-    I64(Vec<i64>),
-    Bool(Vec<bool>),
+    F32(SmallVec<[f32; 4]>),
+    F64(SmallVec<[f64; 2]>),
+    I64(SmallVec<[i64; 2]>),
+    Bool(SmallVec<[bool; 16]>),
 }
 
 impl Buffer {
@@ -85,6 +88,8 @@ pub(crate) mod sealed {
     pub trait Sealed: Sized {
         /// Wraps a vector as a buffer.
         fn into_buffer(v: Vec<Self>) -> Buffer;
+        /// A one-element buffer (stored inline, no allocation).
+        fn one(x: Self) -> Buffer;
         /// Borrows the elements of a buffer of this dtype (the engine guarantees the dtype matches).
         fn slice(b: &Buffer) -> &[Self];
         /// Mutably borrows the elements of a buffer of this dtype.
@@ -106,6 +111,11 @@ macro_rules! impl_element {
     ($t:ty, $variant:ident, $to:expr, $from:expr) => {
         impl sealed::Sealed for $t {
             fn into_buffer(v: Vec<Self>) -> Buffer {
+                Buffer::$variant(SmallVec::from_vec(v))
+            }
+            fn one(x: Self) -> Buffer {
+                let mut v = SmallVec::new();
+                v.push(x);
                 Buffer::$variant(v)
             }
             fn slice(b: &Buffer) -> &[Self] {

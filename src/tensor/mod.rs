@@ -94,6 +94,11 @@ pub(crate) struct Inner {
     pub(crate) grad: Mutex<Option<Tensor>>,
     pub(crate) retains_grad: AtomicBool,
     pub(crate) hooks: Mutex<Vec<(usize, Hook)>>,
+    /// Set by the first `register_hook`, so the backward sweep skips the hooks' lock on all other tensors.
+    pub(crate) has_hooks: AtomicBool,
+    /// The backward pass that last visited this tensor and its place in that pass's order (see
+    /// `autograd::engine::Visits`): a per-tensor mark instead of a hash-map entry per tensor and pass.
+    pub(crate) visit: crate::autograd::VisitMark,
 }
 
 impl Inner {
@@ -107,6 +112,8 @@ impl Inner {
             grad: Mutex::new(None),
             retains_grad: AtomicBool::new(false),
             hooks: Mutex::new(Vec::new()),
+            has_hooks: AtomicBool::new(false),
+            visit: crate::autograd::VisitMark::default(),
         }
     }
 }

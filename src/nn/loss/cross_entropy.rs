@@ -89,10 +89,10 @@ impl Backward for CrossEntropyBackward {
         "cross_entropy"
     }
 
-    fn backward(&self, dy: &Tensor, _: &[bool]) -> Vec<Option<Tensor>> {
+    fn backward(&self, dy: &Tensor, _: &[bool]) -> crate::autograd::Grads {
         let p = self.x.softmax(1);
         let m = self.x.shape()[0];
         let dx = dy.reshape([m, 1]) * (&self.a * &p - &self.target_term - &self.smooth_term);
-        vec![Some(dx)]
+        vec![Some(dx)].into()
     }
 }

@@ -391,12 +391,12 @@ impl crate::Backward for BceBackward {
         "binary_cross_entropy"
     }
 
-    fn backward(&self, dy: &Tensor, needs: &[bool]) -> Vec<Option<Tensor>> {
+    fn backward(&self, dy: &Tensor, needs: &[bool]) -> crate::autograd::Grads {
         let (x, t) = (&self.x, &self.t);
         let dx = needs[0].then(|| dy * &(x - t) / (x * &(1.0 - x)).clamp(Some(1e-12), None));
         let dt =
             needs[1].then(|| dy * &((1.0 - x).log().clamp(Some(-100.0), None) - x.log().clamp(Some(-100.0), None)));
-        vec![dx, dt]
+        vec![dx, dt].into()
     }
 }
 

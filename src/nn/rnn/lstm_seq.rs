@@ -571,11 +571,11 @@ impl Backward for LstmSequenceBackward {
         "lstm_sequence"
     }
 
-    fn backward(&self, dy: &Tensor, needs: &[bool]) -> Vec<Option<Tensor>> {
+    fn backward(&self, dy: &Tensor, needs: &[bool]) -> crate::autograd::Grads {
         if is_grad_enabled() {
-            self.backward_recorded(dy, needs)
+            self.backward_recorded(dy, needs).into()
         } else {
-            crate::dispatch_float!(dy.dtype(), "lstm_sequence", T => self.backward_fused::<T>(dy, needs))
+            crate::dispatch_float!(dy.dtype(), "lstm_sequence", T => self.backward_fused::<T>(dy, needs).into())
         }
     }
 

@@ -184,7 +184,7 @@ impl Backward for RnnSequenceBackward {
         "rnn_sequence"
     }
 
-    fn backward(&self, dy: &Tensor, needs: &[bool]) -> Vec<Option<Tensor>> {
+    fn backward(&self, dy: &Tensor, needs: &[bool]) -> crate::autograd::Grads {
         let grads = if is_grad_enabled() { self.backward_recorded(dy) } else { self.backward_fused(dy) };
         grads.into_iter().zip(needs).map(|(g, &need)| need.then_some(g)).collect()
     }
