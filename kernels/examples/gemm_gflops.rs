@@ -7,6 +7,9 @@
 //! TG_GEMM_ISA=avx2 cargo run --release -p tensorgrad-kernels --example gemm_gflops   # AVX2 tier
 //! cargo run --release -p tensorgrad-kernels --example gemm_gflops -- --scale 2 [160x160x160,..]   # 2 threads
 //! cargo run --release -p tensorgrad-kernels --example gemm_gflops -- --peak2     # 2-core FMA peak
+//! cargo run --release -p tensorgrad-kernels --example gemm_gflops -- --prepacked 2   # PackedB vs sgemm
+//! cargo run --release -p tensorgrad-kernels --example gemm_gflops -- --one 1024x1024x1024 3 [threads]
+//!     # one shape for N seconds (for perf record / perf stat): best-of-batches GFLOP/s
 //! ```
 //!
 //! Shapes are `m x k x n` (A is m x k, B is k x n, all row-major f32). Each cell is the median of 5
@@ -571,6 +574,92 @@ fn scale(secs: f64, shapes: &[(usize, usize, usize)]) {
     }
 }
 
+/// `--prepacked [secs]`: `sgemm` vs `gemm_packed_b` (B packed once, outside the timing) on the LSTM step
+/// shapes (forward `h[32x256] W^T`, backward `dA[32x1024] W`) and two square ones, 1 and 2 threads,
+/// called from inside the pool as the LSTM does; interleaved batches on the wall clock, best of each.
+fn prepacked(secs: f64) {
+    use tensorgrad_kernels::gemm::{sgemm, sgemm_packed_b, PackedB};
+    let pools = [1, 2].map(|t| rayon::ThreadPoolBuilder::new().num_threads(t).build().unwrap());
+    println!("sgemm vs prepacked B (gemm_packed_b), us per call, best of interleaved batches; load {}", load_avg());
+    println!();
+    println!("| shape (m x k x n) | threads | sgemm us | packed B us | speedup |");
+    println!("|---|---|---|---|---|");
+    for (m, k, n) in [(32, 256, 1024), (32, 1024, 256), (256, 256, 256), (1024, 1024, 1024)] {
+        let a: Vec<f32> = (0..m * k).map(|i| ((i * 7) % 13) as f32 * 0.1 - 0.6).collect();
+        let b: Vec<f32> = (0..k * n).map(|i| ((i * 5) % 11) as f32 * 0.1 - 0.5).collect();
+        let packed = PackedB::new(k, n, &b, n, 1);
+        let mut c = vec![0.0f32; m * n];
+        let t = Instant::now();
+        sgemm(m, k, n, 1.0, &a, k, 1, &b, n, 1, 0.0, &mut c, n, 1);
+        let reps = ((0.002 / t.elapsed().as_secs_f64().max(1e-9)).ceil() as usize).clamp(1, 100_000);
+        for (ti, pool) in pools.iter().enumerate() {
+            let mut best = [f64::INFINITY; 2];
+            let start = Instant::now();
+            while start.elapsed().as_secs_f64() < secs {
+                for (cfg, best) in best.iter_mut().enumerate() {
+                    let per_call = pool.install(|| {
+                        let t = Instant::now();
+                        for _ in 0..reps {
+                            if cfg == 0 {
+                                sgemm(m, k, n, 1.0, &a, k, 1, &b, n, 1, 0.0, black_box(&mut c), n, 1);
+                            } else {
+                                sgemm_packed_b(m, 1.0, &a, k, 1, &packed, 0.0, black_box(&mut c), n, 1);
+                            }
+                        }
+                        t.elapsed().as_secs_f64() / reps as f64
+                    });
+                    *best = best.min(per_call);
+                }
+            }
+            println!(
+                "| {m}x{k}x{n} | {} | {:.1} | {:.1} | {:.2} |",
+                ti + 1,
+                best[0] * 1e6,
+                best[1] * 1e6,
+                best[0] / best[1]
+            );
+        }
+    }
+}
+
+/// `--one MxKxN secs [threads]`: one row-major `f32` shape on a pool of `threads` (default 1) for `secs`
+/// seconds of batches (>= 20 ms each); prints the best and median batch in GFLOP/s (wall clock).
+fn one(shape: &str, secs: f64, threads: usize) {
+    let d: Vec<usize> = shape.split('x').map(|v| v.parse().expect("shape m x k x n")).collect();
+    let (m, k, n) = (d[0], d[1], d[2]);
+    let a: Vec<f32> = (0..m * k).map(|i| ((i * 7) % 13) as f32 * 0.1 - 0.6).collect();
+    let b: Vec<f32> = (0..k * n).map(|i| ((i * 5) % 11) as f32 * 0.1 - 0.5).collect();
+    let mut c = vec![0.0f32; m * n];
+    let flops = 2.0 * (m * n * k) as f64;
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+    let (mut batches, reps): (Vec<f64>, usize) = pool.install(|| {
+        let call = |c: &mut [f32]| tensorgrad_kernels::gemm::sgemm(m, k, n, 1.0, &a, k, 1, &b, n, 1, 0.0, c, n, 1);
+        let t = Instant::now();
+        call(&mut c);
+        let reps = ((0.02 / t.elapsed().as_secs_f64().max(1e-9)).ceil() as usize).clamp(1, 1_000_000);
+        let start = Instant::now();
+        let mut out = Vec::new();
+        while out.len() < 3 || start.elapsed().as_secs_f64() < secs {
+            let t = Instant::now();
+            for _ in 0..reps {
+                call(black_box(&mut c));
+            }
+            out.push(t.elapsed().as_secs_f64() / reps as f64);
+        }
+        (out, reps)
+    });
+    batches.sort_by(f64::total_cmp);
+    let g = |s: f64| flops / s / 1e9;
+    println!(
+        "{m}x{k}x{n} {threads} thread(s): best {:.1} GFLOP/s, median {:.1} ({} batches, {} calls + 1, load {})",
+        g(batches[0]),
+        g(batches[batches.len() / 2]),
+        batches.len(),
+        batches.len() * reps,
+        load_avg()
+    );
+}
+
 fn main() {
     set_isa_from_env();
     if std::env::args().any(|a| a == "--tune") {
@@ -578,6 +667,16 @@ fn main() {
         return;
     }
     let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--one") {
+        let secs = args.get(i + 2).and_then(|s| s.parse().ok()).unwrap_or(2.0);
+        let threads = args.get(i + 3).and_then(|s| s.parse().ok()).unwrap_or(1);
+        one(&args[i + 1], secs, threads);
+        return;
+    }
+    if let Some(i) = args.iter().position(|a| a == "--prepacked") {
+        prepacked(args.get(i + 1).and_then(|s| s.parse().ok()).unwrap_or(1.0));
+        return;
+    }
     if args.iter().any(|a| a == "--peak2") {
         peak2();
         return;

@@ -24,6 +24,8 @@ fn avx2_sgemm_matches_reference() {
     }
     grid::<f32>(sgemm, 21);
     big::<f32>(sgemm, 22);
+    // A PackedB packed for this tier (panels of 16 columns).
+    big::<f32>(packed_b, 26);
 }
 
 #[test]

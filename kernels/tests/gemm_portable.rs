@@ -17,6 +17,8 @@ fn portable_sgemm_matches_reference() {
     portable();
     grid::<f32>(sgemm, 21);
     big::<f32>(sgemm, 22);
+    // A PackedB packed for this tier (panels of 8 columns).
+    big::<f32>(packed_b, 26);
 }
 
 #[test]

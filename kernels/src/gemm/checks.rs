@@ -6,7 +6,7 @@ use super::{driver, GemmScalar};
 /// Largest offset (in elements) touched by a strided array with these `(len, stride)` dims, plus one;
 /// 0 if any dim is empty. Panics on overflow.
 #[track_caller]
-fn extent(op: &str, dims: &[(usize, usize)]) -> usize {
+pub(super) fn extent(op: &str, dims: &[(usize, usize)]) -> usize {
     if dims.iter().any(|&(len, _)| len == 0) {
         return 0;
     }
@@ -27,7 +27,7 @@ fn overflow_panic(op: &str) -> ! {
 #[cold]
 #[inline(never)]
 #[track_caller]
-fn short_panic(op: &str, need: usize, have: usize, dims: &[(usize, usize)]) -> ! {
+pub(super) fn short_panic(op: &str, need: usize, have: usize, dims: &[(usize, usize)]) -> ! {
     let d: Vec<String> = dims.iter().map(|(l, s)| format!("{l}@{s}")).collect();
     panic!("gemm: slice for {op} is too short: dims (len@stride) [{}] need {need} elements, got {have}", d.join(", "))
 }
@@ -35,7 +35,7 @@ fn short_panic(op: &str, need: usize, have: usize, dims: &[(usize, usize)]) -> !
 /// Panics unless the strided dims `(len, stride)` map distinct indices to distinct offsets, using the
 /// sufficient test "sorted by stride, each stride is at least the extent of the smaller dims".
 #[track_caller]
-fn assert_no_overlap(op: &str, dims: &[(usize, usize); 3]) {
+pub(super) fn assert_no_overlap(op: &str, dims: &[(usize, usize); 3]) {
     // Allocation-free (this runs on every call, including 16x16x16 ones).
     let mut d = *dims;
     d.sort_unstable_by_key(|&(_, stride)| stride);

@@ -3,7 +3,8 @@
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
-use super::driver::{gemm_packed, Problem};
+use super::driver::{gemm_packed, gemm_prepacked, Problem};
+use super::kernel::Kernel;
 use super::kernel::{PortableF32, PortableF64};
 #[cfg(target_arch = "x86_64")]
 use super::x86;
@@ -27,6 +28,19 @@ pub trait Sealed: Sized {
     ///
     /// Same as [`Sealed::packed`].
     unsafe fn small(p: &Problem<Self>) -> bool;
+
+    /// The column-panel width (`NR`) of the microkernel the next packed call will use: the layout a
+    /// [`PackedB`](super::PackedB) is packed in.
+    fn panel_width() -> usize;
+
+    /// Runs the packed driver on a `B` packed ahead of time in panels of width `nr` (see
+    /// [`PackedB`](super::PackedB)); returns `false` (doing nothing) if the current microkernel's `NR` is
+    /// not `nr` (the tier was changed with [`force_isa`] since packing).
+    ///
+    /// # Safety
+    ///
+    /// As [`Sealed::packed`] for A and C; `b` holds `ceil(n / nr) * nr * k` packed elements.
+    unsafe fn prepacked(p: &Problem<Self>, b: &[Self], nr: usize, threads: usize) -> bool;
 }
 
 macro_rules! impl_sealed {
@@ -43,6 +57,33 @@ macro_rules! impl_sealed {
                     // SAFETY: forwarded caller contract; the portable kernel needs no CPU feature.
                     _ => unsafe { gemm_packed::<$t, $portable>(p, threads) },
                 }
+            }
+
+            fn panel_width() -> usize {
+                match isa() {
+                    #[cfg(target_arch = "x86_64")]
+                    Isa::Avx512 => <x86::$avx512 as Kernel<$t>>::NR,
+                    #[cfg(target_arch = "x86_64")]
+                    Isa::Avx2 => <x86::$avx2 as Kernel<$t>>::NR,
+                    _ => <$portable as Kernel<$t>>::NR,
+                }
+            }
+
+            unsafe fn prepacked(p: &Problem<$t>, b: &[$t], nr: usize, threads: usize) -> bool {
+                if nr != Self::panel_width() {
+                    return false;
+                }
+                match isa() {
+                    #[cfg(target_arch = "x86_64")]
+                    // SAFETY: AVX-512F was detected at run time; NR matches; the caller upholds the contract.
+                    Isa::Avx512 => unsafe { gemm_prepacked::<$t, x86::$avx512>(p, b, threads) },
+                    #[cfg(target_arch = "x86_64")]
+                    // SAFETY: AVX2+FMA was detected at run time; NR matches; the caller upholds the contract.
+                    Isa::Avx2 => unsafe { gemm_prepacked::<$t, x86::$avx2>(p, b, threads) },
+                    // SAFETY: NR matches; forwarded caller contract; the portable kernel needs no CPU feature.
+                    _ => unsafe { gemm_prepacked::<$t, $portable>(p, b, threads) },
+                }
+                true
             }
 
             unsafe fn small(p: &Problem<$t>) -> bool {

@@ -59,7 +59,7 @@ unsafe impl<T: Sync> Send for Problem<T> {}
 impl<T: GemmScalar> Problem<T> {
     /// Address of `A[i][p]` (computed with wrapping arithmetic; only dereferenced when in bounds). A method,
     /// so closures capture the whole (`Sync`) problem rather than a raw-pointer field.
-    fn a_at(&self, i: usize, p: usize) -> *const T {
+    pub(crate) fn a_at(&self, i: usize, p: usize) -> *const T {
         self.a.wrapping_add(i * self.rsa + p * self.csa)
     }
 
@@ -69,7 +69,7 @@ impl<T: GemmScalar> Problem<T> {
     }
 
     /// Address of `C[i][j]`.
-    fn c_at(&self, i: usize, j: usize) -> *mut T {
+    pub(crate) fn c_at(&self, i: usize, j: usize) -> *mut T {
         self.c.0.wrapping_add(i * self.rsc + j * self.csc)
     }
 
@@ -138,7 +138,7 @@ pub(crate) unsafe fn gemm_batched_raw<T: GemmScalar>(
 /// # Safety
 ///
 /// As [`gemm_batched_raw`] for one member.
-unsafe fn gemm_one<T: GemmScalar>(p: &Problem<T>, par: bool) {
+pub(crate) unsafe fn gemm_one<T: GemmScalar>(p: &Problem<T>, par: bool) {
     if par && rayon::current_thread_index().is_none() {
         // Called from outside the pool (the engine's main thread): enter it once for the whole product.
         // Otherwise every parallel region below would be injected from outside, with the caller blocking
@@ -197,7 +197,7 @@ unsafe fn gemm_one_in_pool<T: GemmScalar>(p: &Problem<T>, par: bool) {
 }
 
 /// Row granularity of the threaded small path (a multiple of every tier's direct-tile height).
-const SMALL_ROWS: usize = 12;
+pub(crate) const SMALL_ROWS: usize = 12;
 /// Column granularity of the threaded small path (a multiple of every tier's 2-vector tile width).
 const SMALL_COLS: usize = 32;
 
@@ -206,19 +206,19 @@ fn small_applies<T: GemmScalar>(p: &Problem<T>) -> bool {
     p.csb == 1 && super::isa() != super::Isa::Portable
 }
 
-fn div_ceil(a: usize, b: usize) -> usize {
+pub(crate) fn div_ceil(a: usize, b: usize) -> usize {
     a.div_ceil(b)
 }
 
 /// Part `i` of `parts` nearly equal contiguous parts of `0..len` (sizes differ by at most one).
-fn part(i: usize, parts: usize, len: usize) -> (usize, usize) {
+pub(crate) fn part(i: usize, parts: usize, len: usize) -> (usize, usize) {
     (i * len / parts, (i + 1) * len / parts)
 }
 
 /// How `threads` tasks split a block of `mp` row panels x `np` column panels: a `tm x tn` grid
 /// (`tm * tn == threads`) with the smallest largest task (in tiles). Ties go to the split over M. `n_ok`:
 /// whether splitting N is allowed at all.
-fn grid(threads: usize, mp: usize, np: usize, n_ok: bool) -> (usize, usize) {
+pub(crate) fn grid(threads: usize, mp: usize, np: usize, n_ok: bool) -> (usize, usize) {
     let mut best = (threads, 1);
     let mut best_cost = div_ceil(mp, threads) * np;
     for tn in 2..=threads {
@@ -328,7 +328,7 @@ pub(crate) unsafe fn gemm_packed<T: GemmScalar, K: Kernel<T>>(p: &Problem<T>, th
                 let b = &bpack[np_all * nr * pc..][..np_all * nr * kcb];
                 let a = if shared_a { &apack[mp * mr * pc..][..mp * mr * kcb] } else { &[] };
                 // SAFETY: b (and a, if shared) hold the packed step pc; the task writes its own cell of C.
-                unsafe { cell.run::<K>(t, 0, p.n, pc, kcb, b, a, own.as_mut()) };
+                unsafe { cell.run::<K>(t, 0, p.n, pc, kcb, b, nr * kcb, a, own.as_mut()) };
             }
         });
         return;
@@ -367,7 +367,7 @@ pub(crate) unsafe fn gemm_packed<T: GemmScalar, K: Kernel<T>>(p: &Problem<T>, th
             let task = |t: usize| {
                 let mut own = if shared_a { None } else { Some(PackBuf::take(&A_BUF, mc * kc * size)) };
                 // SAFETY: bpack (and apack, if shared) hold the packed step; the task writes its own cell.
-                unsafe { cell.run::<K>(t, jc, ncb, pc, kcb, bpack, apack, own.as_mut()) };
+                unsafe { cell.run::<K>(t, jc, ncb, pc, kcb, bpack, nr * kcb, apack, own.as_mut()) };
             };
             if tm * tn > 1 {
                 (0..tm * tn).into_par_iter().for_each(task);
@@ -375,6 +375,52 @@ pub(crate) unsafe fn gemm_packed<T: GemmScalar, K: Kernel<T>>(p: &Problem<T>, th
                 task(0);
             }
         }
+    }
+}
+
+/// The packed driver for a `B` packed ahead of time ([`PackedB`](super::PackedB)): column panel `jp` with all
+/// `k` steps at `bpack[jp * nr * k..]` (element `(p, j)` at `p * nr + j % nr`), so KC step `pc` of panel
+/// `jp` is the contiguous `nr * kcb` run at `jp * nr * k + pc * nr`. Same blocking, grid cells and
+/// microkernel calls as [`gemm_packed`] (hence the same operations on every element of C, in the same
+/// order), minus the B packing: one parallel region per product, each task looping over the NC blocks and
+/// KC steps of its cell and packing only its own rows of A (full panels of a row-major A read in place).
+///
+/// # Safety
+///
+/// `p` as in [`gemm_batched_raw`] for A and C (`p.b` is not read), `m, n, k > 0`; `bpack` holds
+/// `ceil(n / nr) * nr * k` packed elements with `nr == K::NR`; the CPU supports `K`'s instructions.
+pub(crate) unsafe fn gemm_prepacked<T: GemmScalar, K: Kernel<T>>(p: &Problem<T>, bpack: &[T], threads: usize) {
+    let (mr, nr) = (K::MR, K::NR);
+    let size = std::mem::size_of::<T>();
+    debug_assert!(bpack.len() >= div_ceil(p.n, nr) * nr * p.k);
+    let kc = balanced_block(p.k, K::KC, 1);
+    let mc = balanced_block(p.m, K::MC, mr).min(div_ceil(p.m, mr) * mr);
+    let nc = balanced_block(p.n, K::NC, nr);
+    let mp = div_ceil(p.m, mr);
+    let direct_a = K::DIRECT_A && p.csa == 1 && rows_spread_over_l1(mr, p.rsa * size);
+    // Each task packs its own A rows, so splitting N is always allowed (when the threads split N, each
+    // packs all of A: m*k copies against m*k*n/threads multiply-adds).
+    let (tm, tn) = if threads > 1 { grid(threads, mp, div_ceil(nc.min(p.n), nr), true) } else { (1, 1) };
+    let cell = Cell { p, mr, nr, mc, mp, tm, tn, direct_a, shared_a: false };
+    let task = |t: usize| {
+        let mut own = PackBuf::take(&A_BUF, mc * kc * size);
+        for jc in (0..p.n).step_by(nc) {
+            let ncb = nc.min(p.n - jc);
+            // Panel jc / nr starts at (jc / nr) * nr * k = jc * k (nc is a multiple of nr).
+            let block = &bpack[jc * p.k..];
+            for pc in (0..p.k).step_by(kc) {
+                let kcb = kc.min(p.k - pc);
+                // SAFETY: `block[pc * nr..]` holds the block's panels for step pc, nr * k apart (each run of
+                // nr * kcb in bounds: see the debug_assert above); the task writes its own cell of C; A is
+                // readable and the CPU supports K by the contract.
+                unsafe { cell.run::<K>(t, jc, ncb, pc, kcb, &block[pc * nr..], nr * p.k, &[], Some(&mut own)) };
+            }
+        }
+    };
+    if tm * tn > 1 {
+        (0..tm * tn).into_par_iter().for_each(task);
+    } else {
+        task(0);
     }
 }
 
@@ -444,12 +490,14 @@ impl<T: GemmScalar> Cell<'_, T> {
     }
 
     /// Computes grid cell `t` for KC step `pc` (depth `kcb`) of the NC block at `jc` (`ncb` columns): B's
-    /// packed panels of the block in `b`; all of A's packed panels of the step in `a` when shared, else
+    /// packed panels of the block in `b`, panel `jp` of the block at `b[jp * bstride..]` (`nr * kcb` for a
+    /// per-step packed block, `nr * k` for a [`PackedB`](super::PackedB) with `b` offset by `pc * nr`); all of A's packed panels of the step in `a` when shared, else
     /// packed per MC block into `own` (full panels of a row-major A read in place).
     ///
     /// # Safety
     ///
-    /// `b` (and `a` when shared) hold the packed step; `own` is `Some` unless A is shared; C's cell is not
+    /// `b` (and `a` when shared) hold the packed step (`bstride >= nr * kcb`); `own` is `Some` unless A is
+    /// shared; C's cell is not
     /// accessed concurrently; the CPU supports `K`.
     #[allow(clippy::too_many_arguments)]
     unsafe fn run<K: Kernel<T>>(
@@ -460,6 +508,7 @@ impl<T: GemmScalar> Cell<'_, T> {
         pc: usize,
         kcb: usize,
         b: &[T],
+        bstride: usize,
         a: &[T],
         mut own: Option<&mut PackBuf>,
     ) {
@@ -511,6 +560,7 @@ impl<T: GemmScalar> Cell<'_, T> {
                     a_direct,
                     ablock,
                     b,
+                    bstride,
                     beta,
                     p.c_at(ic, jc),
                     p.rsc,
@@ -521,12 +571,14 @@ impl<T: GemmScalar> Cell<'_, T> {
     }
 }
 
-/// Runs the microkernel over panels `j0..j1` of the packed B block and all MR-row panels of the packed A
-/// block, writing the `mcb x ncb` block of C at `c` (only its columns of panels `j0..j1`).
+/// Runs the microkernel over panels `j0..j1` of the packed B block (panel `jp` at `bpack[jp * bstride..]`)
+/// and all MR-row panels of the packed A block, writing the `mcb x ncb` block of C at `c` (only its
+/// columns of panels `j0..j1`).
 ///
 /// # Safety
 ///
-/// `apack`/`bpack` hold the packed blocks (`div_ceil(mcb, MR)` and at least `j1` panels of `kcb`; with
+/// `apack`/`bpack` hold the packed blocks (`div_ceil(mcb, MR)` and at least `j1` panels of `kcb`, B's
+/// `bstride >= NR * kcb` apart; with
 /// `a_direct = Some((a, rsa))` only the partial last A panel is packed and full panels are read at
 /// `a + i*rsa + p`, in bounds), the C block is in bounds and not accessed concurrently, and the CPU supports
 /// `K` (and `K::DIRECT_A` if `a_direct` is given).
@@ -541,6 +593,7 @@ unsafe fn macro_kernel<T: GemmScalar, K: Kernel<T>>(
     a_direct: Option<(*const T, usize)>,
     apack: &[T],
     bpack: &[T],
+    bstride: usize,
     beta: T,
     c: *mut T,
     rsc: usize,
@@ -548,10 +601,11 @@ unsafe fn macro_kernel<T: GemmScalar, K: Kernel<T>>(
 ) {
     let (mr, nr) = (K::MR, K::NR);
     let a_panels = div_ceil(mcb, mr);
-    debug_assert!(apack.len() >= a_panels * mr * kcb && bpack.len() >= j1 * nr * kcb);
+    debug_assert!(bstride >= nr * kcb);
+    debug_assert!(apack.len() >= a_panels * mr * kcb && bpack.len() >= (j1 - 1) * bstride + nr * kcb);
     for jp in j0..j1 {
         let cols = nr.min(ncb - jp * nr);
-        let bp = &bpack[jp * nr * kcb..][..nr * kcb];
+        let bp = &bpack[jp * bstride..][..nr * kcb];
         for ip in 0..a_panels {
             let rows = mr.min(mcb - ip * mr);
             let ctile = c.wrapping_add(ip * mr * rsc + jp * nr * csc);

@@ -38,7 +38,7 @@
 //!
 //! | tier | `f32` tile | `f64` tile | MC / KC / NC (`f32`) |
 //! |---|---|---|---|
-//! | AVX-512F | 12x32 | 12x16 | 240 / 256 / 4096 |
+//! | AVX-512F | 12x32 | 12x16 | 120 / 512 / 1024 |
 //! | AVX2+FMA | 6x16 | 6x8 | 144 / 256 / 4080 |
 //! | portable | 8x8 | 4x8 | 128 / 256 / 4096 |
 //!
@@ -70,6 +70,13 @@
 //! A call from outside the pool enters it once per product.
 //! Batched calls with small members run one member per task instead.
 //!
+//! # Prepacked `B`
+//!
+//! A caller that multiplies by the same `B` many times (a recurrent layer's weight at every time step)
+//! packs it once into a [`PackedB`] and calls [`gemm_packed_b`] (threaded like `sgemm`) or
+//! [`gemm_packed_b_single_thread`] (for callers that split `N` themselves over [`PackedB::columns`]): the
+//! same microkernel calls and values as `sgemm`, without packing `B` per call (module `prepacked`).
+//!
 //! # Panics
 //!
 //! Every entry point panics with a message naming the operand if a slice is too short for its dims and
@@ -80,6 +87,7 @@ mod dispatch;
 mod driver;
 mod kernel;
 mod pack;
+mod prepacked;
 mod reference;
 #[cfg(target_arch = "x86_64")]
 mod x86;
@@ -89,6 +97,7 @@ use std::ops::{Add, Mul};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub use dispatch::{detected_isa, force_isa, isa, kernel_name, Isa};
+pub use prepacked::{dgemm_packed_b, gemm_packed_b, gemm_packed_b_single_thread, sgemm_packed_b, PackedB, PackedBRef};
 pub use reference::gemm_reference;
 
 use checks::gemm_batched_impl;

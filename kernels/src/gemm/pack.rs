@@ -15,6 +15,11 @@ use super::GemmScalar;
 #[repr(C, align(64))]
 pub(crate) struct Line([u8; 64]);
 
+impl Line {
+    /// A zero-filled line.
+    pub(crate) const ZERO: Line = Line([0; 64]);
+}
+
 thread_local! {
     /// Packed-A buffer of this thread (one MC x KC block, or all of A for one KC step when threads split N
     /// and share it: at most 1 MiB).
@@ -66,6 +71,30 @@ impl Drop for PackBuf {
             slot.set(if other.len() > mine.len() { other } else { mine });
         });
     }
+}
+
+/// The first `len` elements of `lines` as a `T` slice.
+///
+/// # Panics
+///
+/// If `lines` is smaller than `len` elements.
+pub(crate) fn lines_as<T: GemmScalar>(lines: &[Line], len: usize) -> &[T] {
+    assert!(len * std::mem::size_of::<T>() <= lines.len() * 64);
+    // SAFETY: `Line` is plain bytes, always initialized; 64-byte alignment covers f32/f64 (the only
+    // GemmScalar types), every bit pattern is a valid f32/f64, the length is checked above, and the slice
+    // borrows `lines`.
+    unsafe { std::slice::from_raw_parts(lines.as_ptr().cast::<T>(), len) }
+}
+
+/// The first `len` elements of `lines` as a mutable `T` slice.
+///
+/// # Panics
+///
+/// If `lines` is smaller than `len` elements.
+pub(crate) fn lines_as_mut<T: GemmScalar>(lines: &mut [Line], len: usize) -> &mut [T] {
+    assert!(len * std::mem::size_of::<T>() <= lines.len() * 64);
+    // SAFETY: as in `lines_as`, with the slice borrowing `lines` mutably.
+    unsafe { std::slice::from_raw_parts_mut(lines.as_mut_ptr().cast::<T>(), len) }
 }
 
 /// Packs the `mc x kc` block of `A` at `a` (strides `rsa`, `csa`) into `ceil(mc / mr)` panels of `mr x kc`

@@ -4,7 +4,7 @@
 
 #![allow(dead_code)]
 
-use tensorgrad_kernels::gemm::{gemm_reference, GemmScalar};
+use tensorgrad_kernels::gemm::{gemm_packed_b, gemm_reference, GemmScalar, PackedB};
 
 /// A small xorshift generator: seeded, dependency-free.
 pub struct Rng(pub u64);
@@ -88,6 +88,29 @@ pub fn random<T: TestFloat>(rng: &mut Rng, len: usize) -> Vec<T> {
 }
 
 pub type GemmFn<T> = fn(usize, usize, usize, T, &[T], usize, usize, &[T], usize, usize, T, &mut [T], usize, usize);
+
+/// [`gemm_packed_b`] behind the [`GemmFn`] signature: packs `B`, then multiplies.
+#[allow(clippy::too_many_arguments)]
+pub fn packed_b<T: TestFloat>(
+    m: usize,
+    k: usize,
+    n: usize,
+    alpha: T,
+    a: &[T],
+    rsa: usize,
+    csa: usize,
+    b: &[T],
+    rsb: usize,
+    csb: usize,
+    beta: T,
+    c: &mut [T],
+    rsc: usize,
+    csc: usize,
+) {
+    let packed = PackedB::new(k, n, b, rsb, csb);
+    assert_eq!((packed.k(), packed.n()), (k, n));
+    gemm_packed_b(m, alpha, a, rsa, csa, &packed, beta, c, rsc, csc);
+}
 
 /// Runs one case through `f` and the reference and compares.
 #[allow(clippy::too_many_arguments)]
