@@ -114,7 +114,7 @@ pub(crate) fn estimate(name: &str, inputs: &[&[usize]], output: &[usize], elem: 
             _ => out,
         },
         "self_attention" => match inputs.first() {
-            Some(&[n, l, e3]) => {
+            Some(&&[n, l, e3]) => {
                 let (n, l, e) = (n as f64, l as f64, (e3 / 3) as f64);
                 4.0 * n * l * l * e + 5.0 * n * l * l
             }

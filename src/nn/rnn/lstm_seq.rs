@@ -39,6 +39,7 @@ use crate::ops::fast::Kernel;
 use crate::tensor::{Buffer, Element, Tensor};
 use std::sync::RwLockReadGuard;
 use tensorgrad_kernels::elementwise::{self as ew, Unary};
+use tensorgrad_kernels::gemm::{gemm_packed_b_single_thread, PackedB};
 use tensorgrad_kernels::Float as KFloat;
 
 /// One direction of one LSTM layer over a sequence: the arguments of [`lstm_sequence`].
@@ -311,19 +312,42 @@ fn permute_rows<T: Copy>(m: &[T], cols: usize, perm: &[usize], inverse: bool) ->
     out
 }
 
-/// One block of a weight as the `B` operand (`k x n`) of the per-step products.
-struct WBlock<'a, T> {
-    b: &'a [T],
-    strides: (usize, usize),
-    k: usize,
-    n: usize,
+/// Writes the transpose of the row-major `rows x cols` matrix `src` into `dst` (`cols x rows`, row
+/// stride `ld`), in 16 x 16 tiles so that both sides stay in cache.
+fn transpose_into<T: Copy>(src: &[T], rows: usize, cols: usize, dst: &mut [T], ld: usize) {
+    const TILE: usize = 16;
+    for r0 in (0..rows).step_by(TILE) {
+        for c0 in (0..cols).step_by(TILE) {
+            for c in c0..(c0 + TILE).min(cols) {
+                let d = &mut dst[c * ld..];
+                for r in r0..(r0 + TILE).min(rows) {
+                    d[r] = src[r * cols + c];
+                }
+            }
+        }
+    }
 }
 
-impl<T: Kernel> WBlock<'_, T> {
+/// One block of a weight as the `B` operand (`k x n`) of the per-step products, packed once per
+/// sequence for the GEMM microkernel (instead of once per step).
+struct WBlock<T: Kernel> {
+    packed: PackedB<T>,
+}
+
+impl<T: Kernel> WBlock<T> {
+    /// `B` `k x n` with element `(p, q)` at `b[p * rs + q * cs]`.
+    fn new(k: usize, n: usize, b: &[T], (rs, cs): (usize, usize)) -> Self {
+        WBlock { packed: PackedB::new(k, n, b, rs, cs) }
+    }
+
+    fn k(&self) -> usize {
+        self.packed.k()
+    }
+
     /// `C = A B + beta C` for `A` `m x k` with row stride `rsa`, `C` with row stride `rsc` (unit column
-    /// strides), on the calling thread's share of the pool.
+    /// strides), on the calling thread (the steps run one task per block).
     fn mul(&self, m: usize, a: &[T], rsa: usize, beta: T, c: &mut [T], rsc: usize) {
-        gemm((m, self.k, self.n), a, (rsa, 1), self.b, self.strides, beta, c, (rsc, 1));
+        gemm_packed_b_single_thread(m, <T as KFloat>::ONE, a, rsa, 1, &self.packed, beta, c, rsc, 1);
     }
 }
 
@@ -387,11 +411,9 @@ fn forward<T: Kernel>(a: &LstmArgs, lay: SeqLayout, hs: usize, features: usize, 
     let wf: Vec<Vec<WBlock<T>>> = (0..nb)
         .map(|j| {
             (0..nb)
-                .map(|k| WBlock {
-                    b: &w_hh[4 * bl.start(k) * hs + bl.start(j)..],
-                    strides: (1, hs),
-                    k: bl.width(j),
-                    n: 4 * bl.width(k),
+                .map(|k| {
+                    let b = &w_hh[4 * bl.start(k) * hs + bl.start(j)..];
+                    WBlock::new(bl.width(j), 4 * bl.width(k), b, (1, hs))
                 })
                 .collect()
         })
@@ -427,7 +449,7 @@ fn forward<T: Kernel>(a: &LstmArgs, lay: SeqLayout, hs: usize, features: usize, 
                 let g = 4 * w;
                 // gates[t] += h_prev W_hh^T, summed over the blocks of h_prev.
                 for (j, wjk) in wf.iter().map(|row| &row[k]).enumerate() {
-                    wjk.mul(n, &cur[n * bl.start(j)..], wjk.k, one, &mut tb.act[r0 * g..], bs * g);
+                    wjk.mul(n, &cur[n * bl.start(j)..], wjk.k(), one, &mut tb.act[r0 * g..], bs * g);
                 }
                 let hc = &cur[n * bl.start(k)..][..n * w];
                 for b in 0..n {
@@ -548,11 +570,9 @@ impl LstmSequenceBackward {
         let wb: Vec<Vec<WBlock<T>>> = (0..nb)
             .map(|j| {
                 (0..nb)
-                    .map(|k| WBlock {
-                        b: &w_hh[4 * bl.start(j) * hs + bl.start(k)..],
-                        strides: (hs, 1),
-                        k: 4 * bl.width(j),
-                        n: bl.width(k),
+                    .map(|k| {
+                        let b = &w_hh[4 * bl.start(j) * hs + bl.start(k)..];
+                        WBlock::new(4 * bl.width(j), bl.width(k), b, (hs, 1))
                     })
                     .collect()
             })
@@ -585,7 +605,7 @@ impl LstmSequenceBackward {
                         if !first {
                             for (j, wjk) in wb.iter().map(|row| &row[k]).enumerate() {
                                 let beta = if j == 0 { zero } else { one };
-                                wjk.mul(n, &prev[n * 4 * bl.start(j)..], wjk.k, beta, dhk, w);
+                                wjk.mul(n, &prev[n * 4 * bl.start(j)..], wjk.k(), beta, dhk, w);
                             }
                         }
                         let (ab, cb, tb) = (&act[rows * 4 * st..], &c[rows * st..], &tc[rows * st..]);
@@ -638,27 +658,27 @@ impl LstmSequenceBackward {
         let x = self.x.detach().contiguous();
         let xd = Data::of(&x);
         let xv = xd.get::<T>();
-        // Per block k (da_k: `rows x 4w`): dW_ih rows = da_k^T x, dW_hh rows = da_k^T H_prev (block by
-        // block of H_prev's units); rows in the permuted order until `permute_rows(.., inverse)`.
+        // [dW_ih | dW_hh] = dA^T [x | H_prev], computed transposed per block k (da_k: `rows x 4w`):
+        // dW_k^T = [x | H_prev]^T da_k, so the GEMM reads da_k row-major as its B (the transposed A
+        // would be packed column by column) and [x | H_prev]^T is transposed once, `xw x rows`.
+        // Rows of dW in the permuted order until `permute_rows(.., inverse)`.
         if need(1) || need(2) {
-            let mut dwi = vec![zero; g4 * features];
-            let mut dwh = vec![zero; g4 * hs];
+            let xw = features + hs;
+            let mut xh_t = vec![zero; xw * rows];
+            transpose_into(xv, rows, features, &mut xh_t, rows);
+            for k in 0..nb {
+                let (st, w) = (bl.start(k), bl.width(k));
+                transpose_into(&hp[rows * st..rows * (st + w)], rows, w, &mut xh_t[(features + st) * rows..], rows);
+            }
+            let mut dw = vec![zero; g4 * xw];
             for k in 0..nb {
                 let (s4, g) = (4 * bl.start(k), 4 * bl.width(k));
-                let dak = &da[rows * s4..];
-                if need(1) {
-                    gemm((g, rows, features), dak, (1, g), xv, (features, 1), zero, &mut dwi[s4 * features..], (features, 1));
-                }
-                if need(2) {
-                    for j in 0..nb {
-                        let (sj, wj) = (bl.start(j), bl.width(j));
-                        let hpj = &hp[rows * sj..];
-                        gemm((g, rows, wj), dak, (1, g), hpj, (wj, 1), zero, &mut dwh[s4 * hs + sj..], (hs, 1));
-                    }
-                }
+                gemm((xw, rows, g), &xh_t, (rows, 1), &da[rows * s4..], (g, 1), zero, &mut dw[s4 * xw..], (1, xw));
             }
-            grads[1] = need(1).then(|| Tensor::from_vec(permute_rows(&dwi, features, &perm, true), &[g4, features]));
-            grads[2] = need(2).then(|| Tensor::from_vec(permute_rows(&dwh, hs, &perm, true), &[g4, hs]));
+            let dw = permute_rows(&dw, xw, &perm, true);
+            let part = |c0: usize, w: usize| -> Vec<T> { dw.chunks_exact(xw).flat_map(|r| &r[c0..c0 + w]).copied().collect() };
+            grads[1] = need(1).then(|| Tensor::from_vec(part(0, features), &[g4, features]));
+            grads[2] = need(2).then(|| Tensor::from_vec(part(features, hs), &[g4, hs]));
         }
         if need(0) {
             let w_ih = self.w_ih.detach().contiguous();
@@ -679,7 +699,7 @@ impl LstmSequenceBackward {
                 for (k, dhk) in bl.split(&mut dh0b, n, 1).into_iter().enumerate() {
                     for (j, wjk) in wb.iter().map(|row| &row[k]).enumerate() {
                         let beta = if j == 0 { zero } else { one };
-                        wjk.mul(n, &d_cur[n * 4 * bl.start(j)..], wjk.k, beta, dhk, bl.width(k));
+                        wjk.mul(n, &d_cur[n * 4 * bl.start(j)..], wjk.k(), beta, dhk, bl.width(k));
                     }
                 }
             }
@@ -860,6 +880,20 @@ mod tests {
     /// The fused op with hidden-unit blocks of `unit` (H = 2: `unit` 2 is one block, 1 is two).
     fn blocked(a: &LstmArgs, unit: usize) -> Tensor {
         lstm_sequence_blocked(a, Blocks { h: a.h0.size(-1), unit })
+    }
+
+    #[test]
+    fn transpose_into_transposes_with_a_row_stride() {
+        let (rows, cols) = (37, 21);
+        let src: Vec<usize> = (0..rows * cols).collect();
+        let mut dst = vec![usize::MAX; cols * 40];
+        transpose_into(&src, rows, cols, &mut dst, 40);
+        for r in 0..rows {
+            for c in 0..cols {
+                assert_eq!(dst[c * 40 + r], src[r * cols + c]);
+            }
+        }
+        assert!(dst.chunks(40).all(|row| row[rows..].iter().all(|&v| v == usize::MAX)));
     }
 
     #[test]
