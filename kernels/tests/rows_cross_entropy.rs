@@ -88,6 +88,7 @@ fn weighted_cross_entropy_is_thread_count_independent() {
 #[test]
 #[should_panic(expected = "out of range")]
 fn weighted_cross_entropy_rejects_bad_target() {
-    let t = CrossEntropyTerms { targets: &[3], row_weight: &[1.0f32], keep: &[1.0], class_weight: None, smoothing: 0.0 };
+    let t =
+        CrossEntropyTerms { targets: &[3], row_weight: &[1.0f32], keep: &[1.0], class_weight: None, smoothing: 0.0 };
     rows::cross_entropy_rows_weighted_forward(&[0.0f32; 3], 3, &t, &mut [0.0], &mut [0.0]);
 }

@@ -143,6 +143,9 @@ mod tests {
         let (f, _) = estimate("lstm_sequence", &[&[2, 3, 4], &[20, 4], &[20, 5], &[2, 5], &[2, 5]], &[2, 3, 5], 4);
         assert_eq!(f, 2.0 * 6.0 * 20.0 * 9.0 + 10.0 * 6.0 * 5.0);
         // Attention over qkv [2, 8, 3 * 4]: 4 N L^2 E + 5 N L^2.
-        assert_eq!(estimate("self_attention", &[&[2, 8, 12]], &[2, 8, 4], 4).0, 4.0 * 2.0 * 64.0 * 4.0 + 5.0 * 2.0 * 64.0);
+        assert_eq!(
+            estimate("self_attention", &[&[2, 8, 12]], &[2, 8, 4], 4).0,
+            4.0 * 2.0 * 64.0 * 4.0 + 5.0 * 2.0 * 64.0
+        );
     }
 }

@@ -14,7 +14,7 @@
 //! forward:
 //! ```text
 //! G = x W_ih^T + b_ih + b_hh                       one GEMM over all T*N rows, then per step:
-//! [a_i a_f a_g a_o] = G[t] + h_prev W_hh^T          one GEMM into the rows of step t of G
+//! [a_i a_f a_g a_o] = G[t] + h_prev W_hh^T          one GEMM per step (per block, below) into G's rows
 //! i, f, o = sigmoid(a_i, a_f, a_o)   g = tanh(a_g)
 //! c_t = f * c_prev + i * g           h_t = o * tanh(c_t)
 //! ```
@@ -24,12 +24,22 @@
 //! dh = dy[t] + dh~                   dc = dc~ + dh * o * (1 - tanh(c_t)^2)
 //! da_i = dc * g * i (1 - i)   da_f = dc * c_prev * f (1 - f)   da_g = dc * i (1 - g^2)   da_o = dh * tanh(c_t) * o (1 - o)
 //! dc~ = dc * f                       dh~ = da[t] W_hh            (one GEMM per step)
-//! after the loop, one GEMM each over all T*N rows of dA = [da_i da_f da_g da_o]:
-//! dW_hh = dA^T H_prev    dW_ih = dA^T x    dx = dA W_ih    db_ih = db_hh = column sums of dA
+//! after the loop, GEMMs over all T*N rows of dA = [da_i da_f da_g da_o]:
+//! [dW_ih | dW_hh] = dA^T [x | H_prev]    dx = dA W_ih    db_ih = db_hh = column sums of dA
 //! dh0 = dh~, dc0 = dc~
 //! ```
-//! The forward saves the activations `i f g o`, `c_t`, `tanh(c_t)` and `[x | h_prev]` of every row (7H + I values).
-//! A plain backward runs the elementwise part in one loop per step over them; under `create_graph` the
+//!
+//! Parallel steps: the hidden units are split into blocks (two from H = 32 up, [`Blocks`]); block k
+//! owns the gate columns `[i f g o]` of its units. A step is one parallel region with one task per
+//! block: the task multiplies the previous state (all blocks of it, read-only) into its own gate
+//! columns, then applies the gate math and the state update to its units (backward: `dh~` for its
+//! units, then its part of `da`). W_hh is packed once per sequence, block by block
+//! (`tensorgrad_kernels::gemm::PackedB`), not once per step. Per-row buffers are stored block after
+//! block, so each task writes only its own memory; the block count depends on H only, so the values
+//! do not depend on the number of threads.
+//!
+//! The forward saves the activations `i f g o`, `c_t`, `tanh(c_t)` and `h_prev` of every row (7H
+//! values; `x` is an input). A plain backward runs the elementwise part in one loop per step over them; under `create_graph` the
 //! same formulas run as tensor ops over a recomputed forward, so second derivatives are exact (tested
 //! with gradgradcheck).
 
@@ -301,13 +311,29 @@ impl Blocks {
     }
 }
 
+/// Splits `buf` into consecutive parts of the given lengths.
+fn split_at<T>(mut buf: &mut [T], lens: impl Iterator<Item = usize>) -> Vec<&mut [T]> {
+    let mut v = Vec::new();
+    for len in lens {
+        let (head, tail) = buf.split_at_mut(len);
+        v.push(head);
+        buf = tail;
+    }
+    v
+}
+
 /// Rows of a `[4H, cols]` matrix in the permuted gate order of `bl` (the natural order when `inverse`:
 /// then `m` is permuted and the result natural).
 fn permute_rows<T: Copy>(m: &[T], cols: usize, perm: &[usize], inverse: bool) -> Vec<T> {
-    let mut out = m.to_vec();
-    for (j, &p) in perm.iter().enumerate() {
-        let (dst, src) = if inverse { (p, j) } else { (j, p) };
-        out[dst * cols..(dst + 1) * cols].copy_from_slice(&m[src * cols..(src + 1) * cols]);
+    let mut src_row = perm.to_vec();
+    if inverse {
+        for (j, &p) in perm.iter().enumerate() {
+            src_row[p] = j;
+        }
+    }
+    let mut out = Vec::with_capacity(m.len());
+    for r in src_row {
+        out.extend_from_slice(&m[r * cols..(r + 1) * cols]);
     }
     out
 }
@@ -582,7 +608,12 @@ impl LstmSequenceBackward {
         let bs = lay.batch_stride();
         // da for all rows (blocked, for the GEMMs after the loop), and the da of the current and the
         // next step (blocked `[block][n][4 width]`, read by every task of the step before).
-        let mut da = vec![zero; rows * g4];
+        // Block k of da is `rows x 4w` with rows `dld(k) = 4w + 64 bytes` apart: the GEMMs after the loop
+        // read it in place only when its rows are not a multiple of 4 KiB apart (they would share L1 sets).
+        let pad = 64 / std::mem::size_of::<T>();
+        let dld = |k: usize| 4 * bl.width(k) + pad;
+        let doff = |k: usize| (0..k).map(|j| rows * dld(j)).sum::<usize>();
+        let mut da = vec![zero; doff(nb)];
         let mut d_cur = vec![zero; n * g4];
         let mut d_next = vec![zero; n * g4];
         let mut dh = vec![zero; n * hs];
@@ -591,8 +622,11 @@ impl LstmSequenceBackward {
             bl.convert(&dyv[rows * hs..], &mut dc, n, false);
         }
         in_pool(|| {
-            let mut tasks: Vec<_> =
-                bl.split(&mut da, rows, 4).into_iter().zip(bl.split(&mut dh, n, 1)).zip(bl.split(&mut dc, n, 1)).collect();
+            let mut tasks: Vec<_> = split_at(&mut da, (0..nb).map(|k| rows * dld(k)))
+                .into_iter()
+                .zip(bl.split(&mut dh, n, 1))
+                .zip(bl.split(&mut dc, n, 1))
+                .collect();
             for s in (0..lay.t_len).rev() {
                 let r0 = lay.row(lay.time(s), 0);
                 let (wb, prev) = (&wb, &d_cur);
@@ -624,7 +658,7 @@ impl LstmSequenceBackward {
                             let dyr = &dyv[row * hs + st..][..w];
                             let dhn = &dhk[b * w..][..w];
                             let dcn = &mut dck[b * w..][..w];
-                            let dar = &mut dak[row * g..][..g];
+                            let dar = &mut dak[row * (g + pad)..][..g];
                             let (dai, rest) = dar.split_at_mut(w);
                             let (daf, rest) = rest.split_at_mut(w);
                             let (dag, dao) = rest.split_at_mut(w);
@@ -651,7 +685,8 @@ impl LstmSequenceBackward {
             let (r, g, i, h) = (rows as f64, g4 as f64, features as f64, hs as f64);
             let dx = if need(0) { 2.0 * r * g * i } else { 0.0 };
             let flops = 2.0 * r * g * h + 2.0 * r * g * (i + h) + dx + 15.0 * r * h;
-            let bytes = (dyv.len() + act.len() + c.len() + tc.len() + hp.len() + da.len()) as f64 * std::mem::size_of::<T>() as f64;
+            let bytes = (dyv.len() + act.len() + c.len() + tc.len() + hp.len() + da.len()) as f64
+                * std::mem::size_of::<T>() as f64;
             crate::profile::note_cost(flops, bytes);
         }
         let mut grads: Grads = vec![None; needs.len()];
@@ -664,19 +699,23 @@ impl LstmSequenceBackward {
         // Rows of dW in the permuted order until `permute_rows(.., inverse)`.
         if need(1) || need(2) {
             let xw = features + hs;
-            let mut xh_t = vec![zero; xw * rows];
-            transpose_into(xv, rows, features, &mut xh_t, rows);
+            // Rows 64 bytes more than `rows` apart, so the GEMM reads them in place (rows a multiple of
+            // 4 KiB apart would share L1 sets, and the GEMM would copy them).
+            let ld = rows + 64 / std::mem::size_of::<T>();
+            let mut xh_t = vec![zero; xw * ld];
+            transpose_into(xv, rows, features, &mut xh_t, ld);
             for k in 0..nb {
                 let (st, w) = (bl.start(k), bl.width(k));
-                transpose_into(&hp[rows * st..rows * (st + w)], rows, w, &mut xh_t[(features + st) * rows..], rows);
+                transpose_into(&hp[rows * st..rows * (st + w)], rows, w, &mut xh_t[(features + st) * ld..], ld);
             }
             let mut dw = vec![zero; g4 * xw];
             for k in 0..nb {
                 let (s4, g) = (4 * bl.start(k), 4 * bl.width(k));
-                gemm((xw, rows, g), &xh_t, (rows, 1), &da[rows * s4..], (g, 1), zero, &mut dw[s4 * xw..], (1, xw));
+                gemm((xw, rows, g), &xh_t, (ld, 1), &da[doff(k)..], (dld(k), 1), zero, &mut dw[s4 * xw..], (1, xw));
             }
             let dw = permute_rows(&dw, xw, &perm, true);
-            let part = |c0: usize, w: usize| -> Vec<T> { dw.chunks_exact(xw).flat_map(|r| &r[c0..c0 + w]).copied().collect() };
+            let part =
+                |c0: usize, w: usize| -> Vec<T> { dw.chunks_exact(xw).flat_map(|r| &r[c0..c0 + w]).copied().collect() };
             grads[1] = need(1).then(|| Tensor::from_vec(part(0, features), &[g4, features]));
             grads[2] = need(2).then(|| Tensor::from_vec(part(features, hs), &[g4, hs]));
         }
@@ -688,7 +727,7 @@ impl LstmSequenceBackward {
                 let (s4, g) = (4 * bl.start(k), 4 * bl.width(k));
                 let beta = if k == 0 { zero } else { one };
                 let wk = &w_ih[s4 * features..];
-                gemm((rows, g, features), &da[rows * s4..], (g, 1), wk, (features, 1), beta, &mut dx, (features, 1));
+                gemm((rows, g, features), &da[doff(k)..], (dld(k), 1), wk, (features, 1), beta, &mut dx, (features, 1));
             }
             grads[0] = Some(Tensor::from_vec(dx, &lay.shape(features)));
         }
@@ -716,8 +755,8 @@ impl LstmSequenceBackward {
             let mut dbp = vec![zero; g4];
             for k in 0..nb {
                 let (s4, g) = (4 * bl.start(k), 4 * bl.width(k));
-                for r in da[rows * s4..rows * (s4 + g)].chunks_exact(g) {
-                    ew::add_assign(&mut dbp[s4..s4 + g], r);
+                for r in da[doff(k)..doff(k + 1)].chunks_exact(dld(k)) {
+                    ew::add_assign(&mut dbp[s4..s4 + g], &r[..g]);
                 }
             }
             let db = Tensor::from_vec(permute_rows(&dbp, 1, &perm, true), &[g4]);
@@ -922,7 +961,15 @@ mod tests {
     fn fused_sequence_with_three_blocks_matches_composition() {
         crate::manual_seed(5);
         let r = |s: &[usize], k: f64| (Tensor::randn(s).to_dtype(DType::F64) * k).detach().requires_grad_();
-        let ts = vec![r(&[3, 4, 3], 1.0), r(&[20, 3], 0.5), r(&[20, 5], 0.5), r(&[3, 5], 1.0), r(&[3, 5], 1.0), r(&[20], 0.5), r(&[20], 0.5)];
+        let ts = vec![
+            r(&[3, 4, 3], 1.0),
+            r(&[20, 3], 0.5),
+            r(&[20, 5], 0.5),
+            r(&[3, 5], 1.0),
+            r(&[3, 5], 1.0),
+            r(&[20], 0.5),
+            r(&[20], 0.5),
+        ];
         for (reverse, with_state) in [(false, true), (true, false)] {
             let a = args(&ts, true, reverse, true, with_state);
             let fused = blocked(&a, 2);
@@ -942,7 +989,8 @@ mod tests {
     #[test]
     fn fused_sequence_matches_composition_values_and_gradients() {
         for ((bias, reverse, batch_first, with_state), unit) in configs().into_iter().flat_map(|c| [(c, 2), (c, 1)]) {
-            let what = format!("bias={bias} reverse={reverse} batch_first={batch_first} with_state={with_state} unit={unit}");
+            let what =
+                format!("bias={bias} reverse={reverse} batch_first={batch_first} with_state={with_state} unit={unit}");
             let ts = inputs(batch_first);
             let a = args(&ts, bias, reverse, batch_first, with_state);
             let fused = blocked(&a, unit);
