@@ -487,6 +487,7 @@ fn forward<T: Kernel>(a: &LstmArgs, lay: SeqLayout, hs: usize, features: usize, 
                     let (gi, rest) = gates.split_at(w);
                     let (gf, rest) = rest.split_at(w);
                     let (gg, go) = rest.split_at(w);
+                    let (gi, gf, gg, go) = (&gi[..w], &gf[..w], &gg[..w], &go[..w]);
                     let csb = &mut tb.cs[b * w..][..w];
                     let cr = &mut tb.c[row * w..][..w];
                     for j in 0..w {
@@ -635,7 +636,8 @@ impl LstmSequenceBackward {
                     |(k, (((dak, dhk), dck), dn))| {
                         let (st, w) = (bl.start(k), bl.width(k));
                         let g = 4 * w;
-                        // dh~ = da[step after] W_hh, summed over its blocks (zero before the last step).
+                        // dh~ = da[step after] W_hh, summed over its blocks (before the last step, dh~ is
+                        // the zeros `dh` starts with).
                         if !first {
                             for (j, wjk) in wb.iter().map(|row| &row[k]).enumerate() {
                                 let beta = if j == 0 { zero } else { one };
@@ -649,6 +651,7 @@ impl LstmSequenceBackward {
                             let (gi, rest) = gates.split_at(w);
                             let (gf, rest) = rest.split_at(w);
                             let (gg, go) = rest.split_at(w);
+                            let (gi, gf, gg, go) = (&gi[..w], &gf[..w], &gg[..w], &go[..w]);
                             let cp = if s == 0 {
                                 &c0[n * st + b * w..][..w]
                             } else {
@@ -662,9 +665,10 @@ impl LstmSequenceBackward {
                             let (dai, rest) = dar.split_at_mut(w);
                             let (daf, rest) = rest.split_at_mut(w);
                             let (dag, dao) = rest.split_at_mut(w);
+                            let (dai, daf, dag, dao) = (&mut dai[..w], &mut daf[..w], &mut dag[..w], &mut dao[..w]);
                             for j in 0..w {
                                 let (i, f, g, o, t) = (gi[j], gf[j], gg[j], go[j], tr[j]);
-                                let dh = if first { dyr[j] } else { dyr[j] + dhn[j] };
+                                let dh = dyr[j] + dhn[j];
                                 let dcv = dcn[j] + dh * o * (one - t * t);
                                 dai[j] = dcv * g * i * (one - i);
                                 daf[j] = dcv * cp[j] * f * (one - f);
