@@ -284,7 +284,7 @@ impl Blocks {
     }
 
     /// Splits a blocked buffer of `per_unit` values per unit and row (`rows` rows) into its blocks.
-    fn split<'a, T>(self, mut buf: &'a mut [T], rows: usize, per_unit: usize) -> Vec<&'a mut [T]> {
+    fn split<T>(self, mut buf: &mut [T], rows: usize, per_unit: usize) -> Vec<&mut [T]> {
         let mut v = Vec::with_capacity(self.count());
         for k in 0..self.count() {
             let (head, tail) = buf.split_at_mut(rows * per_unit * self.width(k));
