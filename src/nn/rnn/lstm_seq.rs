@@ -411,23 +411,30 @@ fn forward<T: Kernel>(a: &LstmArgs, lay: SeqLayout, hs: usize, features: usize, 
     let w_hh = permute_rows(Data::of(&w_hh).get::<T>(), hs, &perm, false);
     // act = x W_ih^T + b_ih + b_hh over all rows, block by block; the steps then add h_prev W_hh^T and
     // apply the gates.
-    let mut act = vec![zero; rows * g4];
     let bias: Option<Vec<T>> =
         a.bias.map(|(bi, bh)| bi.to_vec::<T>().into_iter().zip(bh.to_vec::<T>()).map(|(p, q)| p + q).collect());
+    // With a bias, act starts as its rows (block by block, permuted), written once without a zero fill.
+    let mut act = match &bias {
+        Some(b) => {
+            let mut act = Vec::with_capacity(rows * g4);
+            for k in 0..nb {
+                let s4 = 4 * bl.start(k);
+                let row: Vec<T> = perm[s4..s4 + 4 * bl.width(k)].iter().map(|&p| b[p]).collect();
+                for _ in 0..rows {
+                    act.extend_from_slice(&row);
+                }
+            }
+            act
+        }
+        None => vec![zero; rows * g4],
+    };
+    let beta = if bias.is_some() { one } else { zero };
     let x = a.x.contiguous();
     let xd = Data::of(&x);
     {
         let mut blocks = bl.split(&mut act, rows, 4);
         for (k, ab) in blocks.iter_mut().enumerate() {
             let (s4, g) = (4 * bl.start(k), 4 * bl.width(k));
-            let beta = match &bias {
-                Some(b) => {
-                    let b: Vec<T> = perm[s4..s4 + g].iter().map(|&p| b[p]).collect();
-                    ab.chunks_exact_mut(g).for_each(|r| r.copy_from_slice(&b));
-                    one
-                }
-                None => zero,
-            };
             let wb = &w_ih[s4 * features..];
             gemm((rows, features, g), xd.get::<T>(), (features, 1), wb, (1, features), beta, ab, (g, 1));
         }
