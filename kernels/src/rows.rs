@@ -394,3 +394,185 @@ pub fn cross_entropy_rows_backward<T: Float>(logits: &[T], targets: &[usize], dl
         dx.chunks_mut(cols).enumerate().for_each(f);
     }
 }
+
+/// The per-row terms of a class-weighted, label-smoothed cross-entropy (PyTorch's `cross_entropy` with
+/// class-index targets): row `r` has target `targets[r]`, entry weight `row_weight[r]` (`w_y`: the
+/// target's class weight, or 1; 0 for an ignored row), `keep[r]` (0 for an ignored row, else 1), class
+/// weights `class_weight` (`wc`, all 1 when `None`) and smoothing `e`.
+///
+/// ```text
+/// lse  = m + ln Σ_c exp(x_c - m),  m = max_c x_c (0 when not finite)
+/// loss = (1 - e) w_y (lse - x_y) + (e / C) keep Σ_c wc_c (lse - x_c)      (second term only when e > 0)
+/// dx_c = dloss (a p_c - (1 - e) w_y [c == y] - (e / C) keep wc_c),  p = exp(x - lse),  a = (1 - e) w_y + (e / C) keep Σ wc
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct CrossEntropyTerms<'a, T> {
+    /// `[rows]`, each `< cols` (an ignored row carries any valid class and zero weights).
+    pub targets: &'a [usize],
+    /// `[rows]`: `w_y`.
+    pub row_weight: &'a [T],
+    /// `[rows]`: 0 or 1.
+    pub keep: &'a [T],
+    /// `[cols]`, or `None` for all ones.
+    pub class_weight: Option<&'a [T]>,
+    /// Label smoothing `e` in `[0, 1]`.
+    pub smoothing: T,
+}
+
+impl<T: Float> CrossEntropyTerms<'_, T> {
+    #[track_caller]
+    fn check(&self, kernel: &str, rows: usize, cols: usize) {
+        check_targets(kernel, self.targets, rows, cols);
+        check_len(kernel, "row_weight", self.row_weight.len(), rows);
+        check_len(kernel, "keep", self.keep.len(), rows);
+        if let Some(w) = self.class_weight {
+            check_len(kernel, "class_weight", w.len(), cols);
+        }
+    }
+}
+
+/// Runs `f(row, x_row, out_row)` over the rows of `x` (`cols` wide) and `out` (`width` per row), in
+/// parallel for large inputs.
+fn for_rows_indexed<T: Float>(
+    x: &[T],
+    cols: usize,
+    out: &mut [T],
+    width: usize,
+    f: impl Fn(usize, &[T], &mut [T]) + Sync,
+) {
+    if cols == 0 || width == 0 {
+        return;
+    }
+    if x.len() >= ROWS_PAR_THRESHOLD && rayon::current_num_threads() > 1 {
+        out.par_chunks_mut(width).zip(x.par_chunks(cols)).enumerate().for_each(|(r, (o, xr))| f(r, xr, o));
+    } else {
+        out.chunks_mut(width).zip(x.chunks(cols)).enumerate().for_each(|(r, (o, xr))| f(r, xr, o));
+    }
+}
+
+/// Per-row weighted, label-smoothed cross-entropy from logits (see [`CrossEntropyTerms`]): writes
+/// `losses[r]` and `lse[r]` (the row's log-sum-exp, for [`cross_entropy_rows_weighted_backward`]).
+///
+/// # Panics
+/// On a length mismatch or a target `≥ cols`.
+#[track_caller]
+pub fn cross_entropy_rows_weighted_forward<T: Float>(
+    logits: &[T],
+    cols: usize,
+    terms: &CrossEntropyTerms<T>,
+    losses: &mut [T],
+    lse: &mut [T],
+) {
+    const K: &str = "cross_entropy_rows_weighted_forward";
+    crate::cpu::warn_if_simd_unused();
+    check_rows(K, "logits", logits.len(), logits.len(), cols);
+    let rows = logits.len().checked_div(cols).unwrap_or(0);
+    check_len(K, "losses", losses.len(), rows);
+    check_len(K, "lse", lse.len(), rows);
+    terms.check(K, rows, cols);
+    let e = terms.smoothing;
+    let per_class = e / T::from_f64(cols as f64);
+    let row = |r: usize, xr: &[T]| -> (T, T) {
+        let m = T::max_slice_fast(xr);
+        let m = if m.to_f64().is_finite() { m } else { T::ZERO };
+        let l = m + T::exp_sub_sum_nostore(xr, m).ln();
+        let mut loss = (T::ONE - e) * terms.row_weight[r] * (l - xr[terms.targets[r]]);
+        if e.to_f64() > 0.0 && terms.keep[r].to_f64() != 0.0 {
+            let mut s = T::ZERO;
+            match terms.class_weight {
+                Some(wc) => xr.iter().zip(wc).for_each(|(&x, &w)| s += w * (l - x)),
+                None => xr.iter().for_each(|&x| s += l - x),
+            }
+            loss += per_class * terms.keep[r] * s;
+        }
+        (loss, l)
+    };
+    if cols == 0 {
+        return;
+    }
+    let f = |(r, (lo, ls)): (usize, (&mut T, &mut T))| {
+        (*lo, *ls) = row(r, &logits[r * cols..(r + 1) * cols]);
+    };
+    if logits.len() >= ROWS_PAR_THRESHOLD && rayon::current_num_threads() > 1 {
+        losses.par_iter_mut().zip(lse.par_iter_mut()).enumerate().for_each(f);
+    } else {
+        losses.iter_mut().zip(lse.iter_mut()).enumerate().for_each(f);
+    }
+}
+
+/// Backward of [`cross_entropy_rows_weighted_forward`] given its `lse`: `dx_r = dloss[r] (a p - (1 - e)
+/// w_y onehot(y) - (e / C) keep wc)` (see [`CrossEntropyTerms`]).
+///
+/// # Panics
+/// On a length mismatch or a target `≥ cols`.
+#[track_caller]
+pub fn cross_entropy_rows_weighted_backward<T: Float>(
+    logits: &[T],
+    cols: usize,
+    terms: &CrossEntropyTerms<T>,
+    lse: &[T],
+    dloss: &[T],
+    dx: &mut [T],
+) {
+    const K: &str = "cross_entropy_rows_weighted_backward";
+    check_rows(K, "dx", dx.len(), logits.len(), cols);
+    let rows = logits.len().checked_div(cols).unwrap_or(0);
+    check_len(K, "lse", lse.len(), rows);
+    check_len(K, "dloss", dloss.len(), rows);
+    terms.check(K, rows, cols);
+    let e = terms.smoothing;
+    let per_class = e / T::from_f64(cols as f64);
+    let total = match terms.class_weight {
+        Some(wc) => wc.iter().fold(T::ZERO, |s, &w| s + w),
+        None => T::from_f64(cols as f64),
+    };
+    for_rows_indexed(logits, cols, dx, cols, |r, xr, o| {
+        let (wy, keep, dl) = (terms.row_weight[r], terms.keep[r], dloss[r]);
+        let a = (T::ONE - e) * wy + per_class * keep * total;
+        T::exp_sub_sum(xr, lse[r], o);
+        let k = dl * a;
+        for v in o.iter_mut() {
+            *v *= k;
+        }
+        if e.to_f64() > 0.0 {
+            let s = dl * per_class * keep;
+            match terms.class_weight {
+                Some(wc) => o.iter_mut().zip(wc).for_each(|(v, &w)| *v -= s * w),
+                None => o.iter_mut().for_each(|v| *v -= s),
+            }
+        }
+        o[terms.targets[r]] -= dl * (T::ONE - e) * wy;
+    });
+}
+
+/// The naive reference of [`cross_entropy_rows_weighted_forward`] and its backward in `f64`: returns
+/// `(losses, dx)` for `dloss`.
+pub fn cross_entropy_rows_weighted_reference(
+    logits: &[f64],
+    cols: usize,
+    terms: &CrossEntropyTerms<f64>,
+    dloss: &[f64],
+) -> (Vec<f64>, Vec<f64>) {
+    let rows = logits.len().checked_div(cols).unwrap_or(0);
+    let e = terms.smoothing;
+    let c = cols as f64;
+    let wc = |j: usize| terms.class_weight.map_or(1.0, |w| w[j]);
+    let (mut losses, mut dx) = (vec![0.0; rows], vec![0.0; logits.len()]);
+    for r in 0..rows {
+        let xr = &logits[r * cols..(r + 1) * cols];
+        let m = xr.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let m = if m.is_finite() { m } else { 0.0 };
+        let lse = m + xr.iter().map(|&x| (x - m).exp()).sum::<f64>().ln();
+        let (y, wy, keep) = (terms.targets[r], terms.row_weight[r], terms.keep[r]);
+        let smooth: f64 = (0..cols).map(|j| wc(j) * (lse - xr[j])).sum();
+        losses[r] = (1.0 - e) * wy * (lse - xr[y]) + if e > 0.0 { e / c * keep * smooth } else { 0.0 };
+        let total: f64 = (0..cols).map(wc).sum();
+        let a = (1.0 - e) * wy + e / c * keep * total;
+        for j in 0..cols {
+            let p = (xr[j] - lse).exp();
+            let onehot = if j == y { 1.0 } else { 0.0 };
+            dx[r * cols + j] = dloss[r] * (a * p - (1.0 - e) * wy * onehot - e / c * keep * wc(j));
+        }
+    }
+    (losses, dx)
+}

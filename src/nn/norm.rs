@@ -350,7 +350,7 @@ impl BatchNormBackward {
             });
             (dx, dw, need_b.then(|| Tensor::from_vec(sum_dy, &[c])))
         });
-        self.pack(dx, dw, db)
+        self.pack(dx, dw, db).into()
     }
 }
 
@@ -359,9 +359,9 @@ impl Backward for BatchNormBackward {
         "batch_norm"
     }
 
-    fn backward(&self, dy: &Tensor, needs: &[bool]) -> Vec<Option<Tensor>> {
+    fn backward(&self, dy: &Tensor, needs: &[bool]) -> crate::autograd::Grads {
         if !is_grad_enabled() {
-            return self.backward_kernel(dy, needs);
+            return self.backward_kernel(dy, needs).into();
         }
         // Under create_graph: the same formulas written with tensor ops, so they are differentiable.
         let (need_x, need_w, need_b) = self.needs(needs);
@@ -391,7 +391,7 @@ impl Backward for BatchNormBackward {
         });
         let dw = need_w.then(|| (dy * &xhat).sum_dims(&reduce, false));
         let db = need_b.then(|| dy.sum_dims(&reduce, false));
-        self.pack(dx, dw, db)
+        self.pack(dx, dw, db).into()
     }
 }
 

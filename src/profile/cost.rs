@@ -7,6 +7,8 @@
 //! | `conv1d`, `conv2d` | `2 * numel(out) * numel(weight) / out_channels` | inputs + output |
 //! | `softmax`, `log_softmax`, `cross_entropy`, `scaled_masked_softmax` | `5 * numel(in)` | inputs + output |
 //! | `layer_norm`, `batch_norm` | `8 * numel(in)` | inputs + output |
+//! | `lstm_sequence` (x `[.., I]`, w_ih `[4H, I]`, w_hh `[4H, H]`; `R` rows of x) | `2 R 4H (I + H) + 10 R H` | inputs + output |
+//! | `self_attention` (qkv `[N, L, 3E]`) | `4 N L^2 E` (`Q K^T` and `P V`, causal or not) + `5 N L^2` | inputs + output |
 //! | reductions (`sum`, `mean`, `amax`, `var`, `logsumexp`, ...) | `numel(in)` | inputs + output |
 //! | views (`reshape`, `transpose`, `expand`, `narrow`, ...) | 0 | 0 (nothing is copied) |
 //! | copies and indexing (`contiguous`, `cat`, `gather`, ...) | 0 | inputs + output |
@@ -103,6 +105,21 @@ pub(crate) fn estimate(name: &str, inputs: &[&[usize]], output: &[usize], elem: 
         },
         "softmax" | "log_softmax" | "cross_entropy" | "scaled_masked_softmax" => 5.0 * first,
         "layer_norm" | "batch_norm" => 8.0 * first,
+        "lstm_sequence" => match (inputs.first(), inputs.get(2)) {
+            (Some(x), Some(w_hh)) if w_hh.len() == 2 && x.last().is_some_and(|&i| i > 0) => {
+                let (i, g4, h) = (x[x.len() - 1] as f64, w_hh[0] as f64, w_hh[1] as f64);
+                let rows = first / i;
+                2.0 * rows * g4 * (i + h) + 10.0 * rows * h
+            }
+            _ => out,
+        },
+        "self_attention" => match inputs.first() {
+            Some(&&[n, l, e3]) => {
+                let (n, l, e) = (n as f64, l as f64, (e3 / 3) as f64);
+                4.0 * n * l * l * e + 5.0 * n * l * l
+            }
+            _ => out,
+        },
         _ if REDUCTIONS.contains(&name) => first,
         _ => out,
     };
@@ -122,5 +139,13 @@ mod tests {
         assert_eq!(estimate("softmax", &[&[10]], &[10], 8).0, 50.0);
         assert_eq!(estimate("sum", &[&[3, 5]], &[], 4).0, 15.0);
         assert_eq!(estimate("exp", &[&[3, 5]], &[3, 5], 4).0, 15.0);
+        // LSTM over 2 * 3 rows of 4 features, H = 5: 2 R 4H (I + H) + 10 R H.
+        let (f, _) = estimate("lstm_sequence", &[&[2, 3, 4], &[20, 4], &[20, 5], &[2, 5], &[2, 5]], &[2, 3, 5], 4);
+        assert_eq!(f, 2.0 * 6.0 * 20.0 * 9.0 + 10.0 * 6.0 * 5.0);
+        // Attention over qkv [2, 8, 3 * 4]: 4 N L^2 E + 5 N L^2.
+        assert_eq!(
+            estimate("self_attention", &[&[2, 8, 12]], &[2, 8, 4], 4).0,
+            4.0 * 2.0 * 64.0 * 4.0 + 5.0 * 2.0 * 64.0
+        );
     }
 }

@@ -41,7 +41,7 @@ pub use memory::{memory_stats, reset_peak, MemoryStats};
 pub use profiler::{op_scope, EventKind, OpScope, OpStats, ProfileEvent, ProfileReport, Profiler};
 
 pub(crate) use anomaly::{check_anomaly_backward, check_backward_outputs};
-pub(crate) use profiler::{backward_scope, engine_scope, is_enabled};
+pub(crate) use profiler::{backward_scope, engine_scope, is_enabled, note_cost};
 
 use crate::tensor::Tensor;
 

@@ -391,6 +391,20 @@ pub(crate) fn note_op(inputs: &[&Tensor], output: &Tensor) {
     });
 }
 
+/// A fused op's backward reports the work it did without recorded ops (estimated FLOPs and bytes) to the
+/// innermost open frame, its own backward row. Does nothing when not profiling.
+pub(crate) fn note_cost(flops: f64, bytes: f64) {
+    if !is_enabled() {
+        return;
+    }
+    STACK.with(|stack| {
+        if let Some(frame) = stack.borrow_mut().last_mut() {
+            frame.flops += flops;
+            frame.bytes += bytes;
+        }
+    });
+}
+
 /// `from_op` reports the node it attached to `out` (only while profiling).
 ///
 /// Inside a frame, the node's saved bytes go to that frame: the op that opened it (or the enclosing op

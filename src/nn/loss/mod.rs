@@ -29,7 +29,7 @@ mod modules;
 
 use crate::error::{panic_msg, shape_mismatch};
 use crate::tensor::{DType, Tensor};
-use cross_entropy::cross_entropy_rows;
+use cross_entropy::{cross_entropy_rows, RowTerms};
 pub use modules::{
     BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, KLDivLoss, L1Loss, MSELoss, NLLLoss, SmoothL1Loss,
 };
@@ -151,16 +151,39 @@ fn index_target_shape(input: &Tensor) -> Vec<usize> {
     }
 }
 
-/// Checks a class-index target and the weight; returns the flat targets with ignored entries set to 0 and
-/// each entry's weight (`weight[y]`, or 1, and 0 where ignored), both `[M]`.
+/// The flat class-index targets with ignored entries set to 0, and per entry 0 (ignored) or 1 (`keep`).
+///
+/// # Panics
+/// On a target outside `0..c` that is not `ignore_index`.
 #[track_caller]
-fn index_targets(
+fn safe_targets(loss_name: &str, target: &Tensor, c: usize, ignore_index: i64) -> (Vec<i64>, Vec<f64>) {
+    let t = target.to_vec::<i64>();
+    let mut safe = Vec::with_capacity(t.len());
+    let mut keep = Vec::with_capacity(t.len());
+    for &y in &t {
+        if y == ignore_index {
+            safe.push(0);
+            keep.push(0.0);
+        } else if y < 0 || y as usize >= c {
+            panic_msg(format!("{loss_name}: target {y} is out of bounds for {c} classes"));
+        } else {
+            safe.push(y);
+            keep.push(1.0);
+        }
+    }
+    (safe, keep)
+}
+
+/// Checks a class-index target and the weight; returns the flat targets with ignored entries set to 0 and
+/// per entry 0 (ignored) or 1.
+#[track_caller]
+fn index_targets_checked(
     loss_name: &str,
     input: &Tensor,
     target: &Tensor,
     weight: Option<&Tensor>,
     ignore_index: i64,
-) -> (Tensor, Tensor) {
+) -> (Vec<i64>, Vec<f64>) {
     let expected = index_target_shape(input);
     if target.dtype() != DType::I64 {
         panic_msg(format!(
@@ -184,22 +207,25 @@ fn index_targets(
             panic_msg(format!("{loss_name}: expected weight of shape [{c}] (one per class), got {:?}", w.shape()));
         }
     }
-    let t = target.to_vec::<i64>();
-    let mut safe = Vec::with_capacity(t.len());
-    let mut keep = Vec::with_capacity(t.len());
-    for &y in &t {
-        if y == ignore_index {
-            safe.push(0);
-            keep.push(0.0);
-        } else if y < 0 || y as usize >= c {
-            panic_msg(format!("{loss_name}: target {y} is out of bounds for {c} classes"));
-        } else {
-            safe.push(y);
-            keep.push(1.0);
-        }
-    }
-    let safe = Tensor::from_vec(safe, &[t.len()]);
-    let keep = Tensor::from_vec(keep, &[t.len()]).to_dtype(input.dtype());
+    safe_targets(loss_name, target, c, ignore_index)
+}
+
+/// [`index_targets`] as tensors: the flat targets with ignored entries set to 0, and each entry's weight
+/// (`weight[y]`, or 1, and 0 where ignored), both `[M]`.
+#[track_caller]
+fn index_targets(
+    loss_name: &str,
+    input: &Tensor,
+    target: &Tensor,
+    weight: Option<&Tensor>,
+    ignore_index: i64,
+) -> (Tensor, Tensor) {
+    let (safe, keep) = index_targets_checked(loss_name, input, target, weight, ignore_index);
+    let n = keep.len();
+    let safe = Tensor::from_vec(safe, &[n]);
+    let keep = crate::dispatch_float!(input.dtype(), loss_name, T => {
+        Tensor::from_vec(keep.iter().map(|&k| <T as crate::tensor::Element>::from_f64(k)).collect::<Vec<T>>(), &[n])
+    });
     let w = match weight {
         Some(w) => w.index_select(0, &safe) * keep,
         None => keep,
@@ -304,14 +330,25 @@ pub fn cross_entropy(
     }
     if !weight.is_some_and(Tensor::requires_grad) {
         // The fused op (no gradient for the class weights, which are constants here).
-        let (safe, w_target) = index_targets(NAME, input, target, weight, ignore_index);
-        let keep = target.ne_scalar(ignore_index as f64).reshape([-1]).to_dtype(input.dtype());
+        let (safe, keep) = index_targets_checked(NAME, input, target, weight, ignore_index);
+        let wc = weight.map(Tensor::to_vec_f64);
+        let row_weight: Vec<f64> = match &wc {
+            Some(wc) => safe.iter().zip(&keep).map(|(&y, &k)| wc[y as usize] * k).collect(),
+            None => keep.clone(),
+        };
+        // The mean's denominator: `weight[target].sum()` in the input's dtype, as PyTorch sums it.
+        let n = row_weight.len();
+        let total = crate::dispatch_float!(input.dtype(), NAME, T => {
+            let w: Vec<T> = row_weight.iter().map(|&w| <T as crate::tensor::Element>::from_f64(w)).collect();
+            Tensor::from_vec(w, &[n]).sum()
+        });
         let logits = classes_last(NAME, input);
-        let rows = cross_entropy_rows(&logits, &safe.to_vec::<i64>(), &w_target, &keep, weight, label_smoothing);
+        let terms = RowTerms { targets: safe.iter().map(|&y| y as usize).collect(), row_weight, keep };
+        let rows = cross_entropy_rows(&logits, terms, weight, label_smoothing);
         return match reduction {
             Reduction::None => rows.reshape(out_shape),
             Reduction::Sum => rows.sum(),
-            Reduction::Mean => rows.sum() / w_target.sum(),
+            Reduction::Mean => rows.sum() / total,
             Reduction::BatchMean => reduce(NAME, rows, reduction),
         };
     }

@@ -14,7 +14,7 @@
 //! forward:
 //! ```text
 //! G = x W_ih^T + b_ih + b_hh                       one GEMM over all T*N rows, then per step:
-//! [a_i a_f a_g a_o] = G[t] + h_prev W_hh^T          one GEMM into the rows of step t of G
+//! [a_i a_f a_g a_o] = G[t] + h_prev W_hh^T          one GEMM per step (per block, below) into G's rows
 //! i, f, o = sigmoid(a_i, a_f, a_o)   g = tanh(a_g)
 //! c_t = f * c_prev + i * g           h_t = o * tanh(c_t)
 //! ```
@@ -24,12 +24,22 @@
 //! dh = dy[t] + dh~                   dc = dc~ + dh * o * (1 - tanh(c_t)^2)
 //! da_i = dc * g * i (1 - i)   da_f = dc * c_prev * f (1 - f)   da_g = dc * i (1 - g^2)   da_o = dh * tanh(c_t) * o (1 - o)
 //! dc~ = dc * f                       dh~ = da[t] W_hh            (one GEMM per step)
-//! after the loop, one GEMM each over all T*N rows of dA = [da_i da_f da_g da_o]:
-//! dW_hh = dA^T H_prev    dW_ih = dA^T x    dx = dA W_ih    db_ih = db_hh = column sums of dA
+//! after the loop, GEMMs over all T*N rows of dA = [da_i da_f da_g da_o]:
+//! [dW_ih | dW_hh] = dA^T [x | H_prev]    dx = dA W_ih    db_ih = db_hh = column sums of dA
 //! dh0 = dh~, dc0 = dc~
 //! ```
-//! The forward saves the activations `i f g o`, `c_t`, `tanh(c_t)` and `[x | h_prev]` of every row (7H + I values).
-//! A plain backward runs the elementwise part in one loop per step over them; under `create_graph` the
+//!
+//! Parallel steps: the hidden units are split into blocks (two from H = 32 up, [`Blocks`]); block k
+//! owns the gate columns `[i f g o]` of its units. A step is one parallel region with one task per
+//! block: the task multiplies the previous state (all blocks of it, read-only) into its own gate
+//! columns, then applies the gate math and the state update to its units (backward: `dh~` for its
+//! units, then its part of `da`). W_hh is packed once per sequence, block by block
+//! (`tensorgrad_kernels::gemm::PackedB`), not once per step. Per-row buffers are stored block after
+//! block, so each task writes only its own memory; the block count depends on H only, so the values
+//! do not depend on the number of threads.
+//!
+//! The forward saves the activations `i f g o`, `c_t`, `tanh(c_t)` and `h_prev` of every row (7H
+//! values; `x` is an input). A plain backward runs the elementwise part in one loop per step over them; under `create_graph` the
 //! same formulas run as tensor ops over a recomputed forward, so second derivatives are exact (tested
 //! with gradgradcheck).
 
@@ -39,6 +49,7 @@ use crate::ops::fast::Kernel;
 use crate::tensor::{Buffer, Element, Tensor};
 use std::sync::RwLockReadGuard;
 use tensorgrad_kernels::elementwise::{self as ew, Unary};
+use tensorgrad_kernels::gemm::{gemm_packed_b_single_thread, PackedB};
 use tensorgrad_kernels::Float as KFloat;
 
 /// One direction of one LSTM layer over a sequence: the arguments of [`lstm_sequence`].
@@ -121,10 +132,18 @@ impl SeqLayout {
 /// `h0`, `c0` `[N, H]`, or the dtypes differ.
 #[track_caller]
 pub(crate) fn lstm_sequence(a: &LstmArgs) -> Tensor {
+    lstm_sequence_blocked(a, Blocks::for_hidden(a.h0.shape().last().copied().unwrap_or(0)))
+}
+
+/// [`lstm_sequence`] with the hidden units split into blocks of `blocks.unit` (tests choose it).
+#[track_caller]
+fn lstm_sequence_blocked(a: &LstmArgs, blocks: Blocks) -> Tensor {
     let _p = crate::profile::op_scope("lstm_sequence");
     let (lay, h, features) = check(a);
-    let (y, saved) =
-        no_grad(|| crate::dispatch_float!(a.x.dtype(), "lstm_sequence", T => forward::<T>(a, lay, h, features)));
+    let blocks = Blocks { h, unit: blocks.unit.max(1) };
+    let (y, saved) = no_grad(
+        || crate::dispatch_float!(a.x.dtype(), "lstm_sequence", T => forward::<T>(a, lay, h, features, blocks)),
+    );
     let mut inputs = vec![a.x, a.w_ih, a.w_hh, a.h0, a.c0];
     if let Some((bi, bh)) = a.bias {
         inputs.extend([bi, bh]);
@@ -209,120 +228,298 @@ fn gemm<T: Kernel>(
     }
 }
 
-/// A row stride of at least `width` elements for a buffer whose rows the per-step GEMMs read `bs` rows
-/// apart (`bs`: the batch stride), chosen so that both `ld` and `bs * ld` spread 12 consecutive rows over
-/// many L1 sets. The GEMM reads a row-major A in place only then (otherwise it copies A: rows a multiple
-/// of 4 KiB apart would evict each other from L1), e.g. batch-first rows 64 x 1040 floats apart are.
-fn spread_ld(width: usize, bs: usize, size: usize) -> usize {
-    let spread = |stride: usize| {
-        let mut seen = 0u64;
-        for i in 0..12 {
-            seen |= 1 << ((i * stride * size / 64) % 64);
-        }
-        seen.count_ones() >= 8
-    };
-    // Not every `bs` allows it (a large power of two does not): then the GEMM copies A.
-    (width..width + 64).find(|&ld| spread(ld) && spread(bs * ld)).unwrap_or(width)
-}
-
 /// Runs `f` on a worker of the rayon pool (entering it once, if called from outside): the sequence loops
-/// call the GEMM once per step, and a GEMM called from outside the pool enters it on every call (~5-9 us
-/// each, kernels/README.md), one called from a worker runs its parallel regions directly. Which thread
-/// runs a product never changes its values.
+/// run one parallel region per step, and one started from outside the pool enters it on every step
+/// (~5-9 us each, kernels/README.md), one started from a worker costs a join. Which thread runs a block
+/// never changes its values.
 fn in_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     rayon::scope(|_| f())
 }
 
-/// What the forward keeps for the plain backward, each row `(t, n)` in the sequence layout.
-struct Saved {
-    /// `[rows, 4H]`: i, f, g, o.
-    act: Tensor,
-    /// `[rows, H]`: c_t.
-    c: Tensor,
-    /// `[rows, H]`: tanh(c_t).
-    tc: Tensor,
-    /// `[rows, xld]`, `xld >= I + H`: x, and h_prev, the hidden state the row's step started from (the
-    /// columns past `I + H` are padding).
-    xh: Tensor,
+/// The hidden units split into blocks: block `k` holds units `k * unit .. min((k + 1) * unit, H)`.
+///
+/// Each step runs the blocks in parallel, one task per block: the task multiplies the previous hidden
+/// state into its own gate columns and applies the gate math to its units, so one step is one parallel
+/// region with nothing shared but the (read-only) previous state. Gate columns are stored per block,
+/// `[i f g o]` of the block's units (the "permuted" gate order), and every per-row buffer is stored
+/// block after block (`[block][row][width]`), so each task writes only its own memory.
+#[derive(Clone, Copy, Debug)]
+struct Blocks {
+    h: usize,
+    unit: usize,
 }
 
-fn forward<T: Kernel>(a: &LstmArgs, lay: SeqLayout, hs: usize, features: usize) -> (Tensor, Saved) {
-    let (rows, n, g4) = (lay.rows(), lay.n, 4 * hs);
-    let (zero, one) = (<T as KFloat>::ZERO, <T as KFloat>::ONE);
-    // act = x W_ih^T + b_ih + b_hh over all rows; the steps then add h_prev W_hh^T and apply the gates.
-    let mut act = vec![zero; rows * g4];
-    let beta = match a.bias {
-        Some((bi, bh)) => {
-            let b: Vec<T> = bi.to_vec::<T>().into_iter().zip(bh.to_vec::<T>()).map(|(p, q)| p + q).collect();
-            act.chunks_exact_mut(g4).for_each(|r| r.copy_from_slice(&b));
-            one
-        }
-        None => zero,
-    };
-    // xh [rows, I + H]: each row's input next to the hidden state its step starts from, so the backward
-    // gets dW_ih and dW_hh from one GEMM (dA^T xh) and packs dA once.
-    // Rows are `xld >= I + H` apart, so that the per-step GEMM reads h_prev in place (see `spread_ld`).
-    let xw = features + hs;
-    let bs = lay.batch_stride();
-    let xld = spread_ld(xw, bs, std::mem::size_of::<T>());
-    let mut xh = vec![zero; rows * xld];
-    let (x, w_ih) = (a.x.contiguous(), a.w_ih.contiguous());
-    x.with_slice(|xs: &[T]| {
-        for (dst, src) in xh.chunks_exact_mut(xld).zip(xs.chunks_exact(features.max(1))) {
-            dst[..features].copy_from_slice(&src[..features]);
-        }
-    });
-    let wd = Data::of(&w_ih);
-    gemm((rows, features, g4), &xh, (xld, 1), wd.get::<T>(), (1, features), beta, &mut act, (g4, 1));
-    // W_hh^T [H, 4H] once per sequence, so the per-step GEMM packs it with row copies.
-    let w_t = a.w_hh.t().contiguous();
-    let wt = Data::of(&w_t);
-    let wt = wt.get::<T>();
-    let mut c = vec![zero; rows * hs];
-    let mut tc = vec![zero; rows * hs];
-    let mut y = vec![zero; rows * hs + if a.with_state { n * hs } else { 0 }];
-    let mut c_state = a.c0.to_vec::<T>();
-    let h0 = a.h0.to_vec::<T>();
-    if lay.t_len > 0 {
-        for b in 0..n {
-            xh[lay.row(lay.time(0), b) * xld + features..][..hs].copy_from_slice(&h0[b * hs..][..hs]);
-        }
+impl Blocks {
+    /// Two blocks (one per core of a 2-core machine) from H = 32 up, else one. The block count is fixed
+    /// by `H` alone, not by the thread count, so results do not depend on the number of threads.
+    fn for_hidden(h: usize) -> Blocks {
+        let unit = if h >= 32 { h.div_ceil(2) } else { h.max(1) };
+        Blocks { h, unit }
     }
-    in_pool(|| {
-        for s in 0..lay.t_len {
-            let r0 = lay.row(lay.time(s), 0);
-            let hp = &xh[r0 * xld + features..];
-            gemm((n, hs, g4), hp, (bs * xld, 1), wt, (g4, 1), one, &mut act[r0 * g4..], (bs * g4, 1));
-            for b in 0..n {
-                let row = r0 + b * bs;
-                let gates = &mut act[row * g4..][..g4];
-                ew::unary_inplace(Unary::Sigmoid, &mut gates[..2 * hs]);
-                ew::unary_inplace(Unary::Tanh, &mut gates[2 * hs..3 * hs]);
-                ew::unary_inplace(Unary::Sigmoid, &mut gates[3 * hs..]);
-                let (gi, rest) = gates.split_at(hs);
-                let (gf, rest) = rest.split_at(hs);
-                let (gg, go) = rest.split_at(hs);
-                let cs = &mut c_state[b * hs..][..hs];
-                let cr = &mut c[row * hs..][..hs];
-                for j in 0..hs {
-                    let v = gf[j] * cs[j] + gi[j] * gg[j];
-                    cr[j] = v;
-                    cs[j] = v;
-                }
-                let tr = &mut tc[row * hs..][..hs];
-                ew::unary(Unary::Tanh, cr, tr);
-                let yr = &mut y[row * hs..][..hs];
-                for j in 0..hs {
-                    yr[j] = go[j] * tr[j];
-                }
-                if s + 1 < lay.t_len {
-                    xh[lay.row(lay.time(s + 1), b) * xld + features..][..hs].copy_from_slice(yr);
+
+    fn count(self) -> usize {
+        self.h.div_ceil(self.unit)
+    }
+
+    /// The first unit of block `k` (also its offset in units, so `4 * start` is its first gate column).
+    fn start(self, k: usize) -> usize {
+        k * self.unit
+    }
+
+    fn width(self, k: usize) -> usize {
+        self.unit.min(self.h - self.start(k))
+    }
+
+    /// For every permuted gate column (block by block, `[i f g o]` within a block), its row in the natural
+    /// `[4H, ..]` weight layout (`gate * H + unit`).
+    fn permutation(self) -> Vec<usize> {
+        let mut p = Vec::with_capacity(4 * self.h);
+        for k in 0..self.count() {
+            let (s, w) = (self.start(k), self.width(k));
+            for gate in 0..4 {
+                p.extend((s..s + w).map(|u| gate * self.h + u));
+            }
+        }
+        p
+    }
+
+    /// Splits a blocked buffer of `per_unit` values per unit and row (`rows` rows) into its blocks.
+    fn split<T>(self, mut buf: &mut [T], rows: usize, per_unit: usize) -> Vec<&mut [T]> {
+        let mut v = Vec::with_capacity(self.count());
+        for k in 0..self.count() {
+            let (head, tail) = buf.split_at_mut(rows * per_unit * self.width(k));
+            v.push(head);
+            buf = tail;
+        }
+        v
+    }
+
+    /// The natural `[rows, H]` matrix `src` stored blocked, or back (`to_natural`).
+    fn convert<T: Copy>(self, src: &[T], dst: &mut [T], rows: usize, to_natural: bool) {
+        for k in 0..self.count() {
+            let (s, w) = (self.start(k), self.width(k));
+            let off = rows * s;
+            for r in 0..rows {
+                let (blocked, natural) = (off + r * w, r * self.h + s);
+                if to_natural {
+                    dst[natural..natural + w].copy_from_slice(&src[blocked..blocked + w]);
+                } else {
+                    dst[blocked..blocked + w].copy_from_slice(&src[natural..natural + w]);
                 }
             }
         }
+    }
+}
+
+/// Splits `buf` into consecutive parts of the given lengths.
+fn split_at<T>(mut buf: &mut [T], lens: impl Iterator<Item = usize>) -> Vec<&mut [T]> {
+    let mut v = Vec::new();
+    for len in lens {
+        let (head, tail) = buf.split_at_mut(len);
+        v.push(head);
+        buf = tail;
+    }
+    v
+}
+
+/// Rows of a `[4H, cols]` matrix in the permuted gate order of `bl` (the natural order when `inverse`:
+/// then `m` is permuted and the result natural).
+fn permute_rows<T: Copy>(m: &[T], cols: usize, perm: &[usize], inverse: bool) -> Vec<T> {
+    let mut src_row = perm.to_vec();
+    if inverse {
+        for (j, &p) in perm.iter().enumerate() {
+            src_row[p] = j;
+        }
+    }
+    let mut out = Vec::with_capacity(m.len());
+    for r in src_row {
+        out.extend_from_slice(&m[r * cols..(r + 1) * cols]);
+    }
+    out
+}
+
+/// Writes the transpose of the row-major `rows x cols` matrix `src` into `dst` (`cols x rows`, row
+/// stride `ld`), in 16 x 16 tiles so that both sides stay in cache.
+fn transpose_into<T: Copy>(src: &[T], rows: usize, cols: usize, dst: &mut [T], ld: usize) {
+    const TILE: usize = 16;
+    for r0 in (0..rows).step_by(TILE) {
+        for c0 in (0..cols).step_by(TILE) {
+            for c in c0..(c0 + TILE).min(cols) {
+                let d = &mut dst[c * ld..];
+                for r in r0..(r0 + TILE).min(rows) {
+                    d[r] = src[r * cols + c];
+                }
+            }
+        }
+    }
+}
+
+/// One block of a weight as the `B` operand (`k x n`) of the per-step products, packed once per
+/// sequence for the GEMM microkernel (instead of once per step).
+struct WBlock<T: Kernel> {
+    packed: PackedB<T>,
+}
+
+impl<T: Kernel> WBlock<T> {
+    /// `B` `k x n` with element `(p, q)` at `b[p * rs + q * cs]`.
+    fn new(k: usize, n: usize, b: &[T], (rs, cs): (usize, usize)) -> Self {
+        WBlock { packed: PackedB::new(k, n, b, rs, cs) }
+    }
+
+    fn k(&self) -> usize {
+        self.packed.k()
+    }
+
+    /// `C = A B + beta C` for `A` `m x k` with row stride `rsa`, `C` with row stride `rsc` (unit column
+    /// strides), on the calling thread (the steps run one task per block).
+    fn mul(&self, m: usize, a: &[T], rsa: usize, beta: T, c: &mut [T], rsc: usize) {
+        gemm_packed_b_single_thread(m, <T as KFloat>::ONE, a, rsa, 1, &self.packed, beta, c, rsc, 1);
+    }
+}
+
+/// What the forward keeps for the plain backward: per-row buffers stored blocked (see [`Blocks`]), each
+/// row `(t, n)` in the sequence layout.
+struct Saved {
+    blocks: Blocks,
+    /// `rows * 4H`: i, f, g, o (permuted gate order).
+    act: Tensor,
+    /// `rows * H`: c_t.
+    c: Tensor,
+    /// `rows * H`: tanh(c_t).
+    tc: Tensor,
+    /// `rows * H`: h_prev, the hidden state the row's step started from.
+    hp: Tensor,
+}
+
+/// The mutable per-block views one forward task writes.
+struct FwdBlock<'a, T> {
+    act: &'a mut [T],
+    c: &'a mut [T],
+    tc: &'a mut [T],
+    hp: &'a mut [T],
+    y: &'a mut [T],
+    cs: &'a mut [T],
+}
+
+fn forward<T: Kernel>(a: &LstmArgs, lay: SeqLayout, hs: usize, features: usize, bl: Blocks) -> (Tensor, Saved) {
+    use rayon::prelude::*;
+    let (rows, n, g4, nb) = (lay.rows(), lay.n, 4 * hs, bl.count());
+    let (zero, one) = (<T as KFloat>::ZERO, <T as KFloat>::ONE);
+    let perm = bl.permutation();
+    let (w_ih, w_hh) = (a.w_ih.contiguous(), a.w_hh.contiguous());
+    let w_ih = permute_rows(Data::of(&w_ih).get::<T>(), features, &perm, false);
+    let w_hh = permute_rows(Data::of(&w_hh).get::<T>(), hs, &perm, false);
+    // act = x W_ih^T + b_ih + b_hh over all rows, block by block; the steps then add h_prev W_hh^T and
+    // apply the gates.
+    let bias: Option<Vec<T>> =
+        a.bias.map(|(bi, bh)| bi.to_vec::<T>().into_iter().zip(bh.to_vec::<T>()).map(|(p, q)| p + q).collect());
+    // With a bias, act starts as its rows (block by block, permuted), written once without a zero fill.
+    let mut act = match &bias {
+        Some(b) => {
+            let mut act = Vec::with_capacity(rows * g4);
+            for k in 0..nb {
+                let s4 = 4 * bl.start(k);
+                let row: Vec<T> = perm[s4..s4 + 4 * bl.width(k)].iter().map(|&p| b[p]).collect();
+                for _ in 0..rows {
+                    act.extend_from_slice(&row);
+                }
+            }
+            act
+        }
+        None => vec![zero; rows * g4],
+    };
+    let beta = if bias.is_some() { one } else { zero };
+    let x = a.x.contiguous();
+    let xd = Data::of(&x);
+    {
+        let mut blocks = bl.split(&mut act, rows, 4);
+        for (k, ab) in blocks.iter_mut().enumerate() {
+            let (s4, g) = (4 * bl.start(k), 4 * bl.width(k));
+            let wb = &w_ih[s4 * features..];
+            gemm((rows, features, g), xd.get::<T>(), (features, 1), wb, (1, features), beta, ab, (g, 1));
+        }
+    }
+    // B blocks: wf[j][k] is W_hh^T restricted to the units of block j (rows) and the gate columns of
+    // block k: element (p, q) = w_hh[(4 start_k + q) * H + start_j + p].
+    let wf: Vec<Vec<WBlock<T>>> = (0..nb)
+        .map(|j| {
+            (0..nb)
+                .map(|k| {
+                    let b = &w_hh[4 * bl.start(k) * hs + bl.start(j)..];
+                    WBlock::new(bl.width(j), 4 * bl.width(k), b, (1, hs))
+                })
+                .collect()
+        })
+        .collect();
+    let mut c = vec![zero; rows * hs];
+    let mut tc = vec![zero; rows * hs];
+    let mut hp = vec![zero; rows * hs];
+    let mut yb = vec![zero; rows * hs];
+    // The state of the current step and the next, blocked `[block][n][width]`.
+    let mut cs = vec![zero; n * hs];
+    bl.convert(&a.c0.to_vec::<T>(), &mut cs, n, false);
+    let mut h_cur = vec![zero; n * hs];
+    bl.convert(&a.h0.to_vec::<T>(), &mut h_cur, n, false);
+    let mut h_next = vec![zero; n * hs];
+    let bs = lay.batch_stride();
+    in_pool(|| {
+        let mut tasks: Vec<FwdBlock<T>> = bl
+            .split(&mut act, rows, 4)
+            .into_iter()
+            .zip(bl.split(&mut c, rows, 1))
+            .zip(bl.split(&mut tc, rows, 1))
+            .zip(bl.split(&mut hp, rows, 1))
+            .zip(bl.split(&mut yb, rows, 1))
+            .zip(bl.split(&mut cs, n, 1))
+            .map(|(((((act, c), tc), hp), y), cs)| FwdBlock { act, c, tc, hp, y, cs })
+            .collect();
+        for s in 0..lay.t_len {
+            let r0 = lay.row(lay.time(s), 0);
+            let cur = &h_cur;
+            let wf = &wf;
+            tasks.par_iter_mut().zip(bl.split(&mut h_next, n, 1)).enumerate().for_each(|(k, (tb, hn))| {
+                let w = bl.width(k);
+                let g = 4 * w;
+                // gates[t] += h_prev W_hh^T, summed over the blocks of h_prev.
+                for (j, wjk) in wf.iter().map(|row| &row[k]).enumerate() {
+                    wjk.mul(n, &cur[n * bl.start(j)..], wjk.k(), one, &mut tb.act[r0 * g..], bs * g);
+                }
+                let hc = &cur[n * bl.start(k)..][..n * w];
+                for b in 0..n {
+                    let row = r0 + b * bs;
+                    let gates = &mut tb.act[row * g..][..g];
+                    ew::unary_inplace(Unary::Sigmoid, &mut gates[..2 * w]);
+                    ew::unary_inplace(Unary::Tanh, &mut gates[2 * w..3 * w]);
+                    ew::unary_inplace(Unary::Sigmoid, &mut gates[3 * w..]);
+                    let (gi, rest) = gates.split_at(w);
+                    let (gf, rest) = rest.split_at(w);
+                    let (gg, go) = rest.split_at(w);
+                    let (gi, gf, gg, go) = (&gi[..w], &gf[..w], &gg[..w], &go[..w]);
+                    let csb = &mut tb.cs[b * w..][..w];
+                    let cr = &mut tb.c[row * w..][..w];
+                    for j in 0..w {
+                        let v = gf[j] * csb[j] + gi[j] * gg[j];
+                        cr[j] = v;
+                        csb[j] = v;
+                    }
+                    let tr = &mut tb.tc[row * w..][..w];
+                    ew::unary(Unary::Tanh, cr, tr);
+                    let yr = &mut tb.y[row * w..][..w];
+                    for j in 0..w {
+                        yr[j] = go[j] * tr[j];
+                    }
+                    hn[b * w..][..w].copy_from_slice(yr);
+                    tb.hp[row * w..][..w].copy_from_slice(&hc[b * w..][..w]);
+                }
+            });
+            std::mem::swap(&mut h_cur, &mut h_next);
+        }
     });
+    let extra = if a.with_state { n * hs } else { 0 };
+    let mut y = vec![zero; rows * hs + extra];
+    bl.convert(&yb, &mut y[..rows * hs], rows, true);
     if a.with_state {
-        y[rows * hs..].copy_from_slice(&c_state);
+        bl.convert(&cs, &mut y[rows * hs..], n, true);
     }
     let y = if a.with_state {
         let len = y.len();
@@ -330,15 +527,13 @@ fn forward<T: Kernel>(a: &LstmArgs, lay: SeqLayout, hs: usize, features: usize) 
     } else {
         Tensor::from_vec(y, &lay.shape(hs))
     };
-    let saved = Saved {
-        act: Tensor::from_vec(act, &[rows, g4]),
-        c: Tensor::from_vec(c, &[rows, hs]),
-        tc: Tensor::from_vec(tc, &[rows, hs]),
-        xh: Tensor::from_vec(xh, &[rows, xld]),
+    let flat = |v: Vec<T>| {
+        let len = v.len();
+        Tensor::from_vec(v, &[len])
     };
+    let saved = Saved { blocks: bl, act: flat(act), c: flat(c), tc: flat(tc), hp: flat(hp) };
     (y, saved)
 }
-
 /// The same layer written with per-step tensor ops: the reference the fused op is tested against.
 #[cfg(test)]
 pub(crate) fn lstm_sequence_composed(a: &LstmArgs) -> Tensor {
@@ -387,68 +582,149 @@ struct LstmSequenceBackward {
 type Grads = Vec<Option<Tensor>>;
 
 impl LstmSequenceBackward {
-    /// BPTT with the elementwise part fused into one loop per step (plain backward).
+    /// BPTT with the elementwise part fused into one loop per step (plain backward), one parallel
+    /// region per step with one task per block of hidden units (see [`Blocks`]).
     fn backward_fused<T: Kernel>(&self, dy: &Tensor, needs: &[bool]) -> Grads {
-        let (lay, hs) = (self.lay, self.hidden);
-        let (rows, n, g4, features) = (lay.rows(), lay.n, 4 * hs, self.w_ih.size(1));
+        use rayon::prelude::*;
+        let (lay, hs, bl) = (self.lay, self.hidden, self.saved.blocks);
+        let (rows, n, g4, features, nb) = (lay.rows(), lay.n, 4 * hs, self.w_ih.size(1), bl.count());
         let zero = <T as KFloat>::ZERO;
         let one = <T as KFloat>::ONE;
         let dy = dy.contiguous();
         let dyd = Data::of(&dy);
         let dyv = dyd.get::<T>();
-        let (act, c, tc, xh) =
-            (Data::of(&self.saved.act), Data::of(&self.saved.c), Data::of(&self.saved.tc), Data::of(&self.saved.xh));
-        let (act, c, tc, xh) = (act.get::<T>(), c.get::<T>(), tc.get::<T>(), xh.get::<T>());
-        let xw = features + hs;
+        let sv = &self.saved;
+        let (act, c, tc, hp) = (Data::of(&sv.act), Data::of(&sv.c), Data::of(&sv.tc), Data::of(&sv.hp));
+        let (act, c, tc, hp) = (act.get::<T>(), c.get::<T>(), tc.get::<T>(), hp.get::<T>());
+        let perm = bl.permutation();
         let w_hh = self.w_hh.detach().contiguous();
-        let whd = Data::of(&w_hh);
-        let w_hh = whd.get::<T>();
-        let c0 = self.c0.to_vec::<T>();
+        let w_hh = permute_rows(Data::of(&w_hh).get::<T>(), hs, &perm, false);
+        // wb[j][k]: the rows of W_hh (permuted) of block j's gates and the columns of block k's units, so
+        // that dh~[block k] = sum_j da[block j] wb[j][k].
+        let wb: Vec<Vec<WBlock<T>>> = (0..nb)
+            .map(|j| {
+                (0..nb)
+                    .map(|k| {
+                        let b = &w_hh[4 * bl.start(j) * hs + bl.start(k)..];
+                        WBlock::new(4 * bl.width(j), bl.width(k), b, (hs, 1))
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut c0 = vec![zero; n * hs];
+        bl.convert(&self.c0.to_vec::<T>(), &mut c0, n, false);
         let bs = lay.batch_stride();
-        // dA rows are `ld` apart: a row stride off multiples of 4 KiB lets the GEMMs read dA in place.
-        let ld = spread_ld(g4, bs, std::mem::size_of::<T>());
-        let mut da = vec![zero; rows * ld];
-        let mut dh_next = vec![zero; n * hs];
-        let mut dc_next = if self.with_state { dyv[rows * hs..].to_vec() } else { vec![zero; n * hs] };
+        // da for all rows (blocked, for the GEMMs after the loop), and the da of the current and the
+        // next step (blocked `[block][n][4 width]`, read by every task of the step before).
+        // Block k of da is `rows x 4w` with rows `dld(k) = 4w + 64 bytes` apart: the GEMMs after the loop
+        // read it in place only when its rows are not a multiple of 4 KiB apart (they would share L1 sets).
+        let pad = 64 / std::mem::size_of::<T>();
+        let dld = |k: usize| 4 * bl.width(k) + pad;
+        let doff = |k: usize| (0..k).map(|j| rows * dld(j)).sum::<usize>();
+        let mut da = vec![zero; doff(nb)];
+        let mut d_cur = vec![zero; n * g4];
+        let mut d_next = vec![zero; n * g4];
+        let mut dh = vec![zero; n * hs];
+        let mut dc = vec![zero; n * hs];
+        if self.with_state {
+            bl.convert(&dyv[rows * hs..], &mut dc, n, false);
+        }
         in_pool(|| {
+            let mut tasks: Vec<_> = split_at(&mut da, (0..nb).map(|k| rows * dld(k)))
+                .into_iter()
+                .zip(bl.split(&mut dh, n, 1))
+                .zip(bl.split(&mut dc, n, 1))
+                .collect();
             for s in (0..lay.t_len).rev() {
                 let r0 = lay.row(lay.time(s), 0);
-                for b in 0..n {
-                    let row = r0 + b * bs;
-                    let gates = &act[row * g4..][..g4];
-                    let (gi, rest) = gates.split_at(hs);
-                    let (gf, rest) = rest.split_at(hs);
-                    let (gg, go) = rest.split_at(hs);
-                    let cp = if s == 0 { &c0[b * hs..][..hs] } else { &c[lay.row(lay.time(s - 1), b) * hs..][..hs] };
-                    let tr = &tc[row * hs..][..hs];
-                    let dyr = &dyv[row * hs..][..hs];
-                    let dhn = &dh_next[b * hs..][..hs];
-                    let dcn = &mut dc_next[b * hs..][..hs];
-                    let dar = &mut da[row * ld..][..g4];
-                    let (dai, rest) = dar.split_at_mut(hs);
-                    let (daf, rest) = rest.split_at_mut(hs);
-                    let (dag, dao) = rest.split_at_mut(hs);
-                    for j in 0..hs {
-                        let (i, f, g, o, t) = (gi[j], gf[j], gg[j], go[j], tr[j]);
-                        let dh = dyr[j] + dhn[j];
-                        let dcv = dcn[j] + dh * o * (one - t * t);
-                        dai[j] = dcv * g * i * (one - i);
-                        daf[j] = dcv * cp[j] * f * (one - f);
-                        dag[j] = dcv * i * (one - g * g);
-                        dao[j] = dh * t * o * (one - o);
-                        dcn[j] = dcv * f;
-                    }
-                }
-                // dh~ = da[t] W_hh (needed by the step before, or as dh0 after the first step).
-                gemm((n, g4, hs), &da[r0 * ld..], (bs * ld, 1), w_hh, (hs, 1), zero, &mut dh_next, (hs, 1));
+                let (wb, prev) = (&wb, &d_cur);
+                let first = s + 1 == lay.t_len;
+                tasks.par_iter_mut().zip(bl.split(&mut d_next, n, 4)).enumerate().for_each(
+                    |(k, (((dak, dhk), dck), dn))| {
+                        let (st, w) = (bl.start(k), bl.width(k));
+                        let g = 4 * w;
+                        // dh~ = da[step after] W_hh, summed over its blocks (before the last step, dh~ is
+                        // the zeros `dh` starts with).
+                        if !first {
+                            for (j, wjk) in wb.iter().map(|row| &row[k]).enumerate() {
+                                let beta = if j == 0 { zero } else { one };
+                                wjk.mul(n, &prev[n * 4 * bl.start(j)..], wjk.k(), beta, dhk, w);
+                            }
+                        }
+                        let (ab, cb, tb) = (&act[rows * 4 * st..], &c[rows * st..], &tc[rows * st..]);
+                        for b in 0..n {
+                            let row = r0 + b * bs;
+                            let gates = &ab[row * g..][..g];
+                            let (gi, rest) = gates.split_at(w);
+                            let (gf, rest) = rest.split_at(w);
+                            let (gg, go) = rest.split_at(w);
+                            let (gi, gf, gg, go) = (&gi[..w], &gf[..w], &gg[..w], &go[..w]);
+                            let cp = if s == 0 {
+                                &c0[n * st + b * w..][..w]
+                            } else {
+                                &cb[lay.row(lay.time(s - 1), b) * w..][..w]
+                            };
+                            let tr = &tb[row * w..][..w];
+                            let dyr = &dyv[row * hs + st..][..w];
+                            let dhn = &dhk[b * w..][..w];
+                            let dcn = &mut dck[b * w..][..w];
+                            let dar = &mut dak[row * (g + pad)..][..g];
+                            let (dai, rest) = dar.split_at_mut(w);
+                            let (daf, rest) = rest.split_at_mut(w);
+                            let (dag, dao) = rest.split_at_mut(w);
+                            let (dai, daf, dag, dao) = (&mut dai[..w], &mut daf[..w], &mut dag[..w], &mut dao[..w]);
+                            for j in 0..w {
+                                let (i, f, g, o, t) = (gi[j], gf[j], gg[j], go[j], tr[j]);
+                                let dh = dyr[j] + dhn[j];
+                                let dcv = dcn[j] + dh * o * (one - t * t);
+                                dai[j] = dcv * g * i * (one - i);
+                                daf[j] = dcv * cp[j] * f * (one - f);
+                                dag[j] = dcv * i * (one - g * g);
+                                dao[j] = dh * t * o * (one - o);
+                                dcn[j] = dcv * f;
+                            }
+                            dn[b * g..][..g].copy_from_slice(dar);
+                        }
+                    },
+                );
+                std::mem::swap(&mut d_cur, &mut d_next);
             }
         });
         let need = |k: usize| needs.get(k).copied().unwrap_or(false);
+        if crate::profile::is_enabled() {
+            // The profiler's estimate: dh~ per step, [dW_ih | dW_hh], dx, and the elementwise part.
+            let (r, g, i, h) = (rows as f64, g4 as f64, features as f64, hs as f64);
+            let dx = if need(0) { 2.0 * r * g * i } else { 0.0 };
+            let flops = 2.0 * r * g * h + 2.0 * r * g * (i + h) + dx + 15.0 * r * h;
+            let bytes = (dyv.len() + act.len() + c.len() + tc.len() + hp.len() + da.len()) as f64
+                * std::mem::size_of::<T>() as f64;
+            crate::profile::note_cost(flops, bytes);
+        }
         let mut grads: Grads = vec![None; needs.len()];
-        // [dW_ih | dW_hh] = dA^T xh: element (i, r) of the [4H, rows] matrix dA^T is da[r * ld + i].
+        let x = self.x.detach().contiguous();
+        let xd = Data::of(&x);
+        let xv = xd.get::<T>();
+        // [dW_ih | dW_hh] = dA^T [x | H_prev], computed transposed per block k (da_k: `rows x 4w`):
+        // dW_k^T = [x | H_prev]^T da_k, so the GEMM reads da_k row-major as its B (the transposed A
+        // would be packed column by column) and [x | H_prev]^T is transposed once, `xw x rows`.
+        // Rows of dW in the permuted order until `permute_rows(.., inverse)`.
         if need(1) || need(2) {
+            let xw = features + hs;
+            // Rows 64 bytes more than `rows` apart, so the GEMM reads them in place (rows a multiple of
+            // 4 KiB apart would share L1 sets, and the GEMM would copy them).
+            let ld = rows + 64 / std::mem::size_of::<T>();
+            let mut xh_t = vec![zero; xw * ld];
+            transpose_into(xv, rows, features, &mut xh_t, ld);
+            for k in 0..nb {
+                let (st, w) = (bl.start(k), bl.width(k));
+                transpose_into(&hp[rows * st..rows * (st + w)], rows, w, &mut xh_t[(features + st) * ld..], ld);
+            }
             let mut dw = vec![zero; g4 * xw];
-            gemm((g4, rows, xw), &da, (1, ld), xh, (self.saved.xh.size(1), 1), zero, &mut dw, (xw, 1));
+            for k in 0..nb {
+                let (s4, g) = (4 * bl.start(k), 4 * bl.width(k));
+                gemm((xw, rows, g), &xh_t, (ld, 1), &da[doff(k)..], (dld(k), 1), zero, &mut dw[s4 * xw..], (1, xw));
+            }
+            let dw = permute_rows(&dw, xw, &perm, true);
             let part =
                 |c0: usize, w: usize| -> Vec<T> { dw.chunks_exact(xw).flat_map(|r| &r[c0..c0 + w]).copied().collect() };
             grads[1] = need(1).then(|| Tensor::from_vec(part(0, features), &[g4, features]));
@@ -456,25 +732,50 @@ impl LstmSequenceBackward {
         }
         if need(0) {
             let w_ih = self.w_ih.detach().contiguous();
-            let wd = Data::of(&w_ih);
+            let w_ih = permute_rows(Data::of(&w_ih).get::<T>(), features, &perm, false);
             let mut dx = vec![zero; rows * features];
-            gemm((rows, g4, features), &da, (ld, 1), wd.get::<T>(), (features, 1), zero, &mut dx, (features, 1));
+            for k in 0..nb {
+                let (s4, g) = (4 * bl.start(k), 4 * bl.width(k));
+                let beta = if k == 0 { zero } else { one };
+                let wk = &w_ih[s4 * features..];
+                gemm((rows, g, features), &da[doff(k)..], (dld(k), 1), wk, (features, 1), beta, &mut dx, (features, 1));
+            }
             grads[0] = Some(Tensor::from_vec(dx, &lay.shape(features)));
         }
-        grads[3] = need(3).then(|| Tensor::from_vec(dh_next, &[n, hs]));
-        grads[4] = need(4).then(|| Tensor::from_vec(dc_next, &[n, hs]));
-        if need(5) || need(6) {
-            let mut db = vec![zero; g4];
-            for r in da.chunks_exact(ld) {
-                ew::add_assign(&mut db, &r[..g4]);
+        if need(3) {
+            // dh0 = da[first step] W_hh.
+            let mut dh0b = vec![zero; n * hs];
+            if lay.t_len > 0 {
+                for (k, dhk) in bl.split(&mut dh0b, n, 1).into_iter().enumerate() {
+                    for (j, wjk) in wb.iter().map(|row| &row[k]).enumerate() {
+                        let beta = if j == 0 { zero } else { one };
+                        wjk.mul(n, &d_cur[n * 4 * bl.start(j)..], wjk.k(), beta, dhk, bl.width(k));
+                    }
+                }
             }
-            let db = Tensor::from_vec(db, &[g4]);
+            let mut dh0 = vec![zero; n * hs];
+            bl.convert(&dh0b, &mut dh0, n, true);
+            grads[3] = Some(Tensor::from_vec(dh0, &[n, hs]));
+        }
+        if need(4) {
+            let mut dc0 = vec![zero; n * hs];
+            bl.convert(&dc, &mut dc0, n, true);
+            grads[4] = Some(Tensor::from_vec(dc0, &[n, hs]));
+        }
+        if need(5) || need(6) {
+            let mut dbp = vec![zero; g4];
+            for k in 0..nb {
+                let (s4, g) = (4 * bl.start(k), 4 * bl.width(k));
+                for r in da[doff(k)..doff(k + 1)].chunks_exact(dld(k)) {
+                    ew::add_assign(&mut dbp[s4..s4 + g], &r[..g]);
+                }
+            }
+            let db = Tensor::from_vec(permute_rows(&dbp, 1, &perm, true), &[g4]);
             grads[5] = need(5).then(|| db.clone());
             grads[6] = need(6).then_some(db);
         }
         grads
     }
-
     /// BPTT as tensor ops over a forward recomputed with a graph (under `create_graph`).
     fn backward_recorded(&self, dy: &Tensor, needs: &[bool]) -> Grads {
         let (lay, h) = (self.lay, self.hidden);
@@ -581,7 +882,7 @@ impl Backward for LstmSequenceBackward {
 
     fn saved_bytes(&self) -> usize {
         let s = &self.saved;
-        (s.act.numel() + s.c.numel() + s.tc.numel() + s.xh.numel()) * s.act.dtype().size_in_bytes()
+        (s.act.numel() + s.c.numel() + s.tc.numel() + s.hp.numel()) * s.act.dtype().size_in_bytes()
     }
 }
 
@@ -626,13 +927,84 @@ mod tests {
         v
     }
 
+    /// The fused op with hidden-unit blocks of `unit` (H = 2: `unit` 2 is one block, 1 is two).
+    fn blocked(a: &LstmArgs, unit: usize) -> Tensor {
+        lstm_sequence_blocked(a, Blocks { h: a.h0.size(-1), unit })
+    }
+
+    #[test]
+    fn transpose_into_transposes_with_a_row_stride() {
+        let (rows, cols) = (37, 21);
+        let src: Vec<usize> = (0..rows * cols).collect();
+        let mut dst = vec![usize::MAX; cols * 40];
+        transpose_into(&src, rows, cols, &mut dst, 40);
+        for r in 0..rows {
+            for c in 0..cols {
+                assert_eq!(dst[c * 40 + r], src[r * cols + c]);
+            }
+        }
+        assert!(dst.chunks(40).all(|row| row[rows..].iter().all(|&v| v == usize::MAX)));
+    }
+
+    #[test]
+    fn blocks_partition_units_and_permutation_is_a_bijection() {
+        let bl = Blocks { h: 5, unit: 2 };
+        assert_eq!(bl.count(), 3);
+        assert_eq!((0..3).map(|k| bl.width(k)).collect::<Vec<_>>(), [2, 2, 1]);
+        let p = bl.permutation();
+        assert_eq!(&p[..8], &[0, 1, 5, 6, 10, 11, 15, 16]);
+        let mut sorted = p.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, (0..20).collect::<Vec<_>>());
+        let m: Vec<f64> = (0..40).map(f64::from).collect();
+        assert_eq!(permute_rows(&permute_rows(&m, 2, &p, false), 2, &p, true), m);
+        let nat: Vec<f64> = (0..15).map(f64::from).collect();
+        let (mut b, mut back) = (vec![0.0; 15], vec![0.0; 15]);
+        bl.convert(&nat, &mut b, 3, false);
+        assert_eq!(&b[..6], &[0.0, 1.0, 5.0, 6.0, 10.0, 11.0]);
+        bl.convert(&b, &mut back, 3, true);
+        assert_eq!(back, nat);
+        assert_eq!(Blocks::for_hidden(256).count(), 2);
+        assert_eq!(Blocks::for_hidden(8).count(), 1);
+    }
+
+    #[test]
+    fn fused_sequence_with_three_blocks_matches_composition() {
+        crate::manual_seed(5);
+        let r = |s: &[usize], k: f64| (Tensor::randn(s).to_dtype(DType::F64) * k).detach().requires_grad_();
+        let ts = vec![
+            r(&[3, 4, 3], 1.0),
+            r(&[20, 3], 0.5),
+            r(&[20, 5], 0.5),
+            r(&[3, 5], 1.0),
+            r(&[3, 5], 1.0),
+            r(&[20], 0.5),
+            r(&[20], 0.5),
+        ];
+        for (reverse, with_state) in [(false, true), (true, false)] {
+            let a = args(&ts, true, reverse, true, with_state);
+            let fused = blocked(&a, 2);
+            let composed = lstm_sequence_composed(&a);
+            assert!((&fused - &composed).abs().max().item() < 1e-14);
+            let refs: Vec<&Tensor> = ts.iter().collect();
+            let w = Tensor::randn(fused.shape()).to_dtype(DType::F64);
+            let gf = crate::grad(&[&(&fused * &w).sum()], &refs, None, false);
+            let gc = crate::grad(&[&(&composed * &w).sum()], &refs, None, false);
+            for (k, (a, b)) in gf.iter().zip(&gc).enumerate() {
+                let (a, b) = (a.as_ref().unwrap(), b.as_ref().unwrap());
+                assert!((a - b).abs().max().item() < 1e-13, "gradient of input {k}");
+            }
+        }
+    }
+
     #[test]
     fn fused_sequence_matches_composition_values_and_gradients() {
-        for (bias, reverse, batch_first, with_state) in configs() {
-            let what = format!("bias={bias} reverse={reverse} batch_first={batch_first} with_state={with_state}");
+        for ((bias, reverse, batch_first, with_state), unit) in configs().into_iter().flat_map(|c| [(c, 2), (c, 1)]) {
+            let what =
+                format!("bias={bias} reverse={reverse} batch_first={batch_first} with_state={with_state} unit={unit}");
             let ts = inputs(batch_first);
             let a = args(&ts, bias, reverse, batch_first, with_state);
-            let fused = lstm_sequence(&a);
+            let fused = blocked(&a, unit);
             let composed = lstm_sequence_composed(&a);
             assert_eq!(fused.shape(), composed.shape(), "{what}");
             assert!((&fused - &composed).abs().max().item() < 1e-14, "forward, {what}");
@@ -667,7 +1039,7 @@ mod tests {
     fn fused_sequence_gradcheck_and_second_order() {
         for (bias, reverse, batch_first, with_state) in [(true, false, false, false), (true, true, true, true)] {
             let ts = inputs(batch_first);
-            let f = |t: &[Tensor]| lstm_sequence(&args(t, bias, reverse, batch_first, with_state));
+            let f = |t: &[Tensor]| blocked(&args(t, bias, reverse, batch_first, with_state), 1);
             gradcheck(f, &ts, GradcheckOptions::default()).unwrap();
             let g = |t: &[Tensor]| f(t).powf(2.0).sum();
             gradgradcheck(g, &ts, GradcheckOptions::default()).unwrap();
