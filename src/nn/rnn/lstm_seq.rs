@@ -115,6 +115,13 @@ impl SeqLayout {
         self.t_len * self.n
     }
 
+    /// The processing step and batch entry `(s, b)` of the sequence row `r` (inverse of [`Self::row`]
+    /// at `t = time(s)`).
+    fn step_of_row(self, r: usize) -> (usize, usize) {
+        let (t, b) = if self.batch_first { (r % self.t_len, r / self.t_len) } else { (r / self.n, r % self.n) };
+        (self.time(t), b)
+    }
+
     fn shape(self, features: usize) -> [usize; 3] {
         if self.batch_first {
             [self.n, self.t_len, features]
@@ -209,6 +216,14 @@ impl Data<'_> {
     fn get<T: Element>(&self) -> &[T] {
         &T::slice(&self.guard)[self.range.clone()]
     }
+
+    fn all(ts: &[Tensor]) -> Vec<Data<'_>> {
+        ts.iter().map(Data::of).collect()
+    }
+
+    fn slices<'b, T: Element>(ds: &'b [Data<'_>]) -> Vec<&'b [T]> {
+        ds.iter().map(|d| d.get::<T>()).collect()
+    }
 }
 
 /// `C = A B + beta C` (A `m x k`, B `k x n`, each from its (0, 0) element with row and column strides).
@@ -294,6 +309,21 @@ impl Blocks {
         v
     }
 
+    /// Splits a natural buffer of `rows` rows of `per_unit * H` values (units in block order) into, per
+    /// block, the block's part of every row: `v[k][r]` is row `r`'s `per_unit * width(k)` values of
+    /// block `k`.
+    fn split_rows<T>(self, buf: &mut [T], rows: usize, per_unit: usize) -> Vec<Vec<&mut [T]>> {
+        let mut v: Vec<Vec<&mut [T]>> = (0..self.count()).map(|_| Vec::with_capacity(rows)).collect();
+        for mut row in buf.chunks_exact_mut(per_unit * self.h).take(rows) {
+            for (k, vk) in v.iter_mut().enumerate() {
+                let (head, tail) = row.split_at_mut(per_unit * self.width(k));
+                vk.push(head);
+                row = tail;
+            }
+        }
+        v
+    }
+
     /// The natural `[rows, H]` matrix `src` stored blocked, or back (`to_natural`).
     fn convert<T: Copy>(self, src: &[T], dst: &mut [T], rows: usize, to_natural: bool) {
         for k in 0..self.count() {
@@ -354,6 +384,26 @@ fn transpose_into<T: Copy>(src: &[T], rows: usize, cols: usize, dst: &mut [T], l
     }
 }
 
+/// Writes the transpose of the `rows x cols` matrix with row `r` at `row(r)` into `dst` (`cols x rows`,
+/// row stride `ld`), in 16-row tiles.
+fn transpose_rows_into<'a, T: Copy + 'a>(
+    rows: usize,
+    cols: usize,
+    row: impl Fn(usize) -> &'a [T],
+    dst: &mut [T],
+    ld: usize,
+) {
+    const TILE: usize = 16;
+    for r0 in (0..rows).step_by(TILE) {
+        let src: Vec<&[T]> = (r0..(r0 + TILE).min(rows)).map(&row).collect();
+        for c in 0..cols {
+            for (d, s) in dst[c * ld + r0..].iter_mut().zip(&src) {
+                *d = s[c];
+            }
+        }
+    }
+}
+
 /// One block of a weight as the `B` operand (`k x n`) of the per-step products, packed once per
 /// sequence for the GEMM microkernel (instead of once per step).
 struct WBlock<T: Kernel> {
@@ -366,10 +416,6 @@ impl<T: Kernel> WBlock<T> {
         WBlock { packed: PackedB::new(k, n, b, rs, cs) }
     }
 
-    fn k(&self) -> usize {
-        self.packed.k()
-    }
-
     /// `C = A B + beta C` for `A` `m x k` with row stride `rsa`, `C` with row stride `rsc` (unit column
     /// strides), on the calling thread (the steps run one task per block).
     fn mul(&self, m: usize, a: &[T], rsa: usize, beta: T, c: &mut [T], rsc: usize) {
@@ -377,28 +423,29 @@ impl<T: Kernel> WBlock<T> {
     }
 }
 
-/// What the forward keeps for the plain backward: per-row buffers stored blocked (see [`Blocks`]), each
-/// row `(t, n)` in the sequence layout.
+/// What the forward keeps for the plain backward. `act` is stored blocked (see [`Blocks`]) with rows
+/// `(t, n)` in the sequence layout; `c`, `tc` and `y` hold one flat tensor per block (`rows * width`)
+/// with rows in processing order, `s * N + b` for step `s`, as the step tasks append them.
 struct Saved {
     blocks: Blocks,
     /// `rows * 4H`: i, f, g, o (permuted gate order).
     act: Tensor,
-    /// `rows * H`: c_t.
-    c: Tensor,
-    /// `rows * H`: tanh(c_t).
-    tc: Tensor,
-    /// `rows * H`: h_prev, the hidden state the row's step started from.
-    hp: Tensor,
+    /// Per block: c_t.
+    c: Vec<Tensor>,
+    /// Per block: tanh(c_t).
+    tc: Vec<Tensor>,
+    /// Per block: h_t (the h_prev of the next step; `h0` is that of the first).
+    y: Vec<Tensor>,
 }
 
-/// The mutable per-block views one forward task writes.
+/// What one forward task writes: its block of `act` and of the cell state, and its rows of `c`, `tanh(c)`
+/// and `h`, appended step by step (no zero fill of the large buffers first).
 struct FwdBlock<'a, T> {
     act: &'a mut [T],
-    c: &'a mut [T],
-    tc: &'a mut [T],
-    hp: &'a mut [T],
-    y: &'a mut [T],
     cs: &'a mut [T],
+    c: Vec<T>,
+    tc: Vec<T>,
+    y: Vec<T>,
 }
 
 fn forward<T: Kernel>(a: &LstmArgs, lay: SeqLayout, hs: usize, features: usize, bl: Blocks) -> (Tensor, Saved) {
@@ -439,52 +486,39 @@ fn forward<T: Kernel>(a: &LstmArgs, lay: SeqLayout, hs: usize, features: usize, 
             gemm((rows, features, g), xd.get::<T>(), (features, 1), wb, (1, features), beta, ab, (g, 1));
         }
     }
-    // B blocks: wf[j][k] is W_hh^T restricted to the units of block j (rows) and the gate columns of
-    // block k: element (p, q) = w_hh[(4 start_k + q) * H + start_j + p].
-    let wf: Vec<Vec<WBlock<T>>> = (0..nb)
-        .map(|j| {
-            (0..nb)
-                .map(|k| {
-                    let b = &w_hh[4 * bl.start(k) * hs + bl.start(j)..];
-                    WBlock::new(bl.width(j), 4 * bl.width(k), b, (1, hs))
-                })
-                .collect()
-        })
+    // B blocks: wf[k] is W_hh^T restricted to the gate columns of block k: element (p, q) =
+    // w_hh[(4 start_k + q) * H + p], so one product over all H units of h_prev per block and step.
+    let wf: Vec<WBlock<T>> = (0..nb)
+        .map(|k| WBlock::new(hs, 4 * bl.width(k), &w_hh[4 * bl.start(k) * hs..], (1, hs)))
         .collect();
-    let mut c = vec![zero; rows * hs];
-    let mut tc = vec![zero; rows * hs];
-    let mut hp = vec![zero; rows * hs];
-    let mut yb = vec![zero; rows * hs];
-    // The state of the current step and the next, blocked `[block][n][width]`.
+    // The cell state, blocked `[block][n][width]`; the hidden state of the current step and the next,
+    // natural `[n, H]` (the A of every block's product; each task writes its units of every row).
     let mut cs = vec![zero; n * hs];
     bl.convert(&a.c0.to_vec::<T>(), &mut cs, n, false);
-    let mut h_cur = vec![zero; n * hs];
-    bl.convert(&a.h0.to_vec::<T>(), &mut h_cur, n, false);
+    let mut h_cur = a.h0.contiguous().to_vec::<T>();
     let mut h_next = vec![zero; n * hs];
     let bs = lay.batch_stride();
-    in_pool(|| {
+    let (c, tc, yb) = in_pool(|| {
         let mut tasks: Vec<FwdBlock<T>> = bl
             .split(&mut act, rows, 4)
             .into_iter()
-            .zip(bl.split(&mut c, rows, 1))
-            .zip(bl.split(&mut tc, rows, 1))
-            .zip(bl.split(&mut hp, rows, 1))
-            .zip(bl.split(&mut yb, rows, 1))
             .zip(bl.split(&mut cs, n, 1))
-            .map(|(((((act, c), tc), hp), y), cs)| FwdBlock { act, c, tc, hp, y, cs })
+            .enumerate()
+            .map(|(k, (act, cs))| {
+                let len = rows * bl.width(k);
+                let buf = || Vec::with_capacity(len);
+                FwdBlock { act, cs, c: buf(), tc: buf(), y: buf() }
+            })
             .collect();
         for s in 0..lay.t_len {
             let r0 = lay.row(lay.time(s), 0);
             let cur = &h_cur;
             let wf = &wf;
-            tasks.par_iter_mut().zip(bl.split(&mut h_next, n, 1)).enumerate().for_each(|(k, (tb, hn))| {
+            tasks.par_iter_mut().zip(bl.split_rows(&mut h_next, n, 1)).enumerate().for_each(|(k, (tb, mut hn))| {
                 let w = bl.width(k);
                 let g = 4 * w;
-                // gates[t] += h_prev W_hh^T, summed over the blocks of h_prev.
-                for (j, wjk) in wf.iter().map(|row| &row[k]).enumerate() {
-                    wjk.mul(n, &cur[n * bl.start(j)..], wjk.k(), one, &mut tb.act[r0 * g..], bs * g);
-                }
-                let hc = &cur[n * bl.start(k)..][..n * w];
+                // gates[t] += h_prev W_hh^T (this block's gate columns).
+                wf[k].mul(n, cur, hs, one, &mut tb.act[r0 * g..], bs * g);
                 for b in 0..n {
                     let row = r0 + b * bs;
                     let gates = &mut tb.act[row * g..][..g];
@@ -496,30 +530,46 @@ fn forward<T: Kernel>(a: &LstmArgs, lay: SeqLayout, hs: usize, features: usize, 
                     let (gg, go) = rest.split_at(w);
                     let (gi, gf, gg, go) = (&gi[..w], &gf[..w], &gg[..w], &go[..w]);
                     let csb = &mut tb.cs[b * w..][..w];
-                    let cr = &mut tb.c[row * w..][..w];
-                    for j in 0..w {
-                        let v = gf[j] * csb[j] + gi[j] * gg[j];
-                        cr[j] = v;
-                        csb[j] = v;
-                    }
-                    let tr = &mut tb.tc[row * w..][..w];
+                    let q0 = tb.c.len();
+                    tb.c.extend((0..w).map(|j| gf[j] * csb[j] + gi[j] * gg[j]));
+                    let cr = &tb.c[q0..];
+                    csb.copy_from_slice(cr);
+                    // (A row-sized zero fill, in L1, for the vectorised tanh to write into.)
+                    tb.tc.resize(q0 + w, zero);
+                    let tr = &mut tb.tc[q0..];
                     ew::unary(Unary::Tanh, cr, tr);
-                    let yr = &mut tb.y[row * w..][..w];
-                    for j in 0..w {
-                        yr[j] = go[j] * tr[j];
-                    }
-                    hn[b * w..][..w].copy_from_slice(yr);
-                    tb.hp[row * w..][..w].copy_from_slice(&hc[b * w..][..w]);
+                    tb.y.extend(go.iter().zip(tr.iter()).map(|(&o, &t)| o * t));
+                    hn[b].copy_from_slice(&tb.y[q0..]);
                 }
             });
             std::mem::swap(&mut h_cur, &mut h_next);
         }
+        let mut out = (Vec::new(), Vec::new(), Vec::new());
+        for tb in tasks {
+            out.0.push(tb.c);
+            out.1.push(tb.tc);
+            out.2.push(tb.y);
+        }
+        out
     });
+    // y in the sequence layout (natural units), then c_n with `with_state`.
     let extra = if a.with_state { n * hs } else { 0 };
-    let mut y = vec![zero; rows * hs + extra];
-    bl.convert(&yb, &mut y[..rows * hs], rows, true);
+    let mut y = Vec::with_capacity(rows * hs + extra);
+    for r in 0..rows {
+        let (s, b) = lay.step_of_row(r);
+        let q = s * n + b;
+        for (k, yk) in yb.iter().enumerate() {
+            let w = bl.width(k);
+            y.extend_from_slice(&yk[q * w..][..w]);
+        }
+    }
     if a.with_state {
-        bl.convert(&cs, &mut y[rows * hs..], n, true);
+        for b in 0..n {
+            for k in 0..nb {
+                let (st, w) = (bl.start(k), bl.width(k));
+                y.extend_from_slice(&cs[n * st + b * w..][..w]);
+            }
+        }
     }
     let y = if a.with_state {
         let len = y.len();
@@ -531,7 +581,8 @@ fn forward<T: Kernel>(a: &LstmArgs, lay: SeqLayout, hs: usize, features: usize, 
         let len = v.len();
         Tensor::from_vec(v, &[len])
     };
-    let saved = Saved { blocks: bl, act: flat(act), c: flat(c), tc: flat(tc), hp: flat(hp) };
+    let flats = |v: Vec<Vec<T>>| v.into_iter().map(flat).collect();
+    let saved = Saved { blocks: bl, act: flat(act), c: flats(c), tc: flats(tc), y: flats(yb) };
     (y, saved)
 }
 /// The same layer written with per-step tensor ops: the reference the fused op is tested against.
@@ -594,28 +645,22 @@ impl LstmSequenceBackward {
         let dyd = Data::of(&dy);
         let dyv = dyd.get::<T>();
         let sv = &self.saved;
-        let (act, c, tc, hp) = (Data::of(&sv.act), Data::of(&sv.c), Data::of(&sv.tc), Data::of(&sv.hp));
-        let (act, c, tc, hp) = (act.get::<T>(), c.get::<T>(), tc.get::<T>(), hp.get::<T>());
+        let act = Data::of(&sv.act);
+        let act = act.get::<T>();
+        let (cg, tcg, yg) = (Data::all(&sv.c), Data::all(&sv.tc), Data::all(&sv.y));
+        let (c, tc, yb) = (Data::slices::<T>(&cg), Data::slices::<T>(&tcg), Data::slices::<T>(&yg));
         let perm = bl.permutation();
         let w_hh = self.w_hh.detach().contiguous();
         let w_hh = permute_rows(Data::of(&w_hh).get::<T>(), hs, &perm, false);
-        // wb[j][k]: the rows of W_hh (permuted) of block j's gates and the columns of block k's units, so
-        // that dh~[block k] = sum_j da[block j] wb[j][k].
-        let wb: Vec<Vec<WBlock<T>>> = (0..nb)
-            .map(|j| {
-                (0..nb)
-                    .map(|k| {
-                        let b = &w_hh[4 * bl.start(j) * hs + bl.start(k)..];
-                        WBlock::new(4 * bl.width(j), bl.width(k), b, (hs, 1))
-                    })
-                    .collect()
-            })
-            .collect();
+        // wb[k]: all rows of W_hh (permuted) and the columns of block k's units, so that
+        // dh~[block k] = da wb[k] (da of all gates, natural `[n, 4H]` in the permuted gate order).
+        let wb: Vec<WBlock<T>> =
+            (0..nb).map(|k| WBlock::new(4 * hs, bl.width(k), &w_hh[bl.start(k)..], (hs, 1))).collect();
         let mut c0 = vec![zero; n * hs];
         bl.convert(&self.c0.to_vec::<T>(), &mut c0, n, false);
         let bs = lay.batch_stride();
         // da for all rows (blocked, for the GEMMs after the loop), and the da of the current and the
-        // next step (blocked `[block][n][4 width]`, read by every task of the step before).
+        // next step (`[n, 4H]`, permuted gate order, read by every task of the step before).
         // Block k of da is `rows x 4w` with rows `dld(k) = 4w + 64 bytes` apart: the GEMMs after the loop
         // read it in place only when its rows are not a multiple of 4 KiB apart (they would share L1 sets).
         let pad = 64 / std::mem::size_of::<T>();
@@ -639,19 +684,16 @@ impl LstmSequenceBackward {
                 let r0 = lay.row(lay.time(s), 0);
                 let (wb, prev) = (&wb, &d_cur);
                 let first = s + 1 == lay.t_len;
-                tasks.par_iter_mut().zip(bl.split(&mut d_next, n, 4)).enumerate().for_each(
-                    |(k, (((dak, dhk), dck), dn))| {
+                tasks.par_iter_mut().zip(bl.split_rows(&mut d_next, n, 4)).enumerate().for_each(
+                    |(k, (((dak, dhk), dck), mut dn))| {
                         let (st, w) = (bl.start(k), bl.width(k));
                         let g = 4 * w;
-                        // dh~ = da[step after] W_hh, summed over its blocks (before the last step, dh~ is
-                        // the zeros `dh` starts with).
+                        // dh~ = da[step after] W_hh (before the last step, dh~ is the zeros `dh` starts
+                        // with).
                         if !first {
-                            for (j, wjk) in wb.iter().map(|row| &row[k]).enumerate() {
-                                let beta = if j == 0 { zero } else { one };
-                                wjk.mul(n, &prev[n * 4 * bl.start(j)..], wjk.k(), beta, dhk, w);
-                            }
+                            wb[k].mul(n, prev, 4 * hs, zero, dhk, w);
                         }
-                        let (ab, cb, tb) = (&act[rows * 4 * st..], &c[rows * st..], &tc[rows * st..]);
+                        let (ab, cb, tb) = (&act[rows * 4 * st..], c[k], tc[k]);
                         for b in 0..n {
                             let row = r0 + b * bs;
                             let gates = &ab[row * g..][..g];
@@ -662,9 +704,9 @@ impl LstmSequenceBackward {
                             let cp = if s == 0 {
                                 &c0[n * st + b * w..][..w]
                             } else {
-                                &cb[lay.row(lay.time(s - 1), b) * w..][..w]
+                                &cb[((s - 1) * n + b) * w..][..w]
                             };
-                            let tr = &tb[row * w..][..w];
+                            let tr = &tb[(s * n + b) * w..][..w];
                             let dyr = &dyv[row * hs + st..][..w];
                             let dhn = &dhk[b * w..][..w];
                             let dcn = &mut dck[b * w..][..w];
@@ -683,7 +725,7 @@ impl LstmSequenceBackward {
                                 dao[j] = dh * t * o * (one - o);
                                 dcn[j] = dcv * f;
                             }
-                            dn[b * g..][..g].copy_from_slice(dar);
+                            dn[b].copy_from_slice(dar);
                         }
                     },
                 );
@@ -696,7 +738,7 @@ impl LstmSequenceBackward {
             let (r, g, i, h) = (rows as f64, g4 as f64, features as f64, hs as f64);
             let dx = if need(0) { 2.0 * r * g * i } else { 0.0 };
             let flops = 2.0 * r * g * h + 2.0 * r * g * (i + h) + dx + 15.0 * r * h;
-            let bytes = (dyv.len() + act.len() + c.len() + tc.len() + hp.len() + da.len()) as f64
+            let bytes = (dyv.len() + act.len() + 3 * rows * hs + da.len()) as f64
                 * std::mem::size_of::<T>() as f64;
             crate::profile::note_cost(flops, bytes);
         }
@@ -715,9 +757,17 @@ impl LstmSequenceBackward {
             let ld = rows + 64 / std::mem::size_of::<T>();
             let mut xh_t = vec![zero; xw * ld];
             transpose_into(xv, rows, features, &mut xh_t, ld);
-            for k in 0..nb {
+            // H_prev of row r: h0 on the first step, else h of the step before (rows in processing order).
+            let h0 = self.h0.to_vec::<T>();
+            for (k, yk) in yb.iter().enumerate() {
                 let (st, w) = (bl.start(k), bl.width(k));
-                transpose_into(&hp[rows * st..rows * (st + w)], rows, w, &mut xh_t[(features + st) * ld..], ld);
+                let h_prev = |r: usize| -> &[T] {
+                    match lay.step_of_row(r) {
+                        (0, b) => &h0[b * hs + st..][..w],
+                        (s, b) => &yk[((s - 1) * n + b) * w..][..w],
+                    }
+                };
+                transpose_rows_into(rows, w, h_prev, &mut xh_t[(features + st) * ld..], ld);
             }
             let mut dw = vec![zero; g4 * xw];
             for k in 0..nb {
@@ -743,18 +793,13 @@ impl LstmSequenceBackward {
             grads[0] = Some(Tensor::from_vec(dx, &lay.shape(features)));
         }
         if need(3) {
-            // dh0 = da[first step] W_hh.
-            let mut dh0b = vec![zero; n * hs];
+            // dh0 = da[first step] W_hh, block k into its columns of the natural [N, H].
+            let mut dh0 = vec![zero; n * hs];
             if lay.t_len > 0 {
-                for (k, dhk) in bl.split(&mut dh0b, n, 1).into_iter().enumerate() {
-                    for (j, wjk) in wb.iter().map(|row| &row[k]).enumerate() {
-                        let beta = if j == 0 { zero } else { one };
-                        wjk.mul(n, &d_cur[n * 4 * bl.start(j)..], wjk.k(), beta, dhk, bl.width(k));
-                    }
+                for (k, wk) in wb.iter().enumerate() {
+                    wk.mul(n, &d_cur, 4 * hs, zero, &mut dh0[bl.start(k)..], hs);
                 }
             }
-            let mut dh0 = vec![zero; n * hs];
-            bl.convert(&dh0b, &mut dh0, n, true);
             grads[3] = Some(Tensor::from_vec(dh0, &[n, hs]));
         }
         if need(4) {
@@ -882,7 +927,8 @@ impl Backward for LstmSequenceBackward {
 
     fn saved_bytes(&self) -> usize {
         let s = &self.saved;
-        (s.act.numel() + s.c.numel() + s.tc.numel() + s.hp.numel()) * s.act.dtype().size_in_bytes()
+        let blocks = |v: &[Tensor]| v.iter().map(Tensor::numel).sum::<usize>();
+        (s.act.numel() + blocks(&s.c) + blocks(&s.tc) + blocks(&s.y)) * s.act.dtype().size_in_bytes()
     }
 }
 
