@@ -7,7 +7,8 @@ mod gemm_common;
 
 use gemm_common::*;
 use tensorgrad_kernels::gemm::{
-    dgemm, gemm_packed_b, gemm_packed_b_single_thread, sgemm, sgemm_packed_b, PackedB, SMALL_MNK,
+    dgemm, gemm_packed_b, gemm_packed_b_single_thread, gemm_packed_b_small_single_thread, sgemm, sgemm_packed_b,
+    PackedB, SMALL_MNK,
 };
 
 #[test]
@@ -201,4 +202,62 @@ fn packed_b_short_a_panics() {
     let packed = PackedB::new(4, 10, &[0.0f32; 40], 10, 1);
     let mut c = [0.0f32; 30];
     sgemm_packed_b(3, 1.0, &[0.0; 11], 4, 1, &packed, 0.0, &mut c, 10, 1);
+}
+
+/// [`gemm_packed_b_small_single_thread`] behind the [`GemmFn`] signature: packs `B`, then multiplies.
+#[allow(clippy::too_many_arguments)]
+fn packed_b_small<T: TestFloat>(
+    m: usize,
+    k: usize,
+    n: usize,
+    alpha: T,
+    a: &[T],
+    rsa: usize,
+    csa: usize,
+    b: &[T],
+    rsb: usize,
+    csb: usize,
+    beta: T,
+    c: &mut [T],
+    rsc: usize,
+    csc: usize,
+) {
+    let packed = PackedB::new(k, n, b, rsb, csb);
+    gemm_packed_b_small_single_thread(m, alpha, a, rsa, csa, &packed, beta, c, rsc, csc);
+}
+
+#[test]
+fn packed_b_small_path_matches_reference() {
+    grid::<f32>(packed_b_small, 81);
+    grid::<f64>(packed_b_small, 82);
+    big::<f32>(packed_b_small, 83);
+    let mut rng = Rng(84);
+    use Layout::*;
+    // The LSTM's per-step shapes, above SMALL_MNK: forward h W_hh^T, backward da W_hh (k = 1024).
+    check_case::<f32>(packed_b_small, &mut rng, 32, 256, 512, RowMajor, ColMajor, Strided, 1.0, 1.0);
+    check_case::<f32>(packed_b_small, &mut rng, 32, 1024, 128, Strided, RowMajor, RowMajor, 1.0, 0.0);
+    check_case::<f64>(packed_b_small, &mut rng, 32, 1024, 128, RowMajor, RowMajor, RowMajor, 0.5, 0.0);
+}
+
+#[test]
+fn packed_b_small_path_equals_packed_b_up_to_small_mnk_and_within_kc() {
+    use Layout::*;
+    // Up to SMALL_MNK gemm_packed_b takes the small path too; above it with k <= KC (256 or 512), both
+    // paths make one pass over k with the same microkernel sums.
+    let cases = [
+        ((64, 784, 16), (RowMajor, RowMajor, RowMajor)),
+        ((37, 200, 31), (Strided, Strided, RowMajor)),
+        ((32, 256, 512), (RowMajor, ColMajor, RowMajor)),
+    ];
+    const { assert!(64 * 784 * 16 <= SMALL_MNK && 32 * 256 * 512 > SMALL_MNK) };
+    for (i, &(shape, layouts)) in cases.iter().enumerate() {
+        for (alpha, beta) in [(1.0, 0.0), (0.75, -1.25)] {
+            let seed = 90 + i as u64;
+            assert_eq!(
+                bits::<f32>(packed_b_small, seed, shape, layouts, alpha, beta),
+                bits::<f32>(packed_b, seed, shape, layouts, alpha, beta),
+                "f32 {shape:?} {layouts:?}"
+            );
+        }
+    }
 }

@@ -271,7 +271,7 @@ pub fn gemm_packed_b<'b, T: GemmScalar>(
     rsc: usize,
     csc: usize,
 ) {
-    entry(m, alpha, a, rsa, csa, b.into(), beta, c, rsc, csc, true);
+    entry(m, alpha, a, rsa, csa, b.into(), beta, c, rsc, csc, Mode::Threads);
 }
 
 /// [`gemm_packed_b`] on the calling thread only, for a caller that splits the work across its own threads
@@ -294,7 +294,48 @@ pub fn gemm_packed_b_single_thread<'b, T: GemmScalar>(
     rsc: usize,
     csc: usize,
 ) {
-    entry(m, alpha, a, rsa, csa, b.into(), beta, c, rsc, csc, false);
+    entry(m, alpha, a, rsa, csa, b.into(), beta, c, rsc, csc, Mode::SingleThread);
+}
+
+/// [`gemm_packed_b_single_thread`] on the unpacked small-shape path whatever the size of the product (one
+/// pass over `k` per 12-row block of `A`, read in place: no packing of `A`, no allocation), when the CPU
+/// has it (AVX2 or AVX-512; otherwise it is [`gemm_packed_b_single_thread`]). For a caller whose products
+/// are faster that way though above [`SMALL_MNK`](super::SMALL_MNK): e.g. an LSTM's per-step products
+/// of a few dozen rows (`32 x 256 x 512`, `32 x 1024 x 128`), where packing `A` costs more than it saves.
+///
+/// Values: those of [`gemm_packed_b`] when `m * n * k <= SMALL_MNK` (`n` of the whole `PackedB`) or
+/// `k <= KC`; otherwise `k` is not split into KC blocks, so the rounding can differ from
+/// [`gemm_packed_b`]'s (not the accuracy: both are sums of the same products).
+///
+/// # Panics
+///
+/// As [`gemm_packed_b`].
+#[allow(clippy::too_many_arguments)]
+#[track_caller]
+pub fn gemm_packed_b_small_single_thread<'b, T: GemmScalar>(
+    m: usize,
+    alpha: T,
+    a: &[T],
+    rsa: usize,
+    csa: usize,
+    b: impl Into<PackedBRef<'b, T>>,
+    beta: T,
+    c: &mut [T],
+    rsc: usize,
+    csc: usize,
+) {
+    entry(m, alpha, a, rsa, csa, b.into(), beta, c, rsc, csc, Mode::Small);
+}
+
+/// How [`entry`] may run a product.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// On the current rayon pool above the thread threshold.
+    Threads,
+    /// On the calling thread.
+    SingleThread,
+    /// On the calling thread, on the small path whatever the size.
+    Small,
 }
 
 /// [`gemm_packed_b`] for `f32`.
@@ -316,7 +357,7 @@ pub fn sgemm_packed_b<'b>(
     rsc: usize,
     csc: usize,
 ) {
-    entry(m, alpha, a, rsa, csa, b.into(), beta, c, rsc, csc, true);
+    entry(m, alpha, a, rsa, csa, b.into(), beta, c, rsc, csc, Mode::Threads);
 }
 
 /// [`gemm_packed_b`] for `f64`.
@@ -338,7 +379,7 @@ pub fn dgemm_packed_b<'b>(
     rsc: usize,
     csc: usize,
 ) {
-    entry(m, alpha, a, rsa, csa, b.into(), beta, c, rsc, csc, true);
+    entry(m, alpha, a, rsa, csa, b.into(), beta, c, rsc, csc, Mode::Threads);
 }
 
 /// The checked entry: lengths and overlap, the scaling-only cases, the thread decision, then [`run`].
@@ -355,7 +396,7 @@ fn entry<T: GemmScalar>(
     c: &mut [T],
     rsc: usize,
     csc: usize,
-    threads_ok: bool,
+    mode: Mode,
 ) {
     let (k, n) = (b.k, b.n);
     let compute = m > 0 && n > 0 && k > 0 && alpha != T::ZERO;
@@ -401,26 +442,27 @@ fn entry<T: GemmScalar>(
         csc,
     };
     let work = m.saturating_mul(n).saturating_mul(k);
-    let par = threads_ok && rayon::current_num_threads() > 1 && work >= par_limit();
+    let par = mode == Mode::Threads && rayon::current_num_threads() > 1 && work >= par_limit();
     if par && rayon::current_thread_index().is_none() {
         // Enter the pool once for the whole product (as `sgemm` does).
         // SAFETY: A and C checked above (C exclusively borrowed, so not aliased by A or the packed B), B's
         // panels complete by construction, m, n, k > 0; the scope returns when the product is done.
-        rayon::scope(|_| unsafe { run(&p, b, rayon::current_num_threads()) });
+        rayon::scope(|_| unsafe { run(&p, b, rayon::current_num_threads(), false) });
     } else {
         let threads = if par { rayon::current_num_threads() } else { 1 };
         // SAFETY: as above.
-        unsafe { run(&p, b, threads) };
+        unsafe { run(&p, b, threads, mode == Mode::Small) };
     }
 }
 
-/// The product on `threads` threads of the current pool (1: the calling thread only).
+/// The product on `threads` threads of the current pool (1: the calling thread only); `small`: on the
+/// small path whatever the size.
 ///
 /// # Safety
 ///
 /// A and C of `p` in bounds (C writable, not overlapping, not aliased), `m, n, k > 0`, `b` a complete view
 /// with `b.k == p.k`, `b.n == p.n`.
-unsafe fn run<T: GemmScalar>(p: &Problem<T>, b: PackedBRef<'_, T>, threads: usize) {
+unsafe fn run<T: GemmScalar>(p: &Problem<T>, b: PackedBRef<'_, T>, threads: usize, small: bool) {
     let (nr, k) = (b.nr, p.k);
     let np = div_ceil(p.n, nr);
     // Problem of the columns of panel jp, rows r0..r1, B read in place from the panel (rows nr apart).
@@ -436,7 +478,7 @@ unsafe fn run<T: GemmScalar>(p: &Problem<T>, b: PackedBRef<'_, T>, threads: usiz
     };
     // The path by the shape of the whole PackedB (not of this column view): see `PackedBRef::full_n`.
     let full_work = p.m.saturating_mul(b.full_n).saturating_mul(k);
-    if full_work <= small_limit() && isa() != Isa::Portable {
+    if (small || full_work <= small_limit()) && isa() != Isa::Portable {
         // The small path of `sgemm` (one pass over k), panel by panel, split in whole 12-row blocks and
         // panels.
         let mp = div_ceil(p.m, SMALL_ROWS);

@@ -49,7 +49,7 @@ use crate::ops::fast::Kernel;
 use crate::tensor::{Buffer, Element, Tensor};
 use std::sync::RwLockReadGuard;
 use tensorgrad_kernels::elementwise::{self as ew, Unary};
-use tensorgrad_kernels::gemm::{gemm_packed_b_single_thread, PackedB};
+use tensorgrad_kernels::gemm::{gemm_packed_b_small_single_thread, PackedB};
 use tensorgrad_kernels::Float as KFloat;
 
 /// One direction of one LSTM layer over a sequence: the arguments of [`lstm_sequence`].
@@ -341,17 +341,6 @@ impl Blocks {
     }
 }
 
-/// Splits `buf` into consecutive parts of the given lengths.
-fn split_at<T>(mut buf: &mut [T], lens: impl Iterator<Item = usize>) -> Vec<&mut [T]> {
-    let mut v = Vec::new();
-    for len in lens {
-        let (head, tail) = buf.split_at_mut(len);
-        v.push(head);
-        buf = tail;
-    }
-    v
-}
-
 /// Rows of a `[4H, cols]` matrix in the permuted gate order of `bl` (the natural order when `inverse`:
 /// then `m` is permuted and the result natural).
 fn permute_rows<T: Copy>(m: &[T], cols: usize, perm: &[usize], inverse: bool) -> Vec<T> {
@@ -366,22 +355,6 @@ fn permute_rows<T: Copy>(m: &[T], cols: usize, perm: &[usize], inverse: bool) ->
         out.extend_from_slice(&m[r * cols..(r + 1) * cols]);
     }
     out
-}
-
-/// Writes the transpose of the row-major `rows x cols` matrix `src` into `dst` (`cols x rows`, row
-/// stride `ld`), in 16 x 16 tiles so that both sides stay in cache.
-fn transpose_into<T: Copy>(src: &[T], rows: usize, cols: usize, dst: &mut [T], ld: usize) {
-    const TILE: usize = 16;
-    for r0 in (0..rows).step_by(TILE) {
-        for c0 in (0..cols).step_by(TILE) {
-            for c in c0..(c0 + TILE).min(cols) {
-                let d = &mut dst[c * ld..];
-                for r in r0..(r0 + TILE).min(rows) {
-                    d[r] = src[r * cols + c];
-                }
-            }
-        }
-    }
 }
 
 /// Writes the transpose of the `rows x cols` matrix with row `r` at `row(r)` into `dst` (`cols x rows`,
@@ -417,9 +390,11 @@ impl<T: Kernel> WBlock<T> {
     }
 
     /// `C = A B + beta C` for `A` `m x k` with row stride `rsa`, `C` with row stride `rsc` (unit column
-    /// strides), on the calling thread (the steps run one task per block).
+    /// strides), on the calling thread (the steps run one task per block), on the GEMM's small path
+    /// (`A` read in place; packing the few rows of `A` costs more than it saves: measured ~5% of the
+    /// char-lstm step at `32 x 256 x 512` and `32 x 1024 x 128`).
     fn mul(&self, m: usize, a: &[T], rsa: usize, beta: T, c: &mut [T], rsc: usize) {
-        gemm_packed_b_single_thread(m, <T as KFloat>::ONE, a, rsa, 1, &self.packed, beta, c, rsc, 1);
+        gemm_packed_b_small_single_thread(m, <T as KFloat>::ONE, a, rsa, 1, &self.packed, beta, c, rsc, 1);
     }
 }
 
@@ -659,14 +634,21 @@ impl LstmSequenceBackward {
         let mut c0 = vec![zero; n * hs];
         bl.convert(&self.c0.to_vec::<T>(), &mut c0, n, false);
         let bs = lay.batch_stride();
-        // da for all rows (blocked, for the GEMMs after the loop), and the da of the current and the
-        // next step (`[n, 4H]`, permuted gate order, read by every task of the step before).
+        // da for all rows (one buffer per block, for the GEMMs after the loop; rows appended step by step
+        // in the order the backward processes them: row q is step T-1 - q/N, batch entry q%N), and the
+        // da of the current and the next step (`[n, 4H]`, permuted gate order, read by every task of
+        // the step before).
         // Block k of da is `rows x 4w` with rows `dld(k) = 4w + 64 bytes` apart: the GEMMs after the loop
         // read it in place only when its rows are not a multiple of 4 KiB apart (they would share L1 sets).
         let pad = 64 / std::mem::size_of::<T>();
         let dld = |k: usize| 4 * bl.width(k) + pad;
-        let doff = |k: usize| (0..k).map(|j| rows * dld(j)).sum::<usize>();
-        let mut da = vec![zero; doff(nb)];
+        let mut da: Vec<Vec<T>> = (0..nb).map(|k| Vec::with_capacity(rows * dld(k))).collect();
+        // The sequence row and the step of da's row q.
+        let da_step = |q: usize| (lay.t_len - 1 - q / n, q % n);
+        let da_row = |q: usize| {
+            let (s, b) = da_step(q);
+            lay.row(lay.time(s), b)
+        };
         let mut d_cur = vec![zero; n * g4];
         let mut d_next = vec![zero; n * g4];
         let mut dh = vec![zero; n * hs];
@@ -675,8 +657,8 @@ impl LstmSequenceBackward {
             bl.convert(&dyv[rows * hs..], &mut dc, n, false);
         }
         in_pool(|| {
-            let mut tasks: Vec<_> = split_at(&mut da, (0..nb).map(|k| rows * dld(k)))
-                .into_iter()
+            let mut tasks: Vec<_> = da
+                .iter_mut()
                 .zip(bl.split(&mut dh, n, 1))
                 .zip(bl.split(&mut dc, n, 1))
                 .collect();
@@ -710,7 +692,10 @@ impl LstmSequenceBackward {
                             let dyr = &dyv[row * hs + st..][..w];
                             let dhn = &dhk[b * w..][..w];
                             let dcn = &mut dck[b * w..][..w];
-                            let dar = &mut dak[row * (g + pad)..][..g];
+                            // (A row-sized zero fill, in L1, then written.)
+                            let q0 = dak.len();
+                            dak.resize(q0 + g + pad, zero);
+                            let dar = &mut dak[q0..q0 + g];
                             let (dai, rest) = dar.split_at_mut(w);
                             let (daf, rest) = rest.split_at_mut(w);
                             let (dag, dao) = rest.split_at_mut(w);
@@ -738,7 +723,7 @@ impl LstmSequenceBackward {
             let (r, g, i, h) = (rows as f64, g4 as f64, features as f64, hs as f64);
             let dx = if need(0) { 2.0 * r * g * i } else { 0.0 };
             let flops = 2.0 * r * g * h + 2.0 * r * g * (i + h) + dx + 15.0 * r * h;
-            let bytes = (dyv.len() + act.len() + 3 * rows * hs + da.len()) as f64
+            let bytes = (dyv.len() + act.len() + 3 * rows * hs + da.iter().map(Vec::len).sum::<usize>()) as f64
                 * std::mem::size_of::<T>() as f64;
             crate::profile::note_cost(flops, bytes);
         }
@@ -756,13 +741,14 @@ impl LstmSequenceBackward {
             // 4 KiB apart would share L1 sets, and the GEMM would copy them).
             let ld = rows + 64 / std::mem::size_of::<T>();
             let mut xh_t = vec![zero; xw * ld];
-            transpose_into(xv, rows, features, &mut xh_t, ld);
-            // H_prev of row r: h0 on the first step, else h of the step before (rows in processing order).
+            // Rows in da's order.
+            transpose_rows_into(rows, features, |q| &xv[da_row(q) * features..][..features], &mut xh_t, ld);
+            // H_prev of step s: h0 on the first step, else h of the step before (stored in processing order).
             let h0 = self.h0.to_vec::<T>();
             for (k, yk) in yb.iter().enumerate() {
                 let (st, w) = (bl.start(k), bl.width(k));
-                let h_prev = |r: usize| -> &[T] {
-                    match lay.step_of_row(r) {
+                let h_prev = |q: usize| -> &[T] {
+                    match da_step(q) {
                         (0, b) => &h0[b * hs + st..][..w],
                         (s, b) => &yk[((s - 1) * n + b) * w..][..w],
                     }
@@ -772,7 +758,7 @@ impl LstmSequenceBackward {
             let mut dw = vec![zero; g4 * xw];
             for k in 0..nb {
                 let (s4, g) = (4 * bl.start(k), 4 * bl.width(k));
-                gemm((xw, rows, g), &xh_t, (ld, 1), &da[doff(k)..], (dld(k), 1), zero, &mut dw[s4 * xw..], (1, xw));
+                gemm((xw, rows, g), &xh_t, (ld, 1), &da[k], (dld(k), 1), zero, &mut dw[s4 * xw..], (1, xw));
             }
             let dw = permute_rows(&dw, xw, &perm, true);
             let part =
@@ -788,9 +774,16 @@ impl LstmSequenceBackward {
                 let (s4, g) = (4 * bl.start(k), 4 * bl.width(k));
                 let beta = if k == 0 { zero } else { one };
                 let wk = &w_ih[s4 * features..];
-                gemm((rows, g, features), &da[doff(k)..], (dld(k), 1), wk, (features, 1), beta, &mut dx, (features, 1));
+                gemm((rows, g, features), &da[k], (dld(k), 1), wk, (features, 1), beta, &mut dx, (features, 1));
             }
-            grads[0] = Some(Tensor::from_vec(dx, &lay.shape(features)));
+            // Rows from da's order to the sequence layout.
+            let mut dx_seq = Vec::with_capacity(rows * features);
+            for r in 0..rows {
+                let (s, b) = lay.step_of_row(r);
+                let q = (lay.t_len - 1 - s) * n + b;
+                dx_seq.extend_from_slice(&dx[q * features..][..features]);
+            }
+            grads[0] = Some(Tensor::from_vec(dx_seq, &lay.shape(features)));
         }
         if need(3) {
             // dh0 = da[first step] W_hh, block k into its columns of the natural [N, H].
@@ -811,7 +804,7 @@ impl LstmSequenceBackward {
             let mut dbp = vec![zero; g4];
             for k in 0..nb {
                 let (s4, g) = (4 * bl.start(k), 4 * bl.width(k));
-                for r in da[doff(k)..doff(k + 1)].chunks_exact(dld(k)) {
+                for r in da[k].chunks_exact(dld(k)) {
                     ew::add_assign(&mut dbp[s4..s4 + g], &r[..g]);
                 }
             }
@@ -979,11 +972,11 @@ mod tests {
     }
 
     #[test]
-    fn transpose_into_transposes_with_a_row_stride() {
+    fn transpose_rows_into_transposes_with_a_row_stride() {
         let (rows, cols) = (37, 21);
         let src: Vec<usize> = (0..rows * cols).collect();
         let mut dst = vec![usize::MAX; cols * 40];
-        transpose_into(&src, rows, cols, &mut dst, 40);
+        transpose_rows_into(rows, cols, |r| &src[r * cols..][..cols], &mut dst, 40);
         for r in 0..rows {
             for c in 0..cols {
                 assert_eq!(dst[c * 40 + r], src[r * cols + c]);
