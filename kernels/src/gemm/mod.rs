@@ -97,7 +97,10 @@ use std::ops::{Add, Mul};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub use dispatch::{detected_isa, force_isa, isa, kernel_name, Isa};
-pub use prepacked::{dgemm_packed_b, gemm_packed_b, gemm_packed_b_single_thread, gemm_packed_b_small_single_thread, sgemm_packed_b, PackedB, PackedBRef};
+pub use prepacked::{
+    dgemm_packed_b, gemm_packed_b, gemm_packed_b_single_thread, gemm_packed_b_small_single_thread, sgemm_packed_b,
+    PackedB, PackedBRef,
+};
 pub use reference::gemm_reference;
 
 use checks::gemm_batched_impl;

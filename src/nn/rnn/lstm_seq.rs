@@ -31,17 +31,21 @@
 //!
 //! Parallel steps: the hidden units are split into blocks (two from H = 32 up, [`Blocks`]); block k
 //! owns the gate columns `[i f g o]` of its units. A step is one parallel region with one task per
-//! block: the task multiplies the previous state (all blocks of it, read-only) into its own gate
-//! columns, then applies the gate math and the state update to its units (backward: `dh~` for its
-//! units, then its part of `da`). W_hh is packed once per sequence, block by block
-//! (`tensorgrad_kernels::gemm::PackedB`), not once per step. Per-row buffers are stored block after
-//! block, so each task writes only its own memory; the block count depends on H only, so the values
-//! do not depend on the number of threads.
+//! block: the task multiplies the whole previous state (`h_prev [N, H]`, read-only; backward: `da` of
+//! the step after, `[N, 4H]`) into its own gate columns (backward: its units of `dh~`) in one GEMM of
+//! full depth, then applies the gate math and the state update to its units (backward: its part of
+//! `da`). W_hh is packed once per sequence, one `B` per block (`tensorgrad_kernels::gemm::PackedB`),
+//! not once per step; the per-step products take the GEMM's small path
+//! (`gemm_packed_b_small_single_thread`: a few dozen rows of `A` read in place). Each task writes its
+//! units of the next state's rows and appends its rows to its own per-block buffers (no zero fill of
+//! them first); the block count depends on H only, so the values do not depend on the number of
+//! threads.
 //!
-//! The forward saves the activations `i f g o`, `c_t`, `tanh(c_t)` and `h_prev` of every row (7H
-//! values; `x` is an input). A plain backward runs the elementwise part in one loop per step over them; under `create_graph` the
-//! same formulas run as tensor ops over a recomputed forward, so second derivatives are exact (tested
-//! with gradgradcheck).
+//! The forward saves the activations `i f g o` (rows in the sequence layout) and `c_t`, `tanh(c_t)`,
+//! `h_t` (rows in processing order; `h_prev` of a step is `h_t` of the step before, or `h0`): 7H values
+//! per row (`x` is an input). A plain backward runs the elementwise part in one loop per step over them;
+//! under `create_graph` the same formulas run as tensor ops over a recomputed forward, so second
+//! derivatives are exact (tested with gradgradcheck).
 
 use crate::autograd::{is_grad_enabled, no_grad, Backward};
 use crate::error::panic_msg;
@@ -463,9 +467,8 @@ fn forward<T: Kernel>(a: &LstmArgs, lay: SeqLayout, hs: usize, features: usize, 
     }
     // B blocks: wf[k] is W_hh^T restricted to the gate columns of block k: element (p, q) =
     // w_hh[(4 start_k + q) * H + p], so one product over all H units of h_prev per block and step.
-    let wf: Vec<WBlock<T>> = (0..nb)
-        .map(|k| WBlock::new(hs, 4 * bl.width(k), &w_hh[4 * bl.start(k) * hs..], (1, hs)))
-        .collect();
+    let wf: Vec<WBlock<T>> =
+        (0..nb).map(|k| WBlock::new(hs, 4 * bl.width(k), &w_hh[4 * bl.start(k) * hs..], (1, hs))).collect();
     // The cell state, blocked `[block][n][width]`; the hidden state of the current step and the next,
     // natural `[n, H]` (the A of every block's product; each task writes its units of every row).
     let mut cs = vec![zero; n * hs];
@@ -489,12 +492,12 @@ fn forward<T: Kernel>(a: &LstmArgs, lay: SeqLayout, hs: usize, features: usize, 
             let r0 = lay.row(lay.time(s), 0);
             let cur = &h_cur;
             let wf = &wf;
-            tasks.par_iter_mut().zip(bl.split_rows(&mut h_next, n, 1)).enumerate().for_each(|(k, (tb, mut hn))| {
+            tasks.par_iter_mut().zip(bl.split_rows(&mut h_next, n, 1)).enumerate().for_each(|(k, (tb, hn))| {
                 let w = bl.width(k);
                 let g = 4 * w;
                 // gates[t] += h_prev W_hh^T (this block's gate columns).
                 wf[k].mul(n, cur, hs, one, &mut tb.act[r0 * g..], bs * g);
-                for b in 0..n {
+                for (b, hnb) in hn.into_iter().enumerate() {
                     let row = r0 + b * bs;
                     let gates = &mut tb.act[row * g..][..g];
                     ew::unary_inplace(Unary::Sigmoid, &mut gates[..2 * w]);
@@ -514,7 +517,7 @@ fn forward<T: Kernel>(a: &LstmArgs, lay: SeqLayout, hs: usize, features: usize, 
                     let tr = &mut tb.tc[q0..];
                     ew::unary(Unary::Tanh, cr, tr);
                     tb.y.extend(go.iter().zip(tr.iter()).map(|(&o, &t)| o * t));
-                    hn[b].copy_from_slice(&tb.y[q0..]);
+                    hnb.copy_from_slice(&tb.y[q0..]);
                 }
             });
             std::mem::swap(&mut h_cur, &mut h_next);
@@ -657,11 +660,7 @@ impl LstmSequenceBackward {
             bl.convert(&dyv[rows * hs..], &mut dc, n, false);
         }
         in_pool(|| {
-            let mut tasks: Vec<_> = da
-                .iter_mut()
-                .zip(bl.split(&mut dh, n, 1))
-                .zip(bl.split(&mut dc, n, 1))
-                .collect();
+            let mut tasks: Vec<_> = da.iter_mut().zip(bl.split(&mut dh, n, 1)).zip(bl.split(&mut dc, n, 1)).collect();
             for s in (0..lay.t_len).rev() {
                 let r0 = lay.row(lay.time(s), 0);
                 let (wb, prev) = (&wb, &d_cur);
@@ -683,11 +682,8 @@ impl LstmSequenceBackward {
                             let (gf, rest) = rest.split_at(w);
                             let (gg, go) = rest.split_at(w);
                             let (gi, gf, gg, go) = (&gi[..w], &gf[..w], &gg[..w], &go[..w]);
-                            let cp = if s == 0 {
-                                &c0[n * st + b * w..][..w]
-                            } else {
-                                &cb[((s - 1) * n + b) * w..][..w]
-                            };
+                            let cp =
+                                if s == 0 { &c0[n * st + b * w..][..w] } else { &cb[((s - 1) * n + b) * w..][..w] };
                             let tr = &tb[(s * n + b) * w..][..w];
                             let dyr = &dyv[row * hs + st..][..w];
                             let dhn = &dhk[b * w..][..w];
@@ -756,9 +752,9 @@ impl LstmSequenceBackward {
                 transpose_rows_into(rows, w, h_prev, &mut xh_t[(features + st) * ld..], ld);
             }
             let mut dw = vec![zero; g4 * xw];
-            for k in 0..nb {
+            for (k, dak) in da.iter().enumerate() {
                 let (s4, g) = (4 * bl.start(k), 4 * bl.width(k));
-                gemm((xw, rows, g), &xh_t, (ld, 1), &da[k], (dld(k), 1), zero, &mut dw[s4 * xw..], (1, xw));
+                gemm((xw, rows, g), &xh_t, (ld, 1), dak, (dld(k), 1), zero, &mut dw[s4 * xw..], (1, xw));
             }
             let dw = permute_rows(&dw, xw, &perm, true);
             let part =
@@ -770,11 +766,11 @@ impl LstmSequenceBackward {
             let w_ih = self.w_ih.detach().contiguous();
             let w_ih = permute_rows(Data::of(&w_ih).get::<T>(), features, &perm, false);
             let mut dx = vec![zero; rows * features];
-            for k in 0..nb {
+            for (k, dak) in da.iter().enumerate() {
                 let (s4, g) = (4 * bl.start(k), 4 * bl.width(k));
                 let beta = if k == 0 { zero } else { one };
                 let wk = &w_ih[s4 * features..];
-                gemm((rows, g, features), &da[k], (dld(k), 1), wk, (features, 1), beta, &mut dx, (features, 1));
+                gemm((rows, g, features), dak, (dld(k), 1), wk, (features, 1), beta, &mut dx, (features, 1));
             }
             // Rows from da's order to the sequence layout.
             let mut dx_seq = Vec::with_capacity(rows * features);
@@ -802,9 +798,9 @@ impl LstmSequenceBackward {
         }
         if need(5) || need(6) {
             let mut dbp = vec![zero; g4];
-            for k in 0..nb {
+            for (k, dak) in da.iter().enumerate() {
                 let (s4, g) = (4 * bl.start(k), 4 * bl.width(k));
-                for r in da[k].chunks_exact(dld(k)) {
+                for r in dak.chunks_exact(dld(k)) {
                     ew::add_assign(&mut dbp[s4..s4 + g], &r[..g]);
                 }
             }
