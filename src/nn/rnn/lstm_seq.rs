@@ -41,9 +41,8 @@
 //! them first); the block count depends on H only, so the values do not depend on the number of
 //! threads.
 //!
-//! The forward saves the activations `i f g o` (rows in the sequence layout) and `c_t`, `tanh(c_t)`,
-//! `h_t` (rows in processing order; `h_prev` of a step is `h_t` of the step before, or `h0`): 7H values
-//! per row (`x` is an input). A plain backward runs the elementwise part in one loop per step over them;
+//! The forward saves the activations `i f g o`, `c_t`, `tanh(c_t)` and `h_t` (rows in processing order;
+//! `h_prev` of a step is `h_t` of the step before, or `h0`): 7H values per row (`x` is an input). A plain backward runs the elementwise part in one loop per step over them;
 //! under `create_graph` the same formulas run as tensor ops over a recomputed forward, so second
 //! derivatives are exact (tested with gradgradcheck).
 
@@ -402,9 +401,9 @@ impl<T: Kernel> WBlock<T> {
     }
 }
 
-/// What the forward keeps for the plain backward. `act` is stored blocked (see [`Blocks`]) with rows
-/// `(t, n)` in the sequence layout; `c`, `tc` and `y` hold one flat tensor per block (`rows * width`)
-/// with rows in processing order, `s * N + b` for step `s`, as the step tasks append them.
+/// What the forward keeps for the plain backward, rows in processing order (`s * N + b` for step `s`,
+/// batch entry `b`). `act` is stored blocked (see [`Blocks`]); `c`, `tc` and `y` hold one flat tensor
+/// per block (`rows * width`), as the step tasks append them.
 struct Saved {
     blocks: Blocks,
     /// `rows * 4H`: i, f, g, o (permuted gate order).
@@ -455,14 +454,24 @@ fn forward<T: Kernel>(a: &LstmArgs, lay: SeqLayout, hs: usize, features: usize, 
         None => vec![zero; rows * g4],
     };
     let beta = if bias.is_some() { one } else { zero };
+    // x's rows in processing order (row s * N + b is step s, batch entry b), so that act's rows of one
+    // step are contiguous: the per-step product then writes rows 16 KiB apart (4H floats) instead of
+    // T * 4H (batch-first; a multiple of 4 KiB, which would put all rows of C in the same L1 sets).
     let x = a.x.contiguous();
     let xd = Data::of(&x);
+    let xv = xd.get::<T>();
+    let mut xp = Vec::with_capacity(rows * features);
+    for s in 0..lay.t_len {
+        for b in 0..n {
+            xp.extend_from_slice(&xv[lay.row(lay.time(s), b) * features..][..features]);
+        }
+    }
     {
         let mut blocks = bl.split(&mut act, rows, 4);
         for (k, ab) in blocks.iter_mut().enumerate() {
             let (s4, g) = (4 * bl.start(k), 4 * bl.width(k));
             let wb = &w_ih[s4 * features..];
-            gemm((rows, features, g), xd.get::<T>(), (features, 1), wb, (1, features), beta, ab, (g, 1));
+            gemm((rows, features, g), &xp, (features, 1), wb, (1, features), beta, ab, (g, 1));
         }
     }
     // B blocks: wf[k] is W_hh^T restricted to the gate columns of block k: element (p, q) =
@@ -475,7 +484,6 @@ fn forward<T: Kernel>(a: &LstmArgs, lay: SeqLayout, hs: usize, features: usize, 
     bl.convert(&a.c0.to_vec::<T>(), &mut cs, n, false);
     let mut h_cur = a.h0.contiguous().to_vec::<T>();
     let mut h_next = vec![zero; n * hs];
-    let bs = lay.batch_stride();
     let (c, tc, yb) = in_pool(|| {
         let mut tasks: Vec<FwdBlock<T>> = bl
             .split(&mut act, rows, 4)
@@ -489,17 +497,16 @@ fn forward<T: Kernel>(a: &LstmArgs, lay: SeqLayout, hs: usize, features: usize, 
             })
             .collect();
         for s in 0..lay.t_len {
-            let r0 = lay.row(lay.time(s), 0);
+            let r0 = s * n;
             let cur = &h_cur;
             let wf = &wf;
             tasks.par_iter_mut().zip(bl.split_rows(&mut h_next, n, 1)).enumerate().for_each(|(k, (tb, hn))| {
                 let w = bl.width(k);
                 let g = 4 * w;
                 // gates[t] += h_prev W_hh^T (this block's gate columns).
-                wf[k].mul(n, cur, hs, one, &mut tb.act[r0 * g..], bs * g);
+                wf[k].mul(n, cur, hs, one, &mut tb.act[r0 * g..], g);
                 for (b, hnb) in hn.into_iter().enumerate() {
-                    let row = r0 + b * bs;
-                    let gates = &mut tb.act[row * g..][..g];
+                    let gates = &mut tb.act[(r0 + b) * g..][..g];
                     ew::unary_inplace(Unary::Sigmoid, &mut gates[..2 * w]);
                     ew::unary_inplace(Unary::Tanh, &mut gates[2 * w..3 * w]);
                     ew::unary_inplace(Unary::Sigmoid, &mut gates[3 * w..]);
@@ -677,7 +684,7 @@ impl LstmSequenceBackward {
                         let (ab, cb, tb) = (&act[rows * 4 * st..], c[k], tc[k]);
                         for b in 0..n {
                             let row = r0 + b * bs;
-                            let gates = &ab[row * g..][..g];
+                            let gates = &ab[(s * n + b) * g..][..g];
                             let (gi, rest) = gates.split_at(w);
                             let (gf, rest) = rest.split_at(w);
                             let (gg, go) = rest.split_at(w);
