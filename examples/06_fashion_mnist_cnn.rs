@@ -31,9 +31,10 @@
 //!
 //! Measured on 2026-11-21 (2 cores): on the full set, 0.9201 test accuracy after 10 epochs, 0.9220 after 11
 //! and 0.9217 after 12 (`--epochs 12`, defaults). Speed against PyTorch on the same network, optimizer and
-//! batch, side by side on the quiet machine (`python3 benches/cnn_epoch_torch.py --steps 30`): 89 s per
-//! 60,000-image epoch for tensorgrad, 45 s for PyTorch on 1 thread, 28 s on 2. The largest remaining cost is
-//! BatchNorm2d, composed from broadcast tensor ops (strided copies and generic reductions in its backward).
+//! batch, side by side (`chrt -f 10 python3 benches/cnn_epoch_torch.py --steps 30 --rounds 2`, 2026-11-21,
+//! load 4-5): 15.1 s per 60,000-image epoch for tensorgrad, 32.9 s for PyTorch on 1 thread and 33.0 s on 2
+//! (an earlier run: 16.1 s against 34.9 / 25.8). BatchNorm2d is one fused node with its own kernels; the
+//! GEMM tiles, im2col and zero-filled output buffers are what remains.
 
 use std::error::Error;
 use std::fmt::Write as _;
