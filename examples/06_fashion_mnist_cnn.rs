@@ -29,11 +29,13 @@
 //! full 60,000 / 10,000 set after about 10 epochs (the Fashion-MNIST benchmark lists 2 Conv under 100K
 //! parameters at 0.925).
 //!
-//! Measured on 2026-11-21 (2 cores): on the full set, 0.9201 test accuracy after 10 epochs, 0.9220 after 11
-//! and 0.9217 after 12 (`--epochs 12`, defaults). Speed against PyTorch on the same network, optimizer and
-//! batch, side by side on the quiet machine (`python3 benches/cnn_epoch_torch.py --steps 30`): 89 s per
-//! 60,000-image epoch for tensorgrad, 45 s for PyTorch on 1 thread, 28 s on 2. The largest remaining cost is
-//! BatchNorm2d, composed from broadcast tensor ops (strided copies and generic reductions in its backward).
+//! Measured on 2026-11-21 (2 cores): on the full set, with the fused BatchNorm2d, 0.9195 test accuracy after
+//! 10 epochs, 0.9204 after 11 and 0.9233 after 12 (`--epochs 12`, defaults; the composed BatchNorm it replaced
+//! gave 0.9201 / 0.9220 / 0.9217). Speed against PyTorch on the same network, optimizer and
+//! batch, side by side (`chrt -f 10 python3 benches/cnn_epoch_torch.py --steps 30 --rounds 2`, 2026-11-21,
+//! load 4-5): 15.1 s per 60,000-image epoch for tensorgrad, 32.9 s for PyTorch on 1 thread and 33.0 s on 2
+//! (an earlier run: 16.1 s against 34.9 / 25.8). BatchNorm2d is one fused node with its own kernels; the
+//! GEMM tiles, im2col and zero-filled output buffers are what remains.
 
 use std::error::Error;
 use std::fmt::Write as _;

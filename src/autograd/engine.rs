@@ -233,7 +233,8 @@ fn key(t: &Tensor) -> usize {
 /// Tensors reachable from `roots` that require grad, inputs before the ops that use them; `visits` records
 /// each one's position.
 #[track_caller]
-fn topological_order(roots: &[(Tensor, Tensor)], visits: &mut Visits, mut order: Vec<Tensor>) -> Vec<Tensor> {
+fn topological_order(roots: &[(Tensor, Tensor)], visits: &mut Visits) -> Vec<Tensor> {
+    let mut order = Vec::new();
     let mut stack: Vec<(Tensor, bool)> = roots.iter().map(|(t, _)| (t.clone(), false)).collect();
     while let Some((t, expanded)) = stack.pop() {
         if expanded {
@@ -353,9 +354,8 @@ fn run(
     let _mode = set_grad_enabled(create_graph);
     let _sweep = crate::profile::engine_scope();
     let mut visits = Visits::begin();
-    let (order, mut grads) = Scratch::take();
-    let mut order = topological_order(roots, &mut visits, order);
-    grads.resize(order.len(), None);
+    let order = topological_order(roots, &mut visits);
+    let mut grads: Vec<Option<Tensor>> = vec![None; order.len()];
     for (root, seed) in roots {
         accumulate(&mut grads[visits.position(root)], seed.clone());
     }
@@ -420,44 +420,8 @@ fn run(
             drop(freed);
         }
     }
-    // Drops the graph's tensors (their headers and buffers) but keeps the two arrays for the next pass.
-    order.clear();
-    grads.clear();
-    Scratch::put_back(order, grads);
+    drop(order);
     targets.map(|_| captured)
-}
-
-thread_local! {
-    static SCRATCH: std::cell::Cell<(Vec<Tensor>, Vec<Option<Tensor>>)> = const { std::cell::Cell::new((Vec::new(), Vec::new())) };
-}
-
-/// The sweep's two arrays (the order and the gradient slots), kept per thread between passes, empty.
-///
-/// Allocating and freeing them every pass cost more than their size suggests: with glibc, freeing a block
-/// of 64 KiB or more (a graph of 8,192 tensors) first merges every small freed block in the heap, and a
-/// backward has just freed one per node.
-struct Scratch;
-
-impl Scratch {
-    /// Arrays kept at most this long (elements): a one-off huge graph does not pin its memory forever.
-    const KEEP_UP_TO: usize = 1 << 20;
-
-    /// The kept arrays (empty ones when a pass on this thread is already using them: a hook's backward).
-    fn take() -> (Vec<Tensor>, Vec<Option<Tensor>>) {
-        SCRATCH.with(|s| s.take())
-    }
-
-    /// Keeps two cleared arrays for the next pass, unless larger ones are kept already.
-    fn put_back(order: Vec<Tensor>, grads: Vec<Option<Tensor>>) {
-        debug_assert!(order.is_empty() && grads.is_empty());
-        if order.capacity() > Self::KEEP_UP_TO || grads.capacity() > Self::KEEP_UP_TO {
-            return;
-        }
-        SCRATCH.with(|s| {
-            let kept = s.take();
-            s.set(if kept.0.capacity() >= order.capacity() { kept } else { (order, grads) });
-        });
-    }
 }
 
 #[cfg(test)]

@@ -221,6 +221,14 @@ impl Backward for SelfAttentionBackward {
             let dv = merge_heads(&p.transpose(-2, -1).matmul(&d_o));
             return vec![Some(Tensor::cat(&[&dq, &dk, &dv], -1))].into();
         }
+        if crate::profile::is_enabled() {
+            // The profiler's estimate: S = Q K^T recomputed, dP = dO V^T, dV = P^T dO, dQ = dS K, dK = dS^T Q
+            // (2 N L^2 E each, summed over heads), and the softmax backward on N H L^2 scores.
+            let (n, l, e) = (qkv.size(0) as f64, qkv.size(1) as f64, (qkv.size(2) / 3) as f64);
+            let flops = 10.0 * n * l * l * e + 8.0 * n * self.dims.heads as f64 * l * l;
+            let bytes = (2 * qkv.numel() + dy.numel() + self.lse.numel()) as f64 * qkv.dtype().size_in_bytes() as f64;
+            crate::profile::note_cost(flops, bytes);
+        }
         let dqkv = crate::dispatch_float!(qkv.dtype(), "self_attention", T => {
             let mut dqkv = vec![<T as Element>::from_f64(0.0); qkv.numel()];
             qkv.with_slice(|s: &[T]| {

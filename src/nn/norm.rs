@@ -350,7 +350,7 @@ impl BatchNormBackward {
             });
             (dx, dw, need_b.then(|| Tensor::from_vec(sum_dy, &[c])))
         });
-        self.pack(dx, dw, db).into()
+        self.pack(dx, dw, db)
     }
 }
 
