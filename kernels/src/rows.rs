@@ -8,7 +8,8 @@
 //! - layer norm:   `μ = Σx/C`, `σ² = Σ(x-μ)²/C` (biased, two-pass), `rstd = 1/√(σ² + eps)`,
 //!   `x̂ = (x-μ)·rstd`, `y = x̂·γ + β`.
 //!   backward:     `g = dy·γ`, `dx = rstd·(g - mean(g) - x̂·mean(g·x̂))`, `dγ += Σ_rows dy·x̂`, `dβ += Σ_rows dy`.
-//! - cross-entropy from logits, target `t`: `loss = logsumexp(x) - x_t`; `dx = dloss·(softmax(x) - onehot(t))`.
+//! - cross-entropy from logits, target `t`: `loss = logsumexp(x) - x_t`; `dx = dloss·(softmax(x) - onehot(t))`;
+//!   with class weights, label smoothing and ignored rows as in [`CrossEntropyTerms`].
 //!
 //! A row is always processed by one thread in a fixed order, so results are identical for any thread count.
 //! f32 softmax/log-softmax use the vectorized `exp` of `elementwise::math` (≤ 1 ulp).
@@ -67,14 +68,7 @@ fn check_rows(kernel: &str, what: &str, got: usize, len: usize, cols: usize) {
 
 /// Runs `f(row_in, row_out)` over rows, in parallel for large inputs.
 fn for_rows<T: Float>(x: &[T], out: &mut [T], cols: usize, f: impl Fn(&[T], &mut [T]) + Sync) {
-    if cols == 0 {
-        return;
-    }
-    if x.len() >= ROWS_PAR_THRESHOLD && rayon::current_num_threads() > 1 {
-        out.par_chunks_mut(cols).zip(x.par_chunks(cols)).for_each(|(o, r)| f(r, o));
-    } else {
-        out.chunks_mut(cols).zip(x.chunks(cols)).for_each(|(o, r)| f(r, o));
-    }
+    for_rows_indexed(x, cols, out, cols, |_, r, o| f(r, o));
 }
 
 /// Row-wise softmax of a contiguous `[rows, cols]` matrix. A row containing NaN (or `+inf`) gives NaN.
@@ -339,59 +333,6 @@ fn check_targets(kernel: &str, targets: &[usize], rows: usize, cols: usize) {
     check_len(kernel, "targets", targets.len(), rows);
     if let Some((r, &t)) = targets.iter().enumerate().find(|(_, &t)| t >= cols) {
         panic!("{kernel}: target {t} at row {r} is out of range for {cols} classes");
-    }
-}
-
-/// Per-row cross-entropy from logits: `losses[r] = logsumexp(x_r) - x_r[targets[r]]`.
-///
-/// # Panics
-/// On a length mismatch or a target `≥ cols`.
-#[track_caller]
-pub fn cross_entropy_rows_forward<T: Float>(logits: &[T], targets: &[usize], cols: usize, losses: &mut [T]) {
-    check_rows("cross_entropy_rows_forward", "logits", logits.len(), logits.len(), cols);
-    let rows = logits.len().checked_div(cols).unwrap_or(0);
-    check_len("cross_entropy_rows_forward", "losses", losses.len(), rows);
-    check_targets("cross_entropy_rows_forward", targets, rows, cols);
-    let f = |(r, l): (usize, &mut T)| {
-        let xr = &logits[r * cols..(r + 1) * cols];
-        let m = T::max_slice_fast(xr);
-        *l = m + T::exp_sub_sum_nostore(xr, m).ln() - xr[targets[r]];
-    };
-    if logits.len() >= ROWS_PAR_THRESHOLD && rayon::current_num_threads() > 1 {
-        losses.par_iter_mut().enumerate().for_each(f);
-    } else {
-        losses.iter_mut().enumerate().for_each(f);
-    }
-}
-
-/// Backward of [`cross_entropy_rows_forward`]: `dx_r = dloss[r]·(softmax(x_r) - onehot(targets[r]))`.
-/// (For a mean reduction pass `dloss[r] = 1/rows`.)
-///
-/// # Panics
-/// On a length mismatch or a target `≥ cols`.
-#[track_caller]
-pub fn cross_entropy_rows_backward<T: Float>(logits: &[T], targets: &[usize], dloss: &[T], cols: usize, dx: &mut [T]) {
-    check_rows("cross_entropy_rows_backward", "dx", dx.len(), logits.len(), cols);
-    let rows = logits.len().checked_div(cols).unwrap_or(0);
-    check_len("cross_entropy_rows_backward", "dloss", dloss.len(), rows);
-    check_targets("cross_entropy_rows_backward", targets, rows, cols);
-    if cols == 0 {
-        return;
-    }
-    let f = |(r, o): (usize, &mut [T])| {
-        let xr = &logits[r * cols..(r + 1) * cols];
-        let m = T::max_slice_fast(xr);
-        let s = T::exp_sub_sum(xr, m, o);
-        let k = dloss[r] / s;
-        for v in o.iter_mut() {
-            *v *= k;
-        }
-        o[targets[r]] -= dloss[r];
-    };
-    if logits.len() >= ROWS_PAR_THRESHOLD && rayon::current_num_threads() > 1 {
-        dx.par_chunks_mut(cols).enumerate().for_each(f);
-    } else {
-        dx.chunks_mut(cols).enumerate().for_each(f);
     }
 }
 

@@ -244,15 +244,17 @@ fn cross_entropy_forward_backward() {
     let (rows_n, cols) = (5, 13);
     let x = rng.vec_f64(rows_n * cols, -4.0, 4.0);
     let t: Vec<usize> = (0..rows_n).map(|_| rng.below(cols)).collect();
+    let (ones, mut lse) = (vec![1.0; rows_n], vec![0.0; rows_n]);
+    let terms = unweighted(&t, &ones);
     let mut loss = vec![0.0; rows_n];
-    rows::cross_entropy_rows_forward(&x, &t, cols, &mut loss);
+    rows::cross_entropy_rows_weighted_forward(&x, cols, &terms, &mut loss, &mut lse);
     let sm = softmax_naive(&x, cols);
     for r in 0..rows_n {
         assert!((loss[r] + sm[r * cols + t[r]].ln()).abs() < 1e-12);
     }
     let dl = rng.vec_f64(rows_n, 0.1, 1.0);
     let mut dx = vec![0.0; x.len()];
-    rows::cross_entropy_rows_backward(&x, &t, &dl, cols, &mut dx);
+    rows::cross_entropy_rows_weighted_backward(&x, cols, &terms, &lse, &dl, &mut dx);
     for r in 0..rows_n {
         for j in 0..cols {
             let want = dl[r] * (sm[r * cols + j] - if j == t[r] { 1.0 } else { 0.0 });
@@ -260,16 +262,22 @@ fn cross_entropy_forward_backward() {
         }
     }
     let x32: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+    let (ones32, mut lse32) = (vec![1.0f32; rows_n], vec![0.0f32; rows_n]);
     let mut l32 = vec![0.0f32; rows_n];
-    rows::cross_entropy_rows_forward(&x32, &t, cols, &mut l32);
+    rows::cross_entropy_rows_weighted_forward(&x32, cols, &unweighted(&t, &ones32), &mut l32, &mut lse32);
     assert_close("ce f32", &to64(&l32), &loss, 1e-5);
 }
 
 #[test]
 #[should_panic(expected = "out of range")]
 fn cross_entropy_rejects_bad_target() {
-    let mut l = [0.0f32; 1];
-    rows::cross_entropy_rows_forward(&[0.0f32; 3], &[3], 3, &mut l);
+    let (mut l, mut lse) = ([0.0f32; 1], [0.0f32; 1]);
+    rows::cross_entropy_rows_weighted_forward(&[0.0f32; 3], 3, &unweighted(&[3], &[1.0]), &mut l, &mut lse);
+}
+
+/// Plain cross-entropy terms: every row kept with weight 1, no class weights, no smoothing.
+fn unweighted<'a, T: Copy + Default>(targets: &'a [usize], ones: &'a [T]) -> rows::CrossEntropyTerms<'a, T> {
+    rows::CrossEntropyTerms { targets, row_weight: ones, keep: ones, class_weight: None, smoothing: T::default() }
 }
 
 #[test]

@@ -615,12 +615,12 @@ struct LstmSequenceBackward {
 }
 
 /// The gradients in input order: x, w_ih, w_hh, h0, c0, then b_ih, b_hh if present.
-type Grads = Vec<Option<Tensor>>;
+type InputGrads = Vec<Option<Tensor>>;
 
 impl LstmSequenceBackward {
     /// BPTT with the elementwise part fused into one loop per step (plain backward), one parallel
     /// region per step with one task per block of hidden units (see [`Blocks`]).
-    fn backward_fused<T: Kernel>(&self, dy: &Tensor, needs: &[bool]) -> Grads {
+    fn backward_fused<T: Kernel>(&self, dy: &Tensor, needs: &[bool]) -> InputGrads {
         use rayon::prelude::*;
         let (lay, hs, bl) = (self.lay, self.hidden, self.saved.blocks);
         let (rows, n, g4, features, nb) = (lay.rows(), lay.n, 4 * hs, self.w_ih.size(1), bl.count());
@@ -730,7 +730,7 @@ impl LstmSequenceBackward {
                 * std::mem::size_of::<T>() as f64;
             crate::profile::note_cost(flops, bytes);
         }
-        let mut grads: Grads = vec![None; needs.len()];
+        let mut grads: InputGrads = vec![None; needs.len()];
         let x = self.x.detach().contiguous();
         let xd = Data::of(&x);
         let xv = xd.get::<T>();
@@ -818,7 +818,7 @@ impl LstmSequenceBackward {
         grads
     }
     /// BPTT as tensor ops over a forward recomputed with a graph (under `create_graph`).
-    fn backward_recorded(&self, dy: &Tensor, needs: &[bool]) -> Grads {
+    fn backward_recorded(&self, dy: &Tensor, needs: &[bool]) -> InputGrads {
         let (lay, h) = (self.lay, self.hidden);
         let x = if lay.batch_first { self.x.transpose(0, 1) } else { self.x.clone() };
         let mut gx = x.matmul(&self.w_ih.t());
@@ -887,7 +887,7 @@ impl LstmSequenceBackward {
         let dgx: Vec<Tensor> = dgx.into_iter().flatten().collect();
         let dgx = Tensor::stack(&dgx.iter().collect::<Vec<_>>(), 0); // [T, N, 4H]
         let need = |k: usize| needs.get(k).copied().unwrap_or(false);
-        let mut grads: Grads = vec![None; needs.len()];
+        let mut grads: InputGrads = vec![None; needs.len()];
         if need(0) {
             let dx = dgx.matmul(&self.w_ih);
             grads[0] = Some(if lay.batch_first { dx.transpose(0, 1) } else { dx });
