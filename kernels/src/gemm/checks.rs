@@ -59,10 +59,20 @@ fn overlap_panic(op: &str, dims: &[(usize, usize)]) -> ! {
     )
 }
 
+/// Where a product may run.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum Threads {
+    /// On the current rayon pool, above the size thresholds.
+    Pool,
+    /// On the calling thread.
+    Caller,
+}
+
 /// The checked entry behind every public function.
 #[allow(clippy::too_many_arguments)]
 #[track_caller]
 pub(super) fn gemm_batched_impl<T: GemmScalar>(
+    threads: Threads,
     batch: usize,
     m: usize,
     k: usize,
@@ -136,7 +146,7 @@ pub(super) fn gemm_batched_impl<T: GemmScalar>(
     // SAFETY: the bounds of all batch members were checked above against the slices (A and B shared
     // borrows, C an exclusive borrow, so C is not aliased by A or B), C's dims do not overlap, and
     // m, n, k > 0.
-    unsafe { driver::gemm_batched_raw(batch, &base, bsa, bsb, bsc) };
+    unsafe { driver::gemm_batched_raw(batch, &base, bsa, bsb, bsc, threads == Threads::Pool) };
 }
 
 #[cfg(test)]

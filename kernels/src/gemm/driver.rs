@@ -94,7 +94,8 @@ impl<T: GemmScalar> Problem<T> {
     }
 }
 
-/// Runs `batch` problems; member `l` has its matrices offset by `l * bs{a,b,c}` elements.
+/// Runs `batch` problems; member `l` has its matrices offset by `l * bs{a,b,c}` elements. On the current
+/// rayon pool with `pool`, else on the calling thread.
 ///
 /// # Safety
 ///
@@ -106,9 +107,10 @@ pub(crate) unsafe fn gemm_batched_raw<T: GemmScalar>(
     bsa: usize,
     bsb: usize,
     bsc: usize,
+    pool: bool,
 ) {
     let work = base.m.saturating_mul(base.n).saturating_mul(base.k);
-    let threads = rayon::current_num_threads();
+    let threads = if pool { rayon::current_num_threads() } else { 1 };
     let par_mnk = par_limit();
     let member = |l: usize| Problem {
         // wrapping_add: in-bounds by the caller's contract; computing the pointer is safe either way.

@@ -103,7 +103,7 @@ pub use prepacked::{
 };
 pub use reference::gemm_reference;
 
-use checks::gemm_batched_impl;
+use checks::{gemm_batched_impl, Threads};
 
 /// Products with `m * n * k` at or below this many multiply-adds take the unpacked small-shape path (when
 /// the CPU has AVX2 or AVX-512 and `B`, after orienting `C` row-wise, has unit column stride), whatever
@@ -188,7 +188,33 @@ pub trait GemmScalar:
         rsc: usize,
         csc: usize,
     ) {
-        gemm_batched_impl(1, m, k, n, alpha, a, 0, rsa, csa, b, 0, rsb, csb, beta, c, 0, rsc, csc);
+        gemm_batched_impl(Threads::Pool, 1, m, k, n, alpha, a, 0, rsa, csa, b, 0, rsb, csb, beta, c, 0, rsc, csc);
+    }
+
+    /// [`GemmScalar::gemm`] on the calling thread only, whatever the size: for callers that run several
+    /// products in parallel themselves (one per thread). Same values as [`GemmScalar::gemm`].
+    ///
+    /// # Panics
+    ///
+    /// As [`GemmScalar::gemm`].
+    #[allow(clippy::too_many_arguments)]
+    fn gemm_single_thread(
+        m: usize,
+        k: usize,
+        n: usize,
+        alpha: Self,
+        a: &[Self],
+        rsa: usize,
+        csa: usize,
+        b: &[Self],
+        rsb: usize,
+        csb: usize,
+        beta: Self,
+        c: &mut [Self],
+        rsc: usize,
+        csc: usize,
+    ) {
+        gemm_batched_impl(Threads::Caller, 1, m, k, n, alpha, a, 0, rsa, csa, b, 0, rsb, csb, beta, c, 0, rsc, csc);
     }
 
     /// Strided batched GEMM; see [`sgemm_batched`].
@@ -218,6 +244,7 @@ pub trait GemmScalar:
         csc: usize,
     ) {
         gemm_batched_impl(
+            Threads::Pool,
             batch,
             m,
             k,
@@ -298,7 +325,7 @@ pub fn sgemm(
     rsc: usize,
     csc: usize,
 ) {
-    gemm_batched_impl(1, m, k, n, alpha, a, 0, rsa, csa, b, 0, rsb, csb, beta, c, 0, rsc, csc);
+    gemm_batched_impl(Threads::Pool, 1, m, k, n, alpha, a, 0, rsa, csa, b, 0, rsb, csb, beta, c, 0, rsc, csc);
 }
 
 /// `C = alpha * A·B + beta * C` in `f64`; same contract as [`sgemm`].
@@ -324,7 +351,7 @@ pub fn dgemm(
     rsc: usize,
     csc: usize,
 ) {
-    gemm_batched_impl(1, m, k, n, alpha, a, 0, rsa, csa, b, 0, rsb, csb, beta, c, 0, rsc, csc);
+    gemm_batched_impl(Threads::Pool, 1, m, k, n, alpha, a, 0, rsa, csa, b, 0, rsb, csb, beta, c, 0, rsc, csc);
 }
 
 /// Strided batched `f32` GEMM: for `i in 0..batch`, matrix `i` of `A` starts at `a[i * batch_stride_a]`
@@ -360,6 +387,7 @@ pub fn sgemm_batched(
     csc: usize,
 ) {
     gemm_batched_impl(
+        Threads::Pool,
         batch,
         m,
         k,
@@ -409,6 +437,7 @@ pub fn dgemm_batched(
     csc: usize,
 ) {
     gemm_batched_impl(
+        Threads::Pool,
         batch,
         m,
         k,

@@ -30,6 +30,7 @@
 //!   `bias_ih_l{k}`, `bias_hh_l{k}` `[G*H]`; all initialized U(-1/sqrt(H), 1/sqrt(H)) like PyTorch.
 
 mod gru_seq;
+mod lockstep;
 mod lstm_seq;
 mod rnn_seq;
 
