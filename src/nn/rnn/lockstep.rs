@@ -82,9 +82,10 @@ struct SpinBarrier {
     aborted: AtomicBool,
 }
 
-/// Spins before a waiter starts yielding its core (~20-50 us at a few ns per spin): longer than any
-/// imbalance between the tasks of a step, short enough not to hold a core from a preempted partner.
-const SPINS_BEFORE_YIELD: u32 = 1 << 13;
+/// How long a waiter spins before it starts yielding its core: longer than the usual imbalance between
+/// the tasks of a step (a few microseconds), short enough not to hold a core for long from a partner
+/// that was preempted (another process on the machine).
+const SPIN: std::time::Duration = std::time::Duration::from_micros(20);
 
 impl SpinBarrier {
     fn new(parties: usize) -> SpinBarrier {
@@ -96,16 +97,21 @@ impl SpinBarrier {
     fn wait(&self, generation: usize) {
         self.arrived.fetch_add(1, Ordering::AcqRel);
         let target = self.parties * generation;
-        let mut spins = 0u32;
+        let mut start: Option<std::time::Instant> = None;
+        let (mut spins, mut yielding) = (0u32, false);
         while self.arrived.load(Ordering::Acquire) < target {
             if self.aborted.load(Ordering::Relaxed) {
                 panic!("lockstep: a task on another thread panicked");
             }
-            if spins < SPINS_BEFORE_YIELD {
-                spins += 1;
-                std::hint::spin_loop();
-            } else {
+            if yielding {
                 std::thread::yield_now();
+                continue;
+            }
+            std::hint::spin_loop();
+            spins = spins.wrapping_add(1);
+            // The clock only every 64 spins (reading it costs ~20 ns).
+            if spins % 64 == 0 {
+                yielding = start.get_or_insert_with(std::time::Instant::now).elapsed() > SPIN;
             }
         }
     }

@@ -230,23 +230,6 @@ impl Data<'_> {
     }
 }
 
-/// `C = A B + beta C` (A `m x k`, B `k x n`, each from its (0, 0) element with row and column strides).
-#[allow(clippy::too_many_arguments)]
-fn gemm<T: Kernel>(
-    (m, k, n): (usize, usize, usize),
-    a: &[T],
-    (rsa, csa): (usize, usize),
-    b: &[T],
-    (rsb, csb): (usize, usize),
-    beta: T,
-    c: &mut [T],
-    (rsc, csc): (usize, usize),
-) {
-    if m > 0 && n > 0 {
-        T::gemm(m, k, n, <T as KFloat>::ONE, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc);
-    }
-}
-
 /// `C = A B + beta C` on the calling thread (A `m x k`, B `k x n`, C `m x n`, all row-major with the
 /// given row strides).
 #[allow(clippy::too_many_arguments)]
@@ -356,26 +339,6 @@ fn permute_rows<T: Copy>(m: &[T], cols: usize, perm: &[usize], inverse: bool) ->
     out
 }
 
-/// Writes the transpose of the `rows x cols` matrix with row `r` at `row(r)` into `dst` (`cols x rows`,
-/// row stride `ld`), in 16-row tiles.
-fn transpose_rows_into<'a, T: Copy + 'a>(
-    rows: usize,
-    cols: usize,
-    row: impl Fn(usize) -> &'a [T],
-    dst: &mut [T],
-    ld: usize,
-) {
-    const TILE: usize = 16;
-    for r0 in (0..rows).step_by(TILE) {
-        let src: Vec<&[T]> = (r0..(r0 + TILE).min(rows)).map(&row).collect();
-        for c in 0..cols {
-            for (d, s) in dst[c * ld + r0..].iter_mut().zip(&src) {
-                *d = s[c];
-            }
-        }
-    }
-}
-
 /// One block of a weight as the `B` operand (`k x n`) of the per-step products, packed once per
 /// sequence for the GEMM microkernel (instead of once per step).
 struct WBlock<T: Kernel> {
@@ -402,8 +365,8 @@ impl<T: Kernel> WBlock<T> {
 /// per block (`rows * width`), as the step tasks append them.
 struct Saved {
     blocks: Blocks,
-    /// `rows * 4H`: i, f, g, o (permuted gate order).
-    act: Tensor,
+    /// Per block: i, f, g, o of its units (`rows * 4w`).
+    act: Vec<Tensor>,
     /// Per block: c_t.
     c: Vec<Tensor>,
     /// Per block: tanh(c_t).
@@ -412,105 +375,99 @@ struct Saved {
     y: Vec<Tensor>,
 }
 
-/// What one forward task writes: its block of `act` and of the cell state, and its rows of `c`, `tanh(c)`
-/// and `h`, appended step by step (no zero fill of the large buffers first).
-struct FwdBlock<'a, T> {
-    act: &'a mut [T],
-    cs: &'a mut [T],
-    /// The hidden state of the step before, natural `[n, H]`.
-    h_prev: Vec<T>,
+/// What one forward task keeps: its step's `[x_t | h_prev]`, its block of the cell state, and its rows of
+/// the activations, `c`, `tanh(c)` and `h`, appended step by step.
+struct FwdBlock<T> {
+    /// `[n, I + H]`: the step's input rows, then the hidden state of the step before (natural units).
+    xh: Vec<T>,
+    /// `[n, width]`: the cell state of this block's units.
+    cs: Vec<T>,
+    act: Vec<T>,
     c: Vec<T>,
     tc: Vec<T>,
     y: Vec<T>,
 }
 
 fn forward<T: Kernel>(a: &LstmArgs, lay: SeqLayout, hs: usize, features: usize, bl: Blocks) -> (Tensor, Saved) {
-    let (rows, n, g4, nb) = (lay.rows(), lay.n, 4 * hs, bl.count());
-    let (zero, one) = (<T as KFloat>::ZERO, <T as KFloat>::ONE);
+    let (rows, n, nb) = (lay.rows(), lay.n, bl.count());
+    let zero = <T as KFloat>::ZERO;
     let perm = bl.permutation();
-    let (w_ih, w_hh) = (a.w_ih.contiguous(), a.w_hh.contiguous());
-    let w_ih = permute_rows(Data::of(&w_ih).get::<T>(), features, &perm, false);
-    let w_hh = permute_rows(Data::of(&w_hh).get::<T>(), hs, &perm, false);
-    // act = x W_ih^T + b_ih + b_hh over all rows, block by block; the steps then add h_prev W_hh^T and
-    // apply the gates.
-    let bias: Option<Vec<T>> =
-        a.bias.map(|(bi, bh)| bi.to_vec::<T>().into_iter().zip(bh.to_vec::<T>()).map(|(p, q)| p + q).collect());
-    // With a bias, act starts as its rows (block by block, permuted), written once without a zero fill.
-    let mut act = match &bias {
-        Some(b) => {
-            let mut act = Vec::with_capacity(rows * g4);
-            for k in 0..nb {
-                let s4 = 4 * bl.start(k);
-                let row: Vec<T> = perm[s4..s4 + 4 * bl.width(k)].iter().map(|&p| b[p]).collect();
-                for _ in 0..rows {
-                    act.extend_from_slice(&row);
-                }
-            }
-            act
+    let xw = features + hs;
+    // [W_ih | W_hh] with rows in the permuted gate order: `[4H, I + H]`. Block k's B (`(I + H) x 4w`) is
+    // its rows transposed, packed once per sequence: each step multiplies `[x_t | h_prev]` by it in one
+    // product (the input projection included: in cache, and no `[T*N, 4H]` pass of its own).
+    let w_cat = {
+        let (w_ih, w_hh) = (a.w_ih.contiguous(), a.w_hh.contiguous());
+        let (di, dh) = (Data::of(&w_ih), Data::of(&w_hh));
+        let (wi, wh) = (di.get::<T>(), dh.get::<T>());
+        let mut w = Vec::with_capacity(4 * hs * xw);
+        for &r in &perm {
+            w.extend_from_slice(&wi[r * features..][..features]);
+            w.extend_from_slice(&wh[r * hs..][..hs]);
         }
-        None => vec![zero; rows * g4],
+        w
     };
-    let beta = if bias.is_some() { one } else { zero };
-    // x's rows in processing order (row s * N + b is step s, batch entry b), so that act's rows of one
-    // step are contiguous: the per-step product then writes rows 16 KiB apart (4H floats) instead of
-    // T * 4H (batch-first; a multiple of 4 KiB, which would put all rows of C in the same L1 sets).
+    let wf: Vec<WBlock<T>> =
+        (0..nb).map(|k| WBlock::new(xw, 4 * bl.width(k), &w_cat[4 * bl.start(k) * xw..], (1, xw))).collect();
+    // b_ih + b_hh in the permuted order: the first value of every gate row, before the product adds to it.
+    let bias: Option<Vec<T>> = a.bias.map(|(bi, bh)| {
+        let (bi, bh) = (bi.to_vec::<T>(), bh.to_vec::<T>());
+        perm.iter().map(|&p| bi[p] + bh[p]).collect()
+    });
     let x = a.x.contiguous();
     let xd = Data::of(&x);
     let xv = xd.get::<T>();
-    let mut xp = Vec::with_capacity(rows * features);
-    for s in 0..lay.t_len {
-        for b in 0..n {
-            xp.extend_from_slice(&xv[lay.row(lay.time(s), b) * features..][..features]);
-        }
-    }
-    {
-        let mut blocks = bl.split(&mut act, rows, 4);
-        for (k, ab) in blocks.iter_mut().enumerate() {
-            let (s4, g) = (4 * bl.start(k), 4 * bl.width(k));
-            let wb = &w_ih[s4 * features..];
-            gemm((rows, features, g), &xp, (features, 1), wb, (1, features), beta, ab, (g, 1));
-        }
-    }
-    // B blocks: wf[k] is W_hh^T restricted to the gate columns of block k: element (p, q) =
-    // w_hh[(4 start_k + q) * H + p], so one product over all H units of h_prev per block and step.
-    let wf: Vec<WBlock<T>> =
-        (0..nb).map(|k| WBlock::new(hs, 4 * bl.width(k), &w_hh[4 * bl.start(k) * hs..], (1, hs))).collect();
-    // The cell state, blocked `[block][n][width]`. Each task keeps its own copy of the previous hidden
-    // state, natural `[n, H]` (the A of its product): it writes its own units there after each step and
-    // copies the other blocks' units from their exchange slots (`[n, width]`) at the start of the next.
-    let mut cs = vec![zero; n * hs];
-    bl.convert(&a.c0.to_vec::<T>(), &mut cs, n, false);
     let h0 = a.h0.contiguous().to_vec::<T>();
+    let c0 = a.c0.contiguous().to_vec::<T>();
+    // Each task keeps its own copy of the previous hidden state in `xh`: it writes its own units there
+    // after each step and copies the other blocks' units from their exchange slots (`[n, width]`) at the
+    // start of the next.
     let ex = Exchange::new(nb, |k| n * bl.width(k), zero);
-    let mut tasks: Vec<FwdBlock<T>> = bl
-        .split(&mut act, rows, 4)
-        .into_iter()
-        .zip(bl.split(&mut cs, n, 1))
-        .enumerate()
-        .map(|(k, (act, cs))| {
-            let len = rows * bl.width(k);
-            let buf = || Vec::with_capacity(len);
-            FwdBlock { act, cs, h_prev: h0.clone(), c: buf(), tc: buf(), y: buf() }
+    let mut tasks: Vec<FwdBlock<T>> = (0..nb)
+        .map(|k| {
+            let (st, w) = (bl.start(k), bl.width(k));
+            let mut xh = vec![zero; n * xw];
+            for (row, h) in xh.chunks_exact_mut(xw).zip(h0.chunks_exact(hs)) {
+                row[features..].copy_from_slice(h);
+            }
+            let cs = c0.chunks_exact(hs).flat_map(|r| &r[st..st + w]).copied().collect();
+            let buf = |per_unit: usize| Vec::with_capacity(rows * w * per_unit);
+            FwdBlock { xh, cs, act: buf(4), c: buf(1), tc: buf(1), y: buf(1) }
         })
         .collect();
     lockstep::run(&mut tasks, lay.t_len, |k, s, tb| {
         let (st, w) = (bl.start(k), bl.width(k));
         let g = 4 * w;
-        let r0 = s * n;
+        for (b, row) in tb.xh.chunks_exact_mut(xw).enumerate() {
+            row[..features].copy_from_slice(&xv[lay.row(lay.time(s), b) * features..][..features]);
+        }
         if s > 0 {
             for j in (0..nb).filter(|&j| j != k) {
                 let (sj, wj) = (bl.start(j), bl.width(j));
                 let slot = ex.slot(j, s - 1);
-                for (dst, src) in tb.h_prev.chunks_exact_mut(hs).zip(slot.chunks_exact(wj)) {
-                    dst[sj..sj + wj].copy_from_slice(src);
+                for (dst, src) in tb.xh.chunks_exact_mut(xw).zip(slot.chunks_exact(wj)) {
+                    dst[features + sj..][..wj].copy_from_slice(src);
                 }
             }
         }
-        // gates[t] += h_prev W_hh^T (this block's gate columns).
-        wf[k].mul(n, &tb.h_prev, hs, one, &mut tb.act[r0 * g..], g);
+        // gates = [x_t | h_prev] [W_ih | W_hh]^T + b (this block's gate columns), appended to act.
+        let q0 = tb.act.len();
+        let beta = match &bias {
+            Some(bias) => {
+                for _ in 0..n {
+                    tb.act.extend_from_slice(&bias[4 * st..][..g]);
+                }
+                <T as KFloat>::ONE
+            }
+            None => {
+                tb.act.resize(q0 + n * g, zero);
+                zero
+            }
+        };
+        wf[k].mul(n, &tb.xh, xw, beta, &mut tb.act[q0..], g);
         let mut slot = (nb > 1 && s + 1 < lay.t_len).then(|| ex.slot(k, s));
         for b in 0..n {
-            let gates = &mut tb.act[(r0 + b) * g..][..g];
+            let gates = &mut tb.act[q0 + b * g..][..g];
             ew::unary_inplace(Unary::Sigmoid, &mut gates[..2 * w]);
             ew::unary_inplace(Unary::Tanh, &mut gates[2 * w..3 * w]);
             ew::unary_inplace(Unary::Sigmoid, &mut gates[3 * w..]);
@@ -519,27 +476,29 @@ fn forward<T: Kernel>(a: &LstmArgs, lay: SeqLayout, hs: usize, features: usize, 
             let (gg, go) = rest.split_at(w);
             let (gi, gf, gg, go) = (&gi[..w], &gf[..w], &gg[..w], &go[..w]);
             let csb = &mut tb.cs[b * w..][..w];
-            let q0 = tb.c.len();
+            let r0 = tb.c.len();
             tb.c.extend((0..w).map(|j| gf[j] * csb[j] + gi[j] * gg[j]));
-            let cr = &tb.c[q0..];
+            let cr = &tb.c[r0..];
             csb.copy_from_slice(cr);
             // (A row-sized zero fill, in L1, for the vectorised tanh to write into.)
-            tb.tc.resize(q0 + w, zero);
-            let tr = &mut tb.tc[q0..];
+            tb.tc.resize(r0 + w, zero);
+            let tr = &mut tb.tc[r0..];
             ew::unary(Unary::Tanh, cr, tr);
             tb.y.extend(go.iter().zip(tr.iter()).map(|(&o, &t)| o * t));
-            let hr = &tb.y[q0..];
-            tb.h_prev[b * hs + st..][..w].copy_from_slice(hr);
+            let hr = &tb.y[r0..];
+            tb.xh[b * xw + features + st..][..w].copy_from_slice(hr);
             if let Some(slot) = slot.as_mut() {
                 slot[b * w..][..w].copy_from_slice(hr);
             }
         }
     });
-    let (mut c, mut tc, mut yb) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut act, mut c, mut tc, mut yb, mut cs) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for tb in tasks {
+        act.push(tb.act);
         c.push(tb.c);
         tc.push(tb.tc);
         yb.push(tb.y);
+        cs.extend(tb.cs);
     }
     // y in the sequence layout (natural units), then c_n with `with_state`.
     let extra = if a.with_state { n * hs } else { 0 };
@@ -571,7 +530,7 @@ fn forward<T: Kernel>(a: &LstmArgs, lay: SeqLayout, hs: usize, features: usize, 
         Tensor::from_vec(v, &[len])
     };
     let flats = |v: Vec<Vec<T>>| v.into_iter().map(flat).collect();
-    let saved = Saved { blocks: bl, act: flat(act), c: flats(c), tc: flats(tc), y: flats(yb) };
+    let saved = Saved { blocks: bl, act: flats(act), c: flats(c), tc: flats(tc), y: flats(yb) };
     (y, saved)
 }
 /// The same layer written with per-step tensor ops: the reference the fused op is tested against.
@@ -633,10 +592,9 @@ impl LstmSequenceBackward {
         let dyd = Data::of(&dy);
         let dyv = dyd.get::<T>();
         let sv = &self.saved;
-        let act = Data::of(&sv.act);
-        let act = act.get::<T>();
-        let (cg, tcg, yg) = (Data::all(&sv.c), Data::all(&sv.tc), Data::all(&sv.y));
-        let (c, tc, yb) = (Data::slices::<T>(&cg), Data::slices::<T>(&tcg), Data::slices::<T>(&yg));
+        let (ag, cg, tcg, yg) = (Data::all(&sv.act), Data::all(&sv.c), Data::all(&sv.tc), Data::all(&sv.y));
+        let (act, c) = (Data::slices::<T>(&ag), Data::slices::<T>(&cg));
+        let (tc, yb) = (Data::slices::<T>(&tcg), Data::slices::<T>(&yg));
         let perm = bl.permutation();
         let w_hh = self.w_hh.detach().contiguous();
         let w_hh = permute_rows(Data::of(&w_hh).get::<T>(), hs, &perm, false);
@@ -702,7 +660,7 @@ impl LstmSequenceBackward {
                 }
             }
             let r0 = lay.row(lay.time(s), 0);
-            let (ab, cb, tcb) = (&act[rows * 4 * st..], c[k], tc[k]);
+            let (ab, cb, tcb) = (act[k], c[k], tc[k]);
             let q_first = tb.da.len();
             for b in 0..n {
                 let row = r0 + b * bs;
@@ -740,14 +698,13 @@ impl LstmSequenceBackward {
                 wb[k].mul(n, &tb.da[q_first..], dld(k), zero, &mut ex.slot(k, i), hs);
             }
         });
-        let da: Vec<Vec<T>> = tasks.into_iter().map(|tb| tb.da).collect();
+        let da_len: usize = tasks.iter().map(|tb| tb.da.len()).sum();
         if crate::profile::is_enabled() {
             // The profiler's estimate: dh~ per step, [dW_ih | dW_hh], dx, and the elementwise part.
             let (r, g, i, h) = (rows as f64, g4 as f64, features as f64, hs as f64);
             let dx = if need(0) { 2.0 * r * g * i } else { 0.0 };
             let flops = 2.0 * r * g * h + 2.0 * r * g * (i + h) + dx + 15.0 * r * h;
-            let bytes = (dyv.len() + act.len() + 3 * rows * hs + da.iter().map(Vec::len).sum::<usize>()) as f64
-                * std::mem::size_of::<T>() as f64;
+            let bytes = (dyv.len() + 4 * rows * hs + 3 * rows * hs + da_len) as f64 * std::mem::size_of::<T>() as f64;
             crate::profile::note_cost(flops, bytes);
         }
         let mut grads: InputGrads = vec![None; needs.len()];
@@ -758,102 +715,77 @@ impl LstmSequenceBackward {
         let w_ih = permute_rows(Data::of(&w_ih).get::<T>(), features, &perm, false);
         let h0 = self.h0.to_vec::<T>();
         // After the loop, one task per block again, each on its own thread with single-threaded GEMMs
-        // (one product split over two threads scaled ~1.5x here; two independent ones scale ~2x):
-        // - [dW_ih | dW_hh] = dA^T [x | H_prev], computed transposed, dW^T = [x | H_prev]^T dA, so that
-        //   dA (the B) is read row-major in place and C is row-major. Task k owns the rows of
-        //   [x | H_prev]^T of its share of the input features and of its block's units: it transposes
-        //   them (rows in da's order) into `xh_t` and multiplies them by every block of dA.
-        // - dx = dA W_ih for its share of the rows of dA.
+        // (one product split over two threads scaled ~1.5x here; independent ones scale ~2x), each reading
+        // only its own block of dA (4 MB at char-lstm's size: read from L3 or memory once per product):
+        // - the rows of [dW_ih | dW_hh] of its gates, dA_k^T [x | H_prev] (`[4w, I + H]`, in place), with
+        //   [x | H_prev] gathered in da's row order (`rows x (I + H)`, each task its own copy);
+        // - its term of dx = sum_k dA_k W_ih[block k's gates], summed over blocks in order after the run;
         // - db = column sums of its block of dA.
         let (want_dw, want_dx, want_db) = (need(1) || need(2), need(0), need(5) || need(6));
-        // Rows of `xh_t` 64 bytes more than `rows` apart (a multiple of 4 KiB would share L1 sets).
-        let ld = rows + 64 / std::mem::size_of::<T>();
-        let share = |len: usize, k: usize| (k * len / nb)..((k + 1) * len / nb);
+        let xw = features + hs;
         struct After<T> {
-            /// `[features in share k, units of block k] x 4H`: rows of dW^T.
-            dwt: Vec<T>,
-            /// dx of da's rows in share k, `[rows, features]`.
+            da: Vec<T>,
+            /// `[4w, I + H]`: this block's rows of [dW_ih | dW_hh] (permuted gate order).
+            dw: Vec<T>,
+            /// This block's term of dx, `[rows, features]` (da's row order).
             dx: Vec<T>,
-            /// Column sums of block k of dA.
+            /// Column sums of this block of dA.
             db: Vec<T>,
         }
         let mut after: Vec<After<T>> =
-            (0..nb).map(|_| After { dwt: Vec::new(), dx: Vec::new(), db: Vec::new() }).collect();
+            tasks.into_iter().map(|tb| After { da: tb.da, dw: Vec::new(), dx: Vec::new(), db: Vec::new() }).collect();
         lockstep::run(&mut after, 1, |k, _, out| {
-            let (st, w) = (bl.start(k), bl.width(k));
+            let (st, g) = (bl.start(k), 4 * bl.width(k));
             if want_dw {
-                let fs = share(features, k);
-                let m = fs.len() + w;
-                let mut xh_t = vec![zero; m * ld];
-                transpose_rows_into(
-                    rows,
-                    fs.len(),
-                    |q| &xv[da_row(q) * features + fs.start..][..fs.len()],
-                    &mut xh_t,
-                    ld,
-                );
-                // H_prev of step s: h0 on the first step, else h of the step before (processing order).
-                let yk = yb[k];
-                let h_prev = |q: usize| -> &[T] {
+                let mut xh = Vec::with_capacity(rows * xw);
+                for q in 0..rows {
+                    xh.extend_from_slice(&xv[da_row(q) * features..][..features]);
+                    // H_prev of step s: h0 on the first step, else h of the step before (processing order).
                     match da_step(q) {
-                        (0, b) => &h0[b * hs + st..][..w],
-                        (s, b) => &yk[((s - 1) * n + b) * w..][..w],
+                        (0, b) => xh.extend_from_slice(&h0[b * hs..][..hs]),
+                        (s, b) => {
+                            for (j, yj) in yb.iter().enumerate() {
+                                let wj = bl.width(j);
+                                xh.extend_from_slice(&yj[((s - 1) * n + b) * wj..][..wj]);
+                            }
+                        }
                     }
-                };
-                transpose_rows_into(rows, w, h_prev, &mut xh_t[fs.len() * ld..], ld);
-                out.dwt = vec![zero; m * g4];
-                for (j, daj) in da.iter().enumerate() {
-                    let cj = &mut out.dwt[4 * bl.start(j)..];
-                    gemm_1t((m, rows, 4 * bl.width(j)), &xh_t, ld, daj, dld(j), zero, cj, g4);
                 }
+                out.dw = vec![zero; g * xw];
+                T::gemm_single_thread(g, rows, xw, one, &out.da, 1, dld(k), &xh, xw, 1, zero, &mut out.dw, xw, 1);
             }
             if want_dx {
-                let rs = share(rows, k);
-                out.dx = vec![zero; rs.len() * features];
-                for (j, daj) in da.iter().enumerate() {
-                    let beta = if j == 0 { zero } else { one };
-                    let (a, wj) = (&daj[rs.start * dld(j)..], &w_ih[4 * bl.start(j) * features..]);
-                    gemm_1t(
-                        (rs.len(), 4 * bl.width(j), features),
-                        a,
-                        dld(j),
-                        wj,
-                        features,
-                        beta,
-                        &mut out.dx,
-                        features,
-                    );
-                }
+                out.dx = vec![zero; rows * features];
+                let wk = &w_ih[4 * st * features..];
+                gemm_1t((rows, g, features), &out.da, dld(k), wk, features, zero, &mut out.dx, features);
             }
             if want_db {
-                out.db = vec![zero; 4 * w];
-                for r in da[k].chunks_exact(dld(k)) {
-                    ew::add_assign(&mut out.db, &r[..4 * w]);
+                out.db = vec![zero; g];
+                for r in out.da.chunks_exact(dld(k)) {
+                    ew::add_assign(&mut out.db, &r[..g]);
                 }
             }
         });
         if want_dw {
-            // dW (permuted gate rows) from the tasks' rows of dW^T, then the natural gate order.
-            let xw = features + hs;
-            let mut dw = vec![zero; g4 * xw];
+            // The natural gate order: permuted row 4 start_k + c of block k is row perm[4 start_k + c].
+            let (mut dw_ih, mut dw_hh) = (vec![zero; g4 * features], vec![zero; g4 * hs]);
             for (k, out) in after.iter().enumerate() {
-                let (fs, st) = (share(features, k), bl.start(k));
-                let cols = fs.clone().chain(features + st..features + st + bl.width(k));
-                for (r, col) in out.dwt.chunks_exact(g4).zip(cols) {
-                    for (c, &v) in r.iter().enumerate() {
-                        dw[c * xw + col] = v;
-                    }
+                for (c, r) in out.dw.chunks_exact(xw).enumerate() {
+                    let p = perm[4 * bl.start(k) + c];
+                    dw_ih[p * features..][..features].copy_from_slice(&r[..features]);
+                    dw_hh[p * hs..][..hs].copy_from_slice(&r[features..]);
                 }
             }
-            let dw = permute_rows(&dw, xw, &perm, true);
-            let part =
-                |c0: usize, w: usize| -> Vec<T> { dw.chunks_exact(xw).flat_map(|r| &r[c0..c0 + w]).copied().collect() };
-            grads[1] = need(1).then(|| Tensor::from_vec(part(0, features), &[g4, features]));
-            grads[2] = need(2).then(|| Tensor::from_vec(part(features, hs), &[g4, hs]));
+            grads[1] = need(1).then(|| Tensor::from_vec(dw_ih, &[g4, features]));
+            grads[2] = need(2).then(|| Tensor::from_vec(dw_hh, &[g4, hs]));
         }
         if want_dx {
-            // Rows from da's order (tasks' shares in order) to the sequence layout.
-            let dx: Vec<T> = after.iter_mut().flat_map(|out| std::mem::take(&mut out.dx)).collect();
+            // dx = sum of the blocks' terms in block order, rows from da's order to the sequence layout.
+            let mut terms = after.iter_mut().map(|out| std::mem::take(&mut out.dx));
+            let mut dx = terms.next().unwrap_or_else(|| vec![zero; rows * features]);
+            for t in terms {
+                ew::add_assign(&mut dx, &t);
+            }
             let mut dx_seq = Vec::with_capacity(rows * features);
             for r in 0..rows {
                 let (s, b) = lay.step_of_row(r);
@@ -992,7 +924,8 @@ impl Backward for LstmSequenceBackward {
     fn saved_bytes(&self) -> usize {
         let s = &self.saved;
         let blocks = |v: &[Tensor]| v.iter().map(Tensor::numel).sum::<usize>();
-        (s.act.numel() + blocks(&s.c) + blocks(&s.tc) + blocks(&s.y)) * s.act.dtype().size_in_bytes()
+        (blocks(&s.act) + blocks(&s.c) + blocks(&s.tc) + blocks(&s.y))
+            * s.c.first().map_or(0, |t| t.dtype().size_in_bytes())
     }
 }
 
@@ -1040,20 +973,6 @@ mod tests {
     /// The fused op with hidden-unit blocks of `unit` (H = 2: `unit` 2 is one block, 1 is two).
     fn blocked(a: &LstmArgs, unit: usize) -> Tensor {
         lstm_sequence_blocked(a, Blocks { h: a.h0.size(-1), unit })
-    }
-
-    #[test]
-    fn transpose_rows_into_transposes_with_a_row_stride() {
-        let (rows, cols) = (37, 21);
-        let src: Vec<usize> = (0..rows * cols).collect();
-        let mut dst = vec![usize::MAX; cols * 40];
-        transpose_rows_into(rows, cols, |r| &src[r * cols..][..cols], &mut dst, 40);
-        for r in 0..rows {
-            for c in 0..cols {
-                assert_eq!(dst[c * 40 + r], src[r * cols + c]);
-            }
-        }
-        assert!(dst.chunks(40).all(|row| row[rows..].iter().all(|&v| v == usize::MAX)));
     }
 
     #[test]
