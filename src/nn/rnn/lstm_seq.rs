@@ -11,10 +11,9 @@
 //! reads and writes rows in place, so neither layout costs a transpose copy. The steps run t = 0..T, or
 //! T-1 down to 0 for a reverse direction; "previous" below means the step processed before.
 //!
-//! forward:
+//! forward, per step:
 //! ```text
-//! G = x W_ih^T + b_ih + b_hh                       one GEMM over all T*N rows, then per step:
-//! [a_i a_f a_g a_o] = G[t] + h_prev W_hh^T          one GEMM per step (per block, below) into G's rows
+//! [a_i a_f a_g a_o] = [x_t | h_prev] [W_ih | W_hh]^T + b_ih + b_hh      one GEMM per step (per block)
 //! i, f, o = sigmoid(a_i, a_f, a_o)   g = tanh(a_g)
 //! c_t = f * c_prev + i * g           h_t = o * tanh(c_t)
 //! ```
@@ -30,19 +29,27 @@
 //! ```
 //!
 //! Parallel steps: the hidden units are split into blocks (two from H = 32 up, [`Blocks`]); block k
-//! owns the gate columns `[i f g o]` of its units. A step is one parallel region with one task per
-//! block: the task multiplies the whole previous state (`h_prev [N, H]`, read-only; backward: `da` of
-//! the step after, `[N, 4H]`) into its own gate columns (backward: its units of `dh~`) in one GEMM of
-//! full depth, then applies the gate math and the state update to its units (backward: its part of
-//! `da`). W_hh is packed once per sequence, one `B` per block (`tensorgrad_kernels::gemm::PackedB`),
-//! not once per step; the per-step products take the GEMM's small path
-//! (`gemm_packed_b_small_single_thread`: a few dozen rows of `A` read in place). Each task writes its
-//! units of the next state's rows and appends its rows to its own per-block buffers (no zero fill of
-//! them first); the block count depends on H only, so the values do not depend on the number of
-//! threads.
+//! owns the gate columns `[i f g o]` of its units, and one task per block runs every step on its own
+//! thread, the tasks meeting at a barrier between steps ([`super::lockstep`]: long-lived threads and a
+//! spinning barrier; a rayon region per step cost 10-20% of the char-lstm step in wake-ups).
+//! - Forward: the task multiplies `[x_t | h_prev]` (`[N, I + H]`, its own copy) into its gate columns
+//!   in one product of full depth, applies the gate math and the cell update to its units, and passes
+//!   its units of `h_t` to the other tasks through an exchange slot.
+//! - Backward: the product `dh~ = da W_hh` is split over its depth: the task multiplies its own gate
+//!   columns of `da` by its rows of W_hh (a partial `[N, H]` for all units, into its exchange slot),
+//!   and at the next step sums every block's partial over its own units, in block order.
+//! - After the loop, again one task per block and thread, single-threaded GEMMs over its own block of
+//!   dA only: its rows of `[dW_ih | dW_hh]`, its term of `dx`, its part of `db`.
+//!
+//! The weights are packed once per sequence, one `B` per block (`tensorgrad_kernels::gemm::PackedB`),
+//! and the per-step products take the GEMM's small path (`gemm_packed_b_small_single_thread`: a few
+//! dozen rows of `A` read in place). Each task appends its rows to its own buffers (no zero fill of them
+//! first). The block count depends on H only and every sum runs in a fixed order, so the values do not
+//! depend on the number of threads.
 //!
 //! The forward saves the activations `i f g o`, `c_t`, `tanh(c_t)` and `h_t` (rows in processing order;
-//! `h_prev` of a step is `h_t` of the step before, or `h0`): 7H values per row (`x` is an input). A plain backward runs the elementwise part in one loop per step over them;
+//! `h_prev` of a step is `h_t` of the step before, or `h0`): 7H values per row (`x` is an input). A
+//! plain backward runs the elementwise part in one loop per step over them;
 //! under `create_graph` the same formulas run as tensor ops over a recomputed forward, so second
 //! derivatives are exact (tested with gradgradcheck).
 
@@ -250,11 +257,10 @@ fn gemm_1t<T: Kernel>(
 
 /// The hidden units split into blocks: block `k` holds units `k * unit .. min((k + 1) * unit, H)`.
 ///
-/// Each step runs the blocks in parallel, one task per block: the task multiplies the previous hidden
-/// state into its own gate columns and applies the gate math to its units, so one step is one parallel
-/// region with nothing shared but the (read-only) previous state. Gate columns are stored per block,
-/// `[i f g o]` of the block's units (the "permuted" gate order), and every per-row buffer is stored
-/// block after block (`[block][row][width]`), so each task writes only its own memory.
+/// Each step runs the blocks in parallel, one task per block (see the module docs). Gate columns are
+/// stored per block, `[i f g o]` of the block's units (the "permuted" gate order), and every per-row
+/// buffer the tasks write is their own (one per block), so tasks share only what passes through the
+/// exchange slots.
 #[derive(Clone, Copy, Debug)]
 struct Blocks {
     h: usize,
@@ -361,8 +367,7 @@ impl<T: Kernel> WBlock<T> {
 }
 
 /// What the forward keeps for the plain backward, rows in processing order (`s * N + b` for step `s`,
-/// batch entry `b`). `act` is stored blocked (see [`Blocks`]); `c`, `tc` and `y` hold one flat tensor
-/// per block (`rows * width`), as the step tasks append them.
+/// batch entry `b`), one flat tensor per block, as the step tasks append them.
 struct Saved {
     blocks: Blocks,
     /// Per block: i, f, g, o of its units (`rows * 4w`).
