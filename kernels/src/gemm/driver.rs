@@ -246,6 +246,15 @@ fn rows_spread_over_l1(rows: usize, stride_bytes: usize) -> bool {
     seen.count_ones() as usize >= rows / 2 + 2
 }
 
+/// Whether the product's last B panel is one for [`Kernel::narrow`] (at most `K::NARROW` valid columns)
+/// and all of `n` is one NC block. Then A is packed even when it could be read in place: the narrow
+/// kernel reads packed A panels, and packing A (about one load and store per element) costs less than
+/// the full-width tile it replaces (one FMA pair per element and step, for `n = 65` a third of the work).
+fn narrow_edge<T: GemmScalar, K: Kernel<T>>(n: usize, nc: usize) -> bool {
+    let cols = n % K::NR;
+    n <= nc && cols != 0 && cols <= K::NARROW
+}
+
 /// Splits `len` into `ceil(len / max)` nearly equal blocks, each rounded up to a multiple of `unit`.
 fn balanced_block(len: usize, max: usize, unit: usize) -> usize {
     let blocks = div_ceil(len, max);
@@ -286,7 +295,7 @@ pub(crate) unsafe fn gemm_packed<T: GemmScalar, K: Kernel<T>>(p: &Problem<T>, th
     // pack (about one store per element of A per NC block).
     // Not when the row stride is a near multiple of 4 KiB: the MR rows would then fall into a few L1 sets
     // (48 KiB, 12-way: 64 sets) and evict each other; measured 2x slower at 1024^3 f32 and 512^3 f64.
-    let direct_a = K::DIRECT_A && p.csa == 1 && rows_spread_over_l1(mr, p.rsa * size);
+    let direct_a = K::DIRECT_A && p.csa == 1 && rows_spread_over_l1(mr, p.rsa * size) && !narrow_edge::<T, K>(p.n, nc);
     let shared_a_ok = direct_a || mp * mr * kc * size <= SHARED_A_BYTES;
     // Splitting only changes who computes which tiles, never how. One grid for all NC blocks (only the
     // last one can be narrower).
@@ -401,7 +410,7 @@ pub(crate) unsafe fn gemm_prepacked<T: GemmScalar, K: Kernel<T>>(p: &Problem<T>,
     let mc = balanced_block(p.m, K::MC, mr).min(div_ceil(p.m, mr) * mr);
     let nc = balanced_block(p.n, K::NC, nr);
     let mp = div_ceil(p.m, mr);
-    let direct_a = K::DIRECT_A && p.csa == 1 && rows_spread_over_l1(mr, p.rsa * size);
+    let direct_a = K::DIRECT_A && p.csa == 1 && rows_spread_over_l1(mr, p.rsa * size) && !narrow_edge::<T, K>(p.n, nc);
     // Each task packs its own A rows, so splitting N is always allowed (when the threads split N, each
     // packs all of A: m*k copies against m*k*n/threads multiply-adds).
     let (tm, tn) = if threads > 1 { grid(threads, mp, div_ceil(nc.min(p.n), nr), true) } else { (1, 1) };
@@ -610,6 +619,15 @@ unsafe fn macro_kernel<T: GemmScalar, K: Kernel<T>>(
     for jp in j0..j1 {
         let cols = nr.min(ncb - jp * nr);
         let bp = &bpack[jp * bstride..][..nr * kcb];
+        if cols <= K::NARROW && a_direct.is_none() {
+            // A partial panel of a few columns (n = 65: 1 of 32): vectorized over A's rows instead.
+            // SAFETY: all `a_panels` A panels are packed in apack (no a_direct), bp is a full packed
+            // panel, cols <= NARROW, and columns jp*nr .. + cols of the C block are the caller's.
+            unsafe {
+                K::narrow(kcb, alpha, apack.as_ptr(), mcb, bp.as_ptr(), beta, c.wrapping_add(jp * nr * csc), rsc, csc, cols)
+            };
+            continue;
+        }
         for ip in 0..a_panels {
             let rows = mr.min(mcb - ip * mr);
             let ctile = c.wrapping_add(ip * mr * rsc + jp * nr * csc);

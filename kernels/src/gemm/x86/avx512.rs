@@ -34,7 +34,8 @@ packed_kernel!(
     _mm512_storeu_ps,
     _mm512_fmadd_ps,
     _mm512_mul_ps,
-    _mm512_add_ps
+    _mm512_add_ps,
+    narrow: 8 => narrow_f32
 );
 packed_kernel!(
     Avx512F64,
@@ -168,3 +169,152 @@ direct_kernel!(
     _mm512_mul_pd,
     _mm512_add_pd
 );
+
+/// `Kernel::narrow` for the 12x32 `f32` kernel: a partial B panel of `cols <= 8` valid columns against the
+/// 12-row packed A panels of a block.
+///
+/// Each A panel step (12 rows, contiguous in the packed panel) is one masked 16-lane load; each of the
+/// `cols` B elements one broadcast; per step and panel `cols` FMAs. Groups of `G` panels run together
+/// (`G * cols <= 16` accumulators: 8 independent chains for one column). For `n = 65` this replaces the
+/// third full 12x32 tile per row panel (a third of the multiply-adds) by about a twentieth of its cost.
+///
+/// # Safety
+///
+/// As `Kernel::narrow` (MR = 12, NR = 32): `a` holds `ceil(m / 12) * 12 * k` and `b` `32 * k` packed
+/// elements; C writable for `m x cols`; the CPU has AVX-512F.
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn narrow_f32(
+    k: usize,
+    alpha: f32,
+    a: *const f32,
+    m: usize,
+    b: *const f32,
+    beta: f32,
+    c: *mut f32,
+    rsc: usize,
+    csc: usize,
+    cols: usize,
+) {
+    // SAFETY (every arm): forwarded caller contract, with the column count as a constant.
+    unsafe {
+        match cols {
+            1 => narrow_cols_f32::<1, 8>(k, alpha, a, m, b, beta, c, rsc, csc),
+            2 => narrow_cols_f32::<2, 8>(k, alpha, a, m, b, beta, c, rsc, csc),
+            3 => narrow_cols_f32::<3, 4>(k, alpha, a, m, b, beta, c, rsc, csc),
+            4 => narrow_cols_f32::<4, 4>(k, alpha, a, m, b, beta, c, rsc, csc),
+            5 => narrow_cols_f32::<5, 2>(k, alpha, a, m, b, beta, c, rsc, csc),
+            6 => narrow_cols_f32::<6, 2>(k, alpha, a, m, b, beta, c, rsc, csc),
+            7 => narrow_cols_f32::<7, 2>(k, alpha, a, m, b, beta, c, rsc, csc),
+            8 => narrow_cols_f32::<8, 2>(k, alpha, a, m, b, beta, c, rsc, csc),
+            _ => unreachable!("narrow_f32: {cols} columns"),
+        }
+    }
+}
+
+/// [`narrow_f32`] with `C` columns: the A panels in groups of up to `G` (then 4, 2, 1 for the rest).
+///
+/// # Safety
+///
+/// As [`narrow_f32`] with `cols == C`.
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn narrow_cols_f32<const C: usize, const G: usize>(
+    k: usize,
+    alpha: f32,
+    a: *const f32,
+    m: usize,
+    b: *const f32,
+    beta: f32,
+    c: *mut f32,
+    rsc: usize,
+    csc: usize,
+) {
+    const MR: usize = 12;
+    let panels = m.div_ceil(MR);
+    let mut ip = 0;
+    while ip < panels {
+        let left = panels - ip;
+        let g = if left >= G {
+            G
+        } else if left >= 4 {
+            4
+        } else if left >= 2 {
+            2
+        } else {
+            1
+        };
+        let rows = (m - ip * MR).min(g * MR);
+        let (ag, cg) = (a.wrapping_add(ip * MR * k), c.wrapping_add(ip * MR * rsc));
+        // SAFETY (every arm): panels ip .. ip + g < panels are in the packed block, their rows
+        // ip*MR .. + rows <= m of C are in the caller's block (caller contract).
+        unsafe {
+            match g {
+                8 => narrow_group_f32::<C, 8>(k, alpha, ag, rows, b, beta, cg, rsc, csc),
+                4 => narrow_group_f32::<C, 4>(k, alpha, ag, rows, b, beta, cg, rsc, csc),
+                2 => narrow_group_f32::<C, 2>(k, alpha, ag, rows, b, beta, cg, rsc, csc),
+                _ => narrow_group_f32::<C, 1>(k, alpha, ag, rows, b, beta, cg, rsc, csc),
+            }
+        }
+        ip += g;
+    }
+}
+
+/// `G` consecutive 12-row A panels (`rows` valid rows in all, `> (G - 1) * 12`) times the first `C`
+/// columns of the B panel: accumulator `acc[g][j]` holds rows `12g .. 12g + 12` of column `j` in its first
+/// 12 lanes (the other 4 are masked to zero and never written).
+///
+/// # Safety
+///
+/// As [`narrow_f32`] for the `G` panels at `a` (`12 * k` apart) and the `rows x C` block of C at `c`.
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn narrow_group_f32<const C: usize, const G: usize>(
+    k: usize,
+    alpha: f32,
+    a: *const f32,
+    rows: usize,
+    b: *const f32,
+    beta: f32,
+    c: *mut f32,
+    rsc: usize,
+    csc: usize,
+) {
+    const MR: usize = 12;
+    const NR: usize = 32;
+    const ROWS_MASK: __mmask16 = (1 << MR) - 1;
+    let mut acc = [[_mm512_setzero_ps(); C]; G];
+    for p in 0..k {
+        // SAFETY: p < k: B step p has NR readable elements (C <= NR used), and each panel g < G has MR
+        // readable elements at step p (masked load of exactly those).
+        unsafe {
+            let bp = b.add(p * NR);
+            let mut bv = [_mm512_setzero_ps(); C];
+            for (j, bj) in bv.iter_mut().enumerate() {
+                *bj = _mm512_set1_ps(*bp.add(j));
+            }
+            for (g, acc_g) in acc.iter_mut().enumerate() {
+                let av = _mm512_maskz_loadu_ps(ROWS_MASK, a.add(g * MR * k + p * MR));
+                for (acc_gj, &bj) in acc_g.iter_mut().zip(&bv) {
+                    *acc_gj = _mm512_fmadd_ps(av, bj, *acc_gj);
+                }
+            }
+        }
+    }
+    let va = _mm512_set1_ps(alpha);
+    for (g, acc_g) in acc.iter().enumerate() {
+        let valid = MR.min(rows.saturating_sub(g * MR));
+        for (j, &acc_gj) in acc_g.iter().enumerate() {
+            let mut t = [0.0f32; 16];
+            // SAFETY: t has 16 elements.
+            unsafe { _mm512_storeu_ps(t.as_mut_ptr(), _mm512_mul_ps(va, acc_gj)) };
+            for (i, &ti) in t.iter().enumerate().take(valid) {
+                // SAFETY: row g*MR + i < rows, column j < C: in the caller's block of C.
+                unsafe {
+                    let cij = c.add((g * MR + i) * rsc + j * csc);
+                    *cij = if beta == 0.0 { ti } else { ti + beta * *cij };
+                }
+            }
+        }
+    }
+}

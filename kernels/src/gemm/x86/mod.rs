@@ -21,7 +21,7 @@ pub(crate) use avx512::{direct_f32 as avx512_direct_f32, direct_f64 as avx512_di
 macro_rules! packed_kernel {
     ($kern:ident, $t:ty, $fname:ident, $feat:literal, $v:ty, $lanes:expr, $mr:expr, $mc:expr, $kc:expr,
      $nc:expr, $setzero:ident, $set1:ident, $loadu:ident, $storeu:ident, $fmadd:ident, $mul:ident,
-     $add:ident) => {
+     $add:ident $(, narrow: $narrow_max:expr => $narrow_fn:ident)?) => {
         impl $crate::gemm::kernel::Kernel<$t> for $kern {
             const MR: usize = $mr;
             const NR: usize = 2 * $lanes;
@@ -30,6 +30,26 @@ macro_rules! packed_kernel {
             const NC: usize = $nc;
 
             const DIRECT_A: bool = true;
+
+            $(
+                const NARROW: usize = $narrow_max;
+
+                unsafe fn narrow(
+                    k: usize,
+                    alpha: $t,
+                    a: *const $t,
+                    m: usize,
+                    b: *const $t,
+                    beta: $t,
+                    c: *mut $t,
+                    rsc: usize,
+                    csc: usize,
+                    cols: usize,
+                ) {
+                    // SAFETY: forwarded caller contract, which includes support for this kernel's features.
+                    unsafe { $narrow_fn(k, alpha, a, m, b, beta, c, rsc, csc, cols) }
+                }
+            )?
 
             unsafe fn tile(
                 k: usize,
