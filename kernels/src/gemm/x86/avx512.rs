@@ -318,3 +318,100 @@ unsafe fn narrow_group_f32<const C: usize, const G: usize>(
         }
     }
 }
+
+/// Packs one full 12-row panel of a row-major `f32` A (`kc` columns, row stride `rsa`, unit column
+/// stride) k-major into `dst` (`dst[p * 12 + i] = a[i * rsa + p]`), 16 columns at a time: 12 row loads,
+/// an in-register 16x16 transpose (rows 12..15 zero), 16 masked 12-lane stores. About twice as fast as
+/// the scalar copy (12 loads and stores of one element per step of k), which took a fifth of the time of
+/// `y = x W^T` for char-lstm's `[2048, 256] x [256, 65]`.
+///
+/// # Safety
+///
+/// `a + i * rsa + p` readable for `i < 12`, `p < kc`; `dst` writable for `12 * kc` elements; the CPU has
+/// AVX-512F.
+#[target_feature(enable = "avx512f")]
+pub(crate) unsafe fn pack_a12_row_major_f32(kc: usize, a: *const f32, rsa: usize, dst: *mut f32) {
+    const MR: usize = 12;
+    const MASK: __mmask16 = (1 << MR) - 1;
+    let mut p = 0;
+    while p + 16 <= kc {
+        let mut r = [_mm512_setzero_ps(); 16];
+        for (i, ri) in r.iter_mut().enumerate().take(MR) {
+            // SAFETY: row i < 12, columns p .. p + 16 <= kc: readable by the contract.
+            *ri = unsafe { _mm512_loadu_ps(a.add(i * rsa + p)) };
+        }
+        let cols = transpose16(r);
+        for (q, col) in cols.iter().enumerate() {
+            // SAFETY: step p + q < kc of the panel: elements (p + q) * 12 .. + 12 < 12 * kc are writable.
+            unsafe { _mm512_mask_storeu_ps(dst.add((p + q) * MR), MASK, *col) };
+        }
+        p += 16;
+    }
+    for p in p..kc {
+        for i in 0..MR {
+            // SAFETY: i < 12, p < kc: in bounds of A and dst by the contract.
+            unsafe { *dst.add(p * MR + i) = *a.add(i * rsa + p) };
+        }
+    }
+}
+
+/// Transposes a 16x16 `f32` block held as 16 row vectors: output `q` holds column `q` (lane `i` = row `i`).
+#[target_feature(enable = "avx512f")]
+fn transpose16(r: [__m512; 16]) -> [__m512; 16] {
+    let pd = _mm512_castps_pd;
+    let ps = _mm512_castpd_ps;
+    // Stage 1: interleave row pairs (2x2 blocks of 32-bit elements).
+    let mut t = [_mm512_setzero_ps(); 16];
+    for h in 0..8 {
+        t[2 * h] = _mm512_unpacklo_ps(r[2 * h], r[2 * h + 1]);
+        t[2 * h + 1] = _mm512_unpackhi_ps(r[2 * h], r[2 * h + 1]);
+    }
+    // Stage 2: interleave 64-bit pairs: each 128-bit lane now holds a 4x4 block transposed.
+    let mut u = [_mm512_setzero_ps(); 16];
+    for g in 0..4 {
+        let (a0, a1, a2, a3) = (t[4 * g], t[4 * g + 1], t[4 * g + 2], t[4 * g + 3]);
+        u[4 * g] = ps(_mm512_unpacklo_pd(pd(a0), pd(a2)));
+        u[4 * g + 1] = ps(_mm512_unpackhi_pd(pd(a0), pd(a2)));
+        u[4 * g + 2] = ps(_mm512_unpacklo_pd(pd(a1), pd(a3)));
+        u[4 * g + 3] = ps(_mm512_unpackhi_pd(pd(a1), pd(a3)));
+    }
+    // Stages 3 and 4: move the 128-bit lanes (4x4 blocks) into place.
+    let mut v = [_mm512_setzero_ps(); 16];
+    for g in 0..2 {
+        for j in 0..4 {
+            v[8 * g + j] = _mm512_shuffle_f32x4::<0x88>(u[8 * g + j], u[8 * g + 4 + j]);
+            v[8 * g + 4 + j] = _mm512_shuffle_f32x4::<0xdd>(u[8 * g + j], u[8 * g + 4 + j]);
+        }
+    }
+    let mut out = [_mm512_setzero_ps(); 16];
+    for j in 0..8 {
+        out[j] = _mm512_shuffle_f32x4::<0x88>(v[j], v[8 + j]);
+        out[8 + j] = _mm512_shuffle_f32x4::<0xdd>(v[j], v[8 + j]);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pack_a12_row_major_matches_scalar() {
+        if !is_x86_feature_detected!("avx512f") {
+            return;
+        }
+        for kc in [1usize, 15, 16, 17, 40, 256] {
+            let rsa = kc + 3;
+            let a: Vec<f32> = (0..12 * rsa).map(|x| x as f32).collect();
+            let mut dst = vec![f32::NAN; 12 * kc + 1];
+            // SAFETY: a holds 12 rows of rsa >= kc elements; dst 12 * kc; AVX-512F checked above.
+            unsafe { pack_a12_row_major_f32(kc, a.as_ptr(), rsa, dst.as_mut_ptr()) };
+            for p in 0..kc {
+                for i in 0..12 {
+                    assert_eq!(dst[p * 12 + i], a[i * rsa + p], "kc {kc} p {p} i {i}");
+                }
+            }
+            assert!(dst[12 * kc].is_nan(), "wrote past the panel");
+        }
+    }
+}

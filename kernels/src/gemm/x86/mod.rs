@@ -15,7 +15,9 @@
 //! multiplies and add, exactly like the scalar edge path, so values never depend on tile boundaries.
 
 pub(crate) use avx2::{direct_f32 as avx2_direct_f32, direct_f64 as avx2_direct_f64, Avx2F32, Avx2F64};
-pub(crate) use avx512::{direct_f32 as avx512_direct_f32, direct_f64 as avx512_direct_f64, Avx512F32, Avx512F64};
+pub(crate) use avx512::{
+    direct_f32 as avx512_direct_f32, direct_f64 as avx512_direct_f64, pack_a12_row_major_f32, Avx512F32, Avx512F64,
+};
 
 /// Generates a packed microkernel type implementing `Kernel<$t>` and its `#[target_feature]` tile fn.
 macro_rules! packed_kernel {
