@@ -163,6 +163,15 @@ unsafe fn pack_a_mr<T: GemmScalar, const MR: usize>(
                     *d = unsafe { *s.add(p) };
                 }
             }
+        } else if rows == MR && rsa == 1 {
+            // Column-major A (a transposed row-major matrix, e.g. x^T in a weight gradient x^T dy): each
+            // step of k is MR contiguous elements, a fixed-size copy.
+            for (p, col) in panel.chunks_exact_mut(MR).enumerate() {
+                let col: &mut [T; MR] = col.try_into().expect("chunk of MR");
+                // SAFETY: rows 0..MR (rows == MR <= mc - ip*MR) of column p < kc, unit row stride, are
+                // readable; reading as an array only needs T's alignment, which the pointer has.
+                *col = unsafe { std::ptr::read_unaligned(a0.add(p * csa).cast::<[T; MR]>()) };
+            }
         } else if rows == MR {
             for (p, col) in panel.chunks_exact_mut(MR).enumerate() {
                 for (i, d) in col.iter_mut().enumerate() {
