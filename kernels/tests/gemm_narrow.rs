@@ -116,6 +116,32 @@ fn narrow_edges_are_bitwise_full_tiles_and_thread_independent() {
 }
 
 #[test]
+fn partial_row_panels_are_bitwise_full_panels() {
+    packed_path();
+    let mut rng = Rng(44);
+    // m = 65 = 5 x 12 + 5 (the last A panel computes 5 rows, not 12) against the same rows of a product
+    // with A padded to 72 rows (all panels full), 1 and 2 threads, row- and column-major A.
+    for &(m, k, n) in &[(65usize, 300usize, 256usize), (13, 530, 40), (97, 33, 65), (5, 64, 31), (31, 17, 97)] {
+        let mp = m.div_ceil(12) * 12;
+        let apad: Vec<f32> = random(&mut rng, mp * k);
+        let b: Vec<f32> = random(&mut rng, k * n);
+        for (sa, a) in [((k, 1), apad.clone()), ((1, mp), transpose(&apad, mp, k))] {
+            for beta in [0.0f32, -0.5] {
+                let c0: Vec<f32> = if beta == 0.0 { vec![f32::NAN; mp * n] } else { random(&mut rng, mp * n) };
+                let full = product(1, (mp, k, n), &a, sa, &b, (n, 1), beta, &c0, (n, 1));
+                for threads in [1, 2] {
+                    let part = product(threads, (m, k, n), &a, sa, &b, (n, 1), beta, &c0[..m * n], (n, 1));
+                    assert!(
+                        part.iter().zip(&full).all(|(p, f)| p.to_bits() == f.to_bits()),
+                        "{m}x{k}x{n} A strides {sa:?} beta {beta} {threads}T: partial panel differs from full"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
 fn prepacked_b_narrow_edge_matches_sgemm() {
     packed_path();
     let mut rng = Rng(43);

@@ -35,6 +35,7 @@ packed_kernel!(
     _mm512_fmadd_ps,
     _mm512_mul_ps,
     _mm512_add_ps,
+    partial_rows: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11],
     narrow: 8 => narrow_f32
 );
 packed_kernel!(
@@ -54,7 +55,8 @@ packed_kernel!(
     _mm512_storeu_pd,
     _mm512_fmadd_pd,
     _mm512_mul_pd,
-    _mm512_add_pd
+    _mm512_add_pd,
+    partial_rows: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]
 );
 
 /// Lane masks for the first `cols` of `2 * 16` `f32` columns.
