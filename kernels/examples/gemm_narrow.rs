@@ -49,7 +49,9 @@ fn main() {
         let b: Vec<f32> = (0..k * n).map(|i| ((i * 5) % 11) as f32 * 0.1 - 0.5).collect();
         let mut c = vec![0.0f32; m * n];
         let call = |c: &mut [f32]| {
-            tensorgrad_kernels::gemm::sgemm(m, k, n, 1.0, &a, cs.sa.0, cs.sa.1, &b, cs.sb.0, cs.sb.1, 0.0, c, cs.sc.0, cs.sc.1)
+            tensorgrad_kernels::gemm::sgemm(
+                m, k, n, 1.0, &a, cs.sa.0, cs.sa.1, &b, cs.sb.0, cs.sb.1, 0.0, c, cs.sc.0, cs.sc.1,
+            )
         };
         let t = Instant::now();
         call(&mut c);

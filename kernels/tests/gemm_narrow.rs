@@ -79,7 +79,8 @@ fn narrow_edges_are_bitwise_full_tiles_and_thread_independent() {
     let mut rng = Rng(42);
     // The char-lstm output layer's products (scaled down in m) and edge sizes; A row-major with a
     // spread stride (read in place without the narrow edge), row-major at 1 KiB (packed), transposed.
-    let shapes: [(usize, usize, usize); 6] = [(300, 256, 65), (256, 530, 65), (97, 40, 33), (65, 33, 97), (24, 7, 1), (13, 5, 40)];
+    let shapes: [(usize, usize, usize); 6] =
+        [(300, 256, 65), (256, 530, 65), (97, 40, 33), (65, 33, 97), (24, 7, 1), (13, 5, 40)];
     for &(m, k, n) in &shapes {
         for a_layout in ["row", "col", "strided"] {
             let (sa, lena) = match a_layout {

@@ -624,7 +624,18 @@ unsafe fn macro_kernel<T: GemmScalar, K: Kernel<T>>(
             // SAFETY: all `a_panels` A panels are packed in apack (no a_direct), bp is a full packed
             // panel, cols <= NARROW, and columns jp*nr .. + cols of the C block are the caller's.
             unsafe {
-                K::narrow(kcb, alpha, apack.as_ptr(), mcb, bp.as_ptr(), beta, c.wrapping_add(jp * nr * csc), rsc, csc, cols)
+                K::narrow(
+                    kcb,
+                    alpha,
+                    apack.as_ptr(),
+                    mcb,
+                    bp.as_ptr(),
+                    beta,
+                    c.wrapping_add(jp * nr * csc),
+                    rsc,
+                    csc,
+                    cols,
+                )
             };
             continue;
         }

@@ -23,9 +23,13 @@
 //! ```
 //!
 //! The `k` loop is sequential for every element of `C` (the first `kc` block applies the caller's `beta`,
-//! later blocks accumulate with `beta = 1`). Edge tiles are computed as full tiles from the zero-padded
-//! panels and only their valid part is written, so there is no per-k scalar fallback. Packing reads any
-//! strides, so transposed operands cost the same as row-major ones.
+//! later blocks accumulate with `beta = 1`). Edge tiles are computed from the zero-padded panels and only
+//! their valid part is written, so there is no per-k scalar fallback: a partial last A panel computes only
+//! its rows (x86: the row count is a constant of the tile), and a partial last B panel of a few columns
+//! (AVX-512 `f32`: at most 8, e.g. the 1 column of `n = 65`) is computed vectorized over the rows of the
+//! packed A panels instead of as a full-width tile (`Kernel::narrow`; A is then always packed). Every
+//! element gets the same operations whichever path computes it. Packing reads any strides, so transposed
+//! operands cost the same as row-major ones.
 //!
 //! Row-major `A` (unit column stride) is not packed at all: its full `MR`-row panels are read in place
 //! by the microkernel (12 sequential streams of broadcasts), which saves the transposing pack; only a

@@ -145,9 +145,7 @@ unsafe fn pack_a_mr<T: GemmScalar, const MR: usize>(
         if rows == MR && csa == 1 && MR == 12 && kc >= 16 && is_f32::<T>() && super::isa() == super::Isa::Avx512 {
             // SAFETY: T is f32 (checked); the full panel's 12 rows of kc unit-stride elements are readable
             // by the contract, `panel` holds 12 * kc elements, and the CPU has AVX-512F (the tier).
-            unsafe {
-                super::x86::pack_a12_row_major_f32(kc, a0.cast::<f32>(), rsa, panel.as_mut_ptr().cast::<f32>())
-            };
+            unsafe { super::x86::pack_a12_row_major_f32(kc, a0.cast::<f32>(), rsa, panel.as_mut_ptr().cast::<f32>()) };
             continue;
         }
         if rows == MR && csa == 1 {

@@ -198,7 +198,7 @@ unsafe fn narrow_f32(
     csc: usize,
     cols: usize,
 ) {
-    // SAFETY (every arm): forwarded caller contract, with the column count as a constant.
+    // SAFETY: (every arm) forwarded caller contract, with the column count as a constant.
     unsafe {
         match cols {
             1 => narrow_cols_f32::<1, 8>(k, alpha, a, m, b, beta, c, rsc, csc),
@@ -248,7 +248,7 @@ unsafe fn narrow_cols_f32<const C: usize, const G: usize>(
         };
         let rows = (m - ip * MR).min(g * MR);
         let (ag, cg) = (a.wrapping_add(ip * MR * k), c.wrapping_add(ip * MR * rsc));
-        // SAFETY (every arm): panels ip .. ip + g < panels are in the packed block, their rows
+        // SAFETY: (every arm) panels ip .. ip + g < panels are in the packed block, their rows
         // ip*MR .. + rows <= m of C are in the caller's block (caller contract).
         unsafe {
             match g {

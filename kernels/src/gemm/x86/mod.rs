@@ -65,7 +65,7 @@ macro_rules! packed_kernel {
                 rows: usize,
                 cols: usize,
             ) {
-                // SAFETY (every arm): forwarded caller contract, which includes support for this kernel's
+                // SAFETY: (every arm) forwarded caller contract, which includes support for this kernel's
                 // features; the row count is a constant >= rows (the partial panel's padding rows are not
                 // computed at all).
                 unsafe {
