@@ -236,6 +236,38 @@ pub(crate) fn grid(threads: usize, mp: usize, np: usize, n_ok: bool) -> (usize, 
     best
 }
 
+/// Like [`grid`] for the packed path over `m` rows in panels of `mr`, with a task's cost counted in rows
+/// of C (the actual rows of its row panels, the last one partial) times its column panels: the x86 tiles
+/// compute only the rows of a partial panel (`m = 65`: 5 of 12), so splitting M there can leave the
+/// other task with more work than a split over N (65x2048x256: rows 36 + 29 at 8 column panels each, vs
+/// 65 rows at 4 column panels each).
+pub(crate) fn grid_rows(threads: usize, m: usize, mr: usize, np: usize, n_ok: bool) -> (usize, usize) {
+    let mp = div_ceil(m, mr);
+    // The most rows any of `tm` parts of the row panels holds.
+    let rows = |tm: usize| {
+        (0..tm)
+            .map(|i| {
+                let (i0, i1) = part(i, tm, mp);
+                (i1 * mr).min(m) - (i0 * mr).min(m)
+            })
+            .max()
+            .unwrap_or(0)
+    };
+    let mut best = (threads, 1);
+    let mut best_cost = rows(threads) * np;
+    for tn in 2..=threads {
+        if !n_ok || !threads.is_multiple_of(tn) {
+            continue;
+        }
+        let tm = threads / tn;
+        let cost = rows(tm) * div_ceil(np, tn);
+        if cost < best_cost {
+            (best, best_cost) = ((tm, tn), cost);
+        }
+    }
+    best
+}
+
 /// Whether `rows` rows `stride_bytes` apart start in at least `rows / 2 + 2` different L1 sets (64 sets of
 /// 64-byte lines, i.e. a 4 KiB period).
 fn rows_spread_over_l1(rows: usize, stride_bytes: usize) -> bool {
@@ -244,6 +276,15 @@ fn rows_spread_over_l1(rows: usize, stride_bytes: usize) -> bool {
         seen |= 1 << ((i * stride_bytes / 64) % 64);
     }
     seen.count_ones() as usize >= rows / 2 + 2
+}
+
+/// Whether the product's last B panel is one for [`Kernel::narrow`] (at most `K::NARROW` valid columns)
+/// and all of `n` is one NC block. Then A is packed even when it could be read in place: the narrow
+/// kernel reads packed A panels, and packing A (about one load and store per element) costs less than
+/// the full-width tile it replaces (one FMA pair per element and step, for `n = 65` a third of the work).
+fn narrow_edge<T: GemmScalar, K: Kernel<T>>(n: usize, nc: usize) -> bool {
+    let cols = n % K::NR;
+    n <= nc && cols != 0 && cols <= K::NARROW
 }
 
 /// Splits `len` into `ceil(len / max)` nearly equal blocks, each rounded up to a multiple of `unit`.
@@ -286,11 +327,12 @@ pub(crate) unsafe fn gemm_packed<T: GemmScalar, K: Kernel<T>>(p: &Problem<T>, th
     // pack (about one store per element of A per NC block).
     // Not when the row stride is a near multiple of 4 KiB: the MR rows would then fall into a few L1 sets
     // (48 KiB, 12-way: 64 sets) and evict each other; measured 2x slower at 1024^3 f32 and 512^3 f64.
-    let direct_a = K::DIRECT_A && p.csa == 1 && rows_spread_over_l1(mr, p.rsa * size);
+    let direct_a = K::DIRECT_A && p.csa == 1 && rows_spread_over_l1(mr, p.rsa * size) && !narrow_edge::<T, K>(p.n, nc);
     let shared_a_ok = direct_a || mp * mr * kc * size <= SHARED_A_BYTES;
     // Splitting only changes who computes which tiles, never how. One grid for all NC blocks (only the
     // last one can be narrower).
-    let (tm, tn) = if threads > 1 { grid(threads, mp, div_ceil(nc.min(p.n), nr), shared_a_ok) } else { (1, 1) };
+    let (tm, tn) =
+        if threads > 1 { grid_rows(threads, p.m, mr, div_ceil(nc.min(p.n), nr), shared_a_ok) } else { (1, 1) };
     let shared_a = tn > 1 && !direct_a;
     let cell = Cell { p, mr, nr, mc, mp, tm, tn, direct_a, shared_a };
     let np_all = div_ceil(p.n, nr);
@@ -401,10 +443,10 @@ pub(crate) unsafe fn gemm_prepacked<T: GemmScalar, K: Kernel<T>>(p: &Problem<T>,
     let mc = balanced_block(p.m, K::MC, mr).min(div_ceil(p.m, mr) * mr);
     let nc = balanced_block(p.n, K::NC, nr);
     let mp = div_ceil(p.m, mr);
-    let direct_a = K::DIRECT_A && p.csa == 1 && rows_spread_over_l1(mr, p.rsa * size);
+    let direct_a = K::DIRECT_A && p.csa == 1 && rows_spread_over_l1(mr, p.rsa * size) && !narrow_edge::<T, K>(p.n, nc);
     // Each task packs its own A rows, so splitting N is always allowed (when the threads split N, each
     // packs all of A: m*k copies against m*k*n/threads multiply-adds).
-    let (tm, tn) = if threads > 1 { grid(threads, mp, div_ceil(nc.min(p.n), nr), true) } else { (1, 1) };
+    let (tm, tn) = if threads > 1 { grid_rows(threads, p.m, mr, div_ceil(nc.min(p.n), nr), true) } else { (1, 1) };
     let cell = Cell { p, mr, nr, mc, mp, tm, tn, direct_a, shared_a: false };
     let task = |t: usize| {
         let mut own = PackBuf::take(&A_BUF, mc * kc * size);
@@ -610,6 +652,26 @@ unsafe fn macro_kernel<T: GemmScalar, K: Kernel<T>>(
     for jp in j0..j1 {
         let cols = nr.min(ncb - jp * nr);
         let bp = &bpack[jp * bstride..][..nr * kcb];
+        if cols <= K::NARROW && a_direct.is_none() {
+            // A partial panel of a few columns (n = 65: 1 of 32): vectorized over A's rows instead.
+            // SAFETY: all `a_panels` A panels are packed in apack (no a_direct), bp is a full packed
+            // panel, cols <= NARROW, and columns jp*nr .. + cols of the C block are the caller's.
+            unsafe {
+                K::narrow(
+                    kcb,
+                    alpha,
+                    apack.as_ptr(),
+                    mcb,
+                    bp.as_ptr(),
+                    beta,
+                    c.wrapping_add(jp * nr * csc),
+                    rsc,
+                    csc,
+                    cols,
+                )
+            };
+            continue;
+        }
         for ip in 0..a_panels {
             let rows = mr.min(mcb - ip * mr);
             let ctile = c.wrapping_add(ip * mr * rsc + jp * nr * csc);
@@ -650,6 +712,17 @@ mod tests {
         assert_eq!(balanced_block(512, 256, 1), 256);
         assert_eq!(balanced_block(512, 144, 6), 132);
         assert_eq!(balanced_block(10, 144, 6), 12);
+    }
+
+    #[test]
+    fn grid_counts_the_rows_of_a_partial_panel() {
+        // 65 rows (5 panels + 5 rows), 8 column panels: M split 36 + 29 rows x 8, N split 65 x 4.
+        assert_eq!(grid_rows(2, 65, 12, 8, true), (1, 2));
+        assert_eq!(grid_rows(2, 65, 12, 8, false), (2, 1));
+        // Full panels: as `grid` (ties go to M).
+        assert_eq!(grid_rows(2, 72, 12, 8, true), grid(2, 6, 8, true));
+        assert_eq!(grid_rows(2, 2048, 12, 3, true), (2, 1));
+        assert_eq!(grid_rows(2, 512, 12, 16, true), (1, 2));
     }
 
     #[test]

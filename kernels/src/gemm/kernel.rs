@@ -48,6 +48,41 @@ pub(crate) trait Kernel<T> {
         unreachable!("tile_direct_a called on a kernel without DIRECT_A")
     }
 
+    /// Widest partial B panel (valid columns) that [`Kernel::narrow`] computes; 0: the kernel has none.
+    const NARROW: usize = 0;
+
+    /// The tiles of a partial B panel with only `cols <= NARROW` valid columns against all `ceil(m / MR)`
+    /// packed A panels of a block (`MR * k` apart at `a`), writing the `m x cols` block of C at `c`.
+    ///
+    /// A full tile would spend `NR` columns of multiply-adds on `cols` (1 of 32 for `n = 65`); this kernel
+    /// instead vectorizes over the rows of the A panels and broadcasts the `cols` elements of B. Every
+    /// element of C gets the same operations in the same order as in [`Kernel::tile`] (one fused
+    /// multiply-add per step of k from zero, then the write-back of the module docs), so the values are
+    /// bitwise those of the full tile. Only called when [`Kernel::NARROW`] is nonzero, with all A panels
+    /// packed.
+    ///
+    /// # Safety
+    ///
+    /// `a` holds `ceil(m / MR) * MR * k` and `b` holds `NR * k` readable packed elements; `1 <= cols <=
+    /// NARROW`; `c + i*rsc + j*csc` is writable (and readable unless `beta == 0`) for `i < m`, `j < cols`,
+    /// with no concurrent access; the CPU supports the kernel's instructions.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn narrow(
+        k: usize,
+        alpha: T,
+        a: *const T,
+        m: usize,
+        b: *const T,
+        beta: T,
+        c: *mut T,
+        rsc: usize,
+        csc: usize,
+        cols: usize,
+    ) {
+        let _ = (k, alpha, a, m, b, beta, c, rsc, csc, cols);
+        unreachable!("narrow called on a kernel without NARROW")
+    }
+
     /// Computes one tile (see the module docs).
     ///
     /// # Safety

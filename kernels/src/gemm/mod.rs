@@ -23,9 +23,13 @@
 //! ```
 //!
 //! The `k` loop is sequential for every element of `C` (the first `kc` block applies the caller's `beta`,
-//! later blocks accumulate with `beta = 1`). Edge tiles are computed as full tiles from the zero-padded
-//! panels and only their valid part is written, so there is no per-k scalar fallback. Packing reads any
-//! strides, so transposed operands cost the same as row-major ones.
+//! later blocks accumulate with `beta = 1`). Edge tiles are computed from the zero-padded panels and only
+//! their valid part is written, so there is no per-k scalar fallback: a partial last A panel computes only
+//! its rows (x86: the row count is a constant of the tile), and a partial last B panel of a few columns
+//! (AVX-512 `f32`: at most 8, e.g. the 1 column of `n = 65`) is computed vectorized over the rows of the
+//! packed A panels instead of as a full-width tile (`Kernel::narrow`; A is then always packed). Every
+//! element gets the same operations whichever path computes it. Packing reads any strides, so transposed
+//! operands cost the same as row-major ones.
 //!
 //! Row-major `A` (unit column stride) is not packed at all: its full `MR`-row panels are read in place
 //! by the microkernel (12 sequential streams of broadcasts), which saves the transposing pack; only a
@@ -62,8 +66,10 @@
 //! With `T` threads, the packed path runs two parallel regions per KC step, each with one task per thread
 //! (BLIS's scheme): the tasks first pack the shared B block (and, when they split `N` and `A` needs
 //! packing, all `m` rows of `A`) in contiguous shares, then each computes one cell of a `tm x tn` grid
-//! over C's MR-row and NR-column panels (`tm * tn = T`), chosen for the smallest largest cell (512^3 on
-//! 2 threads: 43 row panels, 16 column panels -> split N, 8 panels each). A task splitting `M` packs only
+//! over C's MR-row and NR-column panels (`tm * tn = T`), chosen for the smallest largest cell, in rows of
+//! C (a partial last row panel counts its rows only) times column panels (512^3 on 2 threads: 43 row
+//! panels, 16 column panels -> split N, 8 panels each; 65x2048x256: 36 + 29 rows at 8 column panels vs 65
+//! rows at 4 -> split N). A task splitting `M` packs only
 //! its own rows of `A`. When all of packed `B` fits in 4 MiB, all KC steps are packed in the first region
 //! and each task loops over them: two regions per product. The small path splits the same way in whole
 //! direct tiles (12 rows or 32 columns).

@@ -141,6 +141,13 @@ unsafe fn pack_a_mr<T: GemmScalar, const MR: usize>(
     for (ip, panel) in dst.chunks_exact_mut(MR * kc).take(mc.div_ceil(MR)).enumerate() {
         let rows = MR.min(mc - ip * MR);
         let a0 = a.wrapping_add(ip * MR * rsa);
+        #[cfg(target_arch = "x86_64")]
+        if rows == MR && csa == 1 && MR == 12 && kc >= 16 && is_f32::<T>() && super::isa() == super::Isa::Avx512 {
+            // SAFETY: T is f32 (checked); the full panel's 12 rows of kc unit-stride elements are readable
+            // by the contract, `panel` holds 12 * kc elements, and the CPU has AVX-512F (the tier).
+            unsafe { super::x86::pack_a12_row_major_f32(kc, a0.cast::<f32>(), rsa, panel.as_mut_ptr().cast::<f32>()) };
+            continue;
+        }
         if rows == MR && csa == 1 {
             // Row-major A: MR sequential read streams, one contiguous MR-element write per k step.
             let mut src = [a0; MR];
@@ -153,6 +160,15 @@ unsafe fn pack_a_mr<T: GemmScalar, const MR: usize>(
                     // SAFETY: row < mc (rows == MR) and column p < kc: readable by the contract.
                     *d = unsafe { *s.add(p) };
                 }
+            }
+        } else if rows == MR && rsa == 1 {
+            // Column-major A (a transposed row-major matrix, e.g. x^T in a weight gradient x^T dy): each
+            // step of k is MR contiguous elements, a fixed-size copy.
+            for (p, col) in panel.chunks_exact_mut(MR).enumerate() {
+                let col: &mut [T; MR] = col.try_into().expect("chunk of MR");
+                // SAFETY: rows 0..MR (rows == MR <= mc - ip*MR) of column p < kc, unit row stride, are
+                // readable; reading as an array only needs T's alignment, which the pointer has.
+                *col = unsafe { std::ptr::read_unaligned(a0.add(p * csa).cast::<[T; MR]>()) };
             }
         } else if rows == MR {
             for (p, col) in panel.chunks_exact_mut(MR).enumerate() {
@@ -174,6 +190,12 @@ unsafe fn pack_a_mr<T: GemmScalar, const MR: usize>(
             }
         }
     }
+}
+
+/// Whether `T` is `f32` (the only 4-byte [`GemmScalar`]).
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+fn is_f32<T: GemmScalar>() -> bool {
+    std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
 }
 
 /// Packs the `kc x cols` block of `B` at `b` (strides `rsb`, `csb`) into one panel of `kc x nr`

@@ -28,7 +28,8 @@ packed_kernel!(
     _mm256_storeu_ps,
     _mm256_fmadd_ps,
     _mm256_mul_ps,
-    _mm256_add_ps
+    _mm256_add_ps,
+    partial_rows: [1, 2, 3, 4, 5]
 );
 packed_kernel!(
     Avx2F64,
@@ -47,7 +48,8 @@ packed_kernel!(
     _mm256_storeu_pd,
     _mm256_fmadd_pd,
     _mm256_mul_pd,
-    _mm256_add_pd
+    _mm256_add_pd,
+    partial_rows: [1, 2, 3, 4, 5]
 );
 
 /// Lane masks (all ones = use the lane) for the first `cols` of `2 * 8` `f32` columns.

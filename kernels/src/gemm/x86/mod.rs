@@ -15,13 +15,15 @@
 //! multiplies and add, exactly like the scalar edge path, so values never depend on tile boundaries.
 
 pub(crate) use avx2::{direct_f32 as avx2_direct_f32, direct_f64 as avx2_direct_f64, Avx2F32, Avx2F64};
-pub(crate) use avx512::{direct_f32 as avx512_direct_f32, direct_f64 as avx512_direct_f64, Avx512F32, Avx512F64};
+pub(crate) use avx512::{
+    direct_f32 as avx512_direct_f32, direct_f64 as avx512_direct_f64, pack_a12_row_major_f32, Avx512F32, Avx512F64,
+};
 
 /// Generates a packed microkernel type implementing `Kernel<$t>` and its `#[target_feature]` tile fn.
 macro_rules! packed_kernel {
     ($kern:ident, $t:ty, $fname:ident, $feat:literal, $v:ty, $lanes:expr, $mr:expr, $mc:expr, $kc:expr,
      $nc:expr, $setzero:ident, $set1:ident, $loadu:ident, $storeu:ident, $fmadd:ident, $mul:ident,
-     $add:ident) => {
+     $add:ident, partial_rows: [$($r:literal),*] $(, narrow: $narrow_max:expr => $narrow_fn:ident)?) => {
         impl $crate::gemm::kernel::Kernel<$t> for $kern {
             const MR: usize = $mr;
             const NR: usize = 2 * $lanes;
@@ -30,6 +32,26 @@ macro_rules! packed_kernel {
             const NC: usize = $nc;
 
             const DIRECT_A: bool = true;
+
+            $(
+                const NARROW: usize = $narrow_max;
+
+                unsafe fn narrow(
+                    k: usize,
+                    alpha: $t,
+                    a: *const $t,
+                    m: usize,
+                    b: *const $t,
+                    beta: $t,
+                    c: *mut $t,
+                    rsc: usize,
+                    csc: usize,
+                    cols: usize,
+                ) {
+                    // SAFETY: forwarded caller contract, which includes support for this kernel's features.
+                    unsafe { $narrow_fn(k, alpha, a, m, b, beta, c, rsc, csc, cols) }
+                }
+            )?
 
             unsafe fn tile(
                 k: usize,
@@ -43,8 +65,15 @@ macro_rules! packed_kernel {
                 rows: usize,
                 cols: usize,
             ) {
-                // SAFETY: forwarded caller contract, which includes support for this kernel's features.
-                unsafe { $fname::<false>(k, alpha, a, 0, b, beta, c, rsc, csc, rows, cols) }
+                // SAFETY: (every arm) forwarded caller contract, which includes support for this kernel's
+                // features; the row count is a constant >= rows (the partial panel's padding rows are not
+                // computed at all).
+                unsafe {
+                    match rows {
+                        $($r => $fname::<false, $r>(k, alpha, a, 0, b, beta, c, rsc, csc, rows, cols),)*
+                        _ => $fname::<false, $mr>(k, alpha, a, 0, b, beta, c, rsc, csc, rows, cols),
+                    }
+                }
             }
 
             unsafe fn tile_direct_a(
@@ -60,19 +89,22 @@ macro_rules! packed_kernel {
                 cols: usize,
             ) {
                 // SAFETY: forwarded caller contract (full MR rows of A readable in place).
-                unsafe { $fname::<true>(k, alpha, a, rsa, b, beta, c, rsc, csc, $mr, cols) }
+                unsafe { $fname::<true, $mr>(k, alpha, a, rsa, b, beta, c, rsc, csc, $mr, cols) }
             }
         }
 
         /// The tile; contract of `Kernel::tile` (`DA == false`: packed A) or `Kernel::tile_direct_a`
-        /// (`DA == true`: A element `(i, p)` at `a + i*rsa + p`).
+        /// (`DA == true`: A element `(i, p)` at `a + i*rsa + p`), computing the first `R >= rows` rows
+        /// only (`R < MR` for a partial last A panel: `2 R` FMAs per step instead of `2 MR`, e.g. 5 of 12
+        /// rows for `m = 65`; each computed element gets the same operations as in the full tile).
         ///
         /// # Safety
         ///
-        /// As `Kernel::tile` / `Kernel::tile_direct_a` (including: the CPU has the enabled features).
+        /// As `Kernel::tile` / `Kernel::tile_direct_a` (including: the CPU has the enabled features), with
+        /// `rows <= R <= MR`.
         #[target_feature(enable = $feat)]
         #[allow(clippy::too_many_arguments)]
-        unsafe fn $fname<const DA: bool>(
+        unsafe fn $fname<const DA: bool, const R: usize>(
             k: usize,
             alpha: $t,
             a: *const $t,
@@ -88,7 +120,8 @@ macro_rules! packed_kernel {
             const MR: usize = $mr;
             const L: usize = $lanes;
             const NR: usize = 2 * L;
-            let mut acc = [[$setzero(); 2]; MR];
+            debug_assert!(rows <= R && R <= MR);
+            let mut acc = [[$setzero(); 2]; R];
             // Start fetching the C tile now, so the write-back after the k loop does not stall on it.
             for i in 0..rows {
                 let ci = c.wrapping_add(i * rsc);
@@ -118,7 +151,7 @@ macro_rules! packed_kernel {
                 acc_i[0] = $mul(va, acc_i[0]);
                 acc_i[1] = $mul(va, acc_i[1]);
             }
-            if rows == MR && cols == NR && csc == 1 {
+            if R == MR && rows == MR && cols == NR && csc == 1 {
                 let vb = $set1(beta);
                 for (i, acc_i) in acc.iter().enumerate() {
                     // SAFETY: full tile with unit column stride: c + i*rsc + 0..NR is writable (readable
@@ -135,7 +168,7 @@ macro_rules! packed_kernel {
                     }
                 }
             } else {
-                let mut buf = [[0.0 as $t; NR]; MR];
+                let mut buf = [[0.0 as $t; NR]; R];
                 for (row, acc_i) in buf.iter_mut().zip(acc.iter()) {
                     // SAFETY: row has NR = 2L elements.
                     unsafe {
