@@ -99,6 +99,9 @@ pub trait Float:
     /// Hook: `y += alpha·x`.
     #[doc(hidden)]
     fn axpy_slice(alpha: Self, x: &[Self], y: &mut [Self]);
+    /// Hook: one fused LSTM cell row (see [`super::lstm_cell_forward`]).
+    #[doc(hidden)]
+    fn lstm_cell_forward_slice(gates: &mut [Self], c_prev: &[Self], c: &mut [Self], tc: &mut [Self], h: &mut [Self]);
     /// Hook: sum of a slice with a fixed (length-determined) association order.
     #[doc(hidden)]
     fn sum_slice(x: &[Self]) -> Self;
@@ -196,6 +199,9 @@ macro_rules! impl_float_common {
 
 impl Float for f32 {
     impl_float_common!(f32);
+    fn lstm_cell_forward_slice(gates: &mut [f32], c_prev: &[f32], c: &mut [f32], tc: &mut [f32], h: &mut [f32]) {
+        super::recurrent::lstm_cell_forward_f32(gates, c_prev, c, tc, h)
+    }
     fn unary_slice(op: Unary, x: &[f32], out: &mut [f32]) {
         unary::unary_f32(op, x, out)
     }
@@ -239,6 +245,9 @@ impl Float for f32 {
 
 impl Float for f64 {
     impl_float_common!(f64);
+    fn lstm_cell_forward_slice(gates: &mut [f64], c_prev: &[f64], c: &mut [f64], tc: &mut [f64], h: &mut [f64]) {
+        super::recurrent::lstm_cell_forward_f64(gates, c_prev, c, tc, h)
+    }
     fn unary_slice(op: Unary, x: &[f64], out: &mut [f64]) {
         unary::unary_f64(op, x, out)
     }

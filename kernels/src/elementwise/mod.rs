@@ -20,11 +20,13 @@ mod binary;
 mod float;
 pub mod math;
 mod optim;
+mod recurrent;
 mod unary;
 
 pub use binary::{apply_scalar, Binary};
 pub use float::Float;
 pub use optim::{adam_step, sgd_momentum_step, AdamHyper, SgdHyper};
+pub use recurrent::lstm_cell_forward;
 pub use unary::{Unary, UnaryBackward};
 
 use rayon::prelude::*;

@@ -59,7 +59,7 @@ use crate::error::panic_msg;
 use crate::ops::fast::Kernel;
 use crate::tensor::{Buffer, Element, Tensor};
 use std::sync::RwLockReadGuard;
-use tensorgrad_kernels::elementwise::{self as ew, Unary};
+use tensorgrad_kernels::elementwise as ew;
 use tensorgrad_kernels::gemm::{gemm_packed_b_small_single_thread, PackedB};
 use tensorgrad_kernels::Float as KFloat;
 
@@ -380,13 +380,13 @@ struct Saved {
     y: Vec<Tensor>,
 }
 
-/// What one forward task keeps: its step's `[x_t | h_prev]`, its block of the cell state, and its rows of
+/// What one forward task keeps: its step's `[x_t | h_prev]`, c0 of its units, and its rows of
 /// the activations, `c`, `tanh(c)` and `h`, appended step by step.
 struct FwdBlock<T> {
     /// `[n, I + H]`: the step's input rows, then the hidden state of the step before (natural units).
     xh: Vec<T>,
-    /// `[n, width]`: the cell state of this block's units.
-    cs: Vec<T>,
+    /// `[n, width]`: c0 of this block's units.
+    c0: Vec<T>,
     act: Vec<T>,
     c: Vec<T>,
     tc: Vec<T>,
@@ -435,9 +435,9 @@ fn forward<T: Kernel>(a: &LstmArgs, lay: SeqLayout, hs: usize, features: usize, 
             for (row, h) in xh.chunks_exact_mut(xw).zip(h0.chunks_exact(hs)) {
                 row[features..].copy_from_slice(h);
             }
-            let cs = c0.chunks_exact(hs).flat_map(|r| &r[st..st + w]).copied().collect();
+            let c0 = c0.chunks_exact(hs).flat_map(|r| &r[st..st + w]).copied().collect();
             let buf = |per_unit: usize| Vec::with_capacity(rows * w * per_unit);
-            FwdBlock { xh, cs, act: buf(4), c: buf(1), tc: buf(1), y: buf(1) }
+            FwdBlock { xh, c0, act: buf(4), c: buf(1), tc: buf(1), y: buf(1) }
         })
         .collect();
     lockstep::run(&mut tasks, lay.t_len, |k, s, tb| {
@@ -471,39 +471,35 @@ fn forward<T: Kernel>(a: &LstmArgs, lay: SeqLayout, hs: usize, features: usize, 
         };
         wf[k].mul(n, &tb.xh, xw, beta, &mut tb.act[q0..], g);
         let mut slot = (nb > 1 && s + 1 < lay.t_len).then(|| ex.slot(k, s));
+        let r0 = tb.c.len();
+        for v in [&mut tb.c, &mut tb.tc, &mut tb.y] {
+            v.resize(r0 + n * w, zero);
+        }
+        // c_prev of this step: the rows before (`n` rows of `w` back), or c0.
+        let (c_done, c_new) = tb.c.split_at_mut(r0);
+        let c_prev = if s == 0 { &tb.c0[..] } else { &c_done[r0 - n * w..] };
         for b in 0..n {
-            let gates = &mut tb.act[q0 + b * g..][..g];
-            ew::unary_inplace(Unary::Sigmoid, &mut gates[..2 * w]);
-            ew::unary_inplace(Unary::Tanh, &mut gates[2 * w..3 * w]);
-            ew::unary_inplace(Unary::Sigmoid, &mut gates[3 * w..]);
-            let (gi, rest) = gates.split_at(w);
-            let (gf, rest) = rest.split_at(w);
-            let (gg, go) = rest.split_at(w);
-            let (gi, gf, gg, go) = (&gi[..w], &gf[..w], &gg[..w], &go[..w]);
-            let csb = &mut tb.cs[b * w..][..w];
-            let r0 = tb.c.len();
-            tb.c.extend((0..w).map(|j| gf[j] * csb[j] + gi[j] * gg[j]));
-            let cr = &tb.c[r0..];
-            csb.copy_from_slice(cr);
-            // (A row-sized zero fill, in L1, for the vectorised tanh to write into.)
-            tb.tc.resize(r0 + w, zero);
-            let tr = &mut tb.tc[r0..];
-            ew::unary(Unary::Tanh, cr, tr);
-            tb.y.extend(go.iter().zip(tr.iter()).map(|(&o, &t)| o * t));
-            let hr = &tb.y[r0..];
-            tb.xh[b * xw + features + st..][..w].copy_from_slice(hr);
+            let r = b * w..(b + 1) * w;
+            let (tc, h) = (&mut tb.tc[r0 + r.start..r0 + r.end], &mut tb.y[r0 + r.start..r0 + r.end]);
+            ew::lstm_cell_forward(&mut tb.act[q0 + b * g..][..g], &c_prev[r.clone()], &mut c_new[r], tc, h);
+            tb.xh[b * xw + features + st..][..w].copy_from_slice(h);
             if let Some(slot) = slot.as_mut() {
-                slot[b * w..][..w].copy_from_slice(hr);
+                slot[b * w..][..w].copy_from_slice(h);
             }
         }
     });
-    let (mut act, mut c, mut tc, mut yb, mut cs) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    // The last cell state, blocked (`[block][n][width]`): the last rows of c, or c0 without steps.
+    let cs: Vec<T> = tasks
+        .iter()
+        .flat_map(|tb| if lay.t_len > 0 { &tb.c[tb.c.len() - tb.c0.len()..] } else { &tb.c0[..] })
+        .copied()
+        .collect();
+    let (mut act, mut c, mut tc, mut yb) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for tb in tasks {
         act.push(tb.act);
         c.push(tb.c);
         tc.push(tb.tc);
         yb.push(tb.y);
-        cs.extend(tb.cs);
     }
     // y in the sequence layout (natural units), then c_n with `with_state`.
     let extra = if a.with_state { n * hs } else { 0 };
