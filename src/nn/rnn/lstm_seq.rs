@@ -1027,6 +1027,32 @@ mod tests {
         }
     }
 
+    /// The blocks run on as many threads as the pool has (lockstep), but every value depends only on the
+    /// blocks: outputs and all gradients are bitwise equal on 1, 2 and 3 threads (f32, 3 blocks with a
+    /// partial one, so one thread runs two blocks on 2 threads).
+    #[test]
+    fn fused_sequence_is_bitwise_equal_for_any_thread_count() {
+        crate::manual_seed(11);
+        let r = |s: &[usize]| (Tensor::randn(s) * 0.5).detach().requires_grad_();
+        let ts = vec![r(&[4, 6, 5]), r(&[28, 5]), r(&[28, 7]), r(&[4, 7]), r(&[4, 7]), r(&[28]), r(&[28])];
+        let refs: Vec<&Tensor> = ts.iter().collect();
+        let run = |threads: usize| -> Vec<Vec<f32>> {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            pool.install(|| {
+                let y = blocked(&args(&ts, true, false, true, true), 3);
+                let w = Tensor::linspace(-1.0, 1.0, y.numel()).reshape(y.shape());
+                let g = crate::grad(&[&(&y * &w).sum()], &refs, None, false);
+                let mut out = vec![y.to_vec::<f32>()];
+                out.extend(g.iter().map(|g| g.as_ref().unwrap().to_vec::<f32>()));
+                out
+            })
+        };
+        let one = run(1);
+        for threads in [2, 3] {
+            assert!(run(threads) == one, "{threads} threads differ from 1");
+        }
+    }
+
     #[test]
     fn fused_sequence_matches_composition_values_and_gradients() {
         for ((bias, reverse, batch_first, with_state), unit) in configs().into_iter().flat_map(|c| [(c, 2), (c, 1)]) {
