@@ -237,24 +237,6 @@ impl Data<'_> {
     }
 }
 
-/// `C = A B + beta C` on the calling thread (A `m x k`, B `k x n`, C `m x n`, all row-major with the
-/// given row strides).
-#[allow(clippy::too_many_arguments)]
-fn gemm_1t<T: Kernel>(
-    (m, k, n): (usize, usize, usize),
-    a: &[T],
-    lda: usize,
-    b: &[T],
-    ldb: usize,
-    beta: T,
-    c: &mut [T],
-    ldc: usize,
-) {
-    if m > 0 && n > 0 {
-        T::gemm_single_thread(m, k, n, <T as KFloat>::ONE, a, lda, 1, b, ldb, 1, beta, c, ldc, 1);
-    }
-}
-
 /// The hidden units split into blocks: block `k` holds units `k * unit .. min((k + 1) * unit, H)`.
 ///
 /// Each step runs the blocks in parallel, one task per block (see the module docs). Gate columns are
@@ -705,7 +687,8 @@ impl LstmSequenceBackward {
             let (r, g, i, h) = (rows as f64, g4 as f64, features as f64, hs as f64);
             let dx = if need(0) { 2.0 * r * g * i } else { 0.0 };
             let flops = 2.0 * r * g * h + 2.0 * r * g * (i + h) + dx + 15.0 * r * h;
-            let bytes = (dyv.len() + 4 * rows * hs + 3 * rows * hs + da_len) as f64 * std::mem::size_of::<T>() as f64;
+            // Read: dy and what the forward saved (act 4H, c, tanh(c), h: 7H per row); written: da.
+            let bytes = (dyv.len() + 7 * rows * hs + da_len) as f64 * std::mem::size_of::<T>() as f64;
             crate::profile::note_cost(flops, bytes);
         }
         let mut grads: InputGrads = vec![None; needs.len()];
@@ -758,7 +741,22 @@ impl LstmSequenceBackward {
             if want_dx {
                 out.dx = vec![zero; rows * features];
                 let wk = &w_ih[4 * st * features..];
-                gemm_1t((rows, g, features), &out.da, dld(k), wk, features, zero, &mut out.dx, features);
+                T::gemm_single_thread(
+                    rows,
+                    g,
+                    features,
+                    one,
+                    &out.da,
+                    dld(k),
+                    1,
+                    wk,
+                    features,
+                    1,
+                    zero,
+                    &mut out.dx,
+                    features,
+                    1,
+                );
             }
             if want_db {
                 out.db = vec![zero; g];
